@@ -1,0 +1,225 @@
+"""The LLM client: the async openai SDK against any OpenAI-compatible base URL.
+
+Everything around the SDK call is ours (the SDK runs with ``max_retries=0``): the response cache is
+consulted first and written the moment an answer arrives; a semaphore bounds concurrency; the
+:class:`RateLimiter` meters requests and tokens and learns from ``x-ratelimit-*`` headers; 429 and 5xx
+replies, timeouts, dropped connections and empty replies are retried with exponential backoff that honours
+``Retry-After``; 401/403 stop the run at once with a clear message, without retrying.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+
+from svit_data.builders._deps import require
+from svit_data.builders.cache import ResponseCache
+from svit_data.builders.llm import ChatRequest, ChatResult, LLMFatalError, RequestFailed
+from svit_data.builders.ratelimit import RateLimiter, parse_duration
+from svit_data.builders.tokens import TokenCounter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    base_url: str | None = field(
+        default=None, metadata={"help": "OpenAI-compatible base URL (None: api.openai.com)"}
+    )
+    api_key: str = field(default="EMPTY", metadata={"help": "API key sent as a bearer token"})
+    concurrency: int = field(default=16, metadata={"help": "requests in flight at most"})
+    rpm: float | None = field(default=None, metadata={"help": "client-side requests/min limit"})
+    tpm: float | None = field(
+        default=None, metadata={"help": "client-side tokens/min limit (input + max_tokens)"}
+    )
+    timeout: float = field(default=120.0, metadata={"help": "seconds before one HTTP request times out"})
+    max_retries: int = field(default=6, metadata={"help": "retries of one request after a transient error"})
+    backoff: float = field(default=1.0, metadata={"help": "first backoff in seconds; doubles per retry"})
+    max_backoff: float = field(default=60.0, metadata={"help": "longest backoff in seconds"})
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {self.concurrency}")
+        if self.max_retries < 0 or self.timeout <= 0:
+            raise ValueError("max_retries must be >= 0 and timeout > 0")
+
+
+def _retry_after(headers) -> float | None:
+    if headers is None:
+        return None
+    if headers.get("retry-after-ms"):
+        try:
+            return float(headers["retry-after-ms"]) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    return parse_duration(value) if value else None
+
+
+class OpenAIChat:
+    """:class:`~svit_data.builders.llm.ChatModel` on the openai SDK; see the module docstring."""
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        *,
+        cache: ResponseCache | None = None,
+        limiter: RateLimiter | None = None,
+        counter: TokenCounter | None = None,
+    ):
+        openai = require("openai")
+        self.openai = openai
+        self.config = config
+        self.client = openai.AsyncOpenAI(
+            base_url=config.base_url, api_key=config.api_key, max_retries=0, timeout=config.timeout
+        )
+        self.cache = cache
+        self.limiter = limiter or RateLimiter(config.rpm, config.tpm)
+        self.counter = counter
+        self.stats: Counter[str] = Counter()
+        self._semaphore = asyncio.Semaphore(config.concurrency)
+        self._fatal: LLMFatalError | None = None
+
+    def estimate_tokens(self, request: ChatRequest) -> int:
+        counter = self.counter or TokenCounter(request.model)
+        self.counter = counter
+        return counter.count_messages(request.message_dicts()) + request.max_tokens
+
+    async def complete(self, request: ChatRequest) -> ChatResult:
+        """The cached answer, else the API's; a fatal error stops every later call without sending."""
+        if self._fatal is not None:
+            raise self._fatal
+        try:
+            return await self._complete(request)
+        except LLMFatalError as exc:
+            self._fatal = exc
+            raise
+
+    async def _complete(self, request: ChatRequest) -> ChatResult:
+        if self.cache is not None:
+            cached = self.cache.get(request.key)
+            if cached is not None:
+                self.stats["cache_hits"] += 1
+                return cached
+        estimate = self.estimate_tokens(request) if self.limiter.tokens is not None else 0
+        last_error = "no attempt"
+        for attempt in range(self.config.max_retries + 1):
+            if attempt:
+                self.stats["retries"] += 1
+            await self.limiter.acquire(estimate)
+            delay: float | None = None
+            try:
+                async with self._semaphore:
+                    if self._fatal is not None:  # another request found the endpoint unusable meanwhile
+                        raise self._fatal
+                    self.stats["requests"] += 1
+                    raw = await self.client.chat.completions.with_raw_response.create(**request.body())
+                    self.limiter.observe(raw.headers)
+                    completion = raw.parse()
+                result = self._result(completion, raw)
+                if result.text.strip() or attempt == self.config.max_retries:
+                    break
+                self.stats["empty_replies"] += 1
+                last_error = "empty reply"
+            except self.openai.AuthenticationError as exc:
+                raise LLMFatalError(
+                    f"{self._where()} rejected the API key ({exc.status_code}): "
+                    f"{_message(exc)}; set a valid key (--api-key-env)"
+                ) from exc
+            except self.openai.PermissionDeniedError as exc:
+                raise LLMFatalError(
+                    f"{self._where()} denied access ({exc.status_code}): {_message(exc)}"
+                ) from exc
+            except self.openai.NotFoundError as exc:
+                raise LLMFatalError(
+                    f"{self._where()} has no chat completions for model {request.model!r} "
+                    f"(404): {_message(exc)}"
+                ) from exc
+            except self.openai.RateLimitError as exc:
+                self.stats["429"] += 1
+                delay = _retry_after(exc.response.headers) or self._backoff(attempt)
+                self.limiter.pause(delay)
+                last_error = f"429 rate limited: {_message(exc)}"
+            except self.openai.APIStatusError as exc:
+                self.stats[str(exc.status_code)] += 1
+                if exc.status_code < 500 and exc.status_code not in (408, 409):
+                    raise RequestFailed(f"HTTP {exc.status_code}: {_message(exc)}") from exc
+                delay = _retry_after(exc.response.headers) or self._backoff(attempt)
+                last_error = f"HTTP {exc.status_code}: {_message(exc)}"
+            except self.openai.APITimeoutError:
+                self.stats["timeouts"] += 1
+                last_error = f"timed out after {self.config.timeout}s"
+            except self.openai.APIConnectionError as exc:
+                self.stats["connection_errors"] += 1
+                last_error = f"connection error: {exc.__cause__ or exc}"
+            except (
+                self.openai.APIResponseValidationError,
+                ValueError,
+                KeyError,
+                IndexError,
+                TypeError,
+            ) as exc:
+                self.stats["bad_responses"] += 1
+                last_error = f"malformed response: {exc!r}"
+            if attempt < self.config.max_retries:
+                await asyncio.sleep(delay if delay is not None else self._backoff(attempt))
+        else:
+            self.stats["failed"] += 1
+            if (
+                last_error.startswith("connection error")
+                and self.stats["requests"] == self.stats["connection_errors"]
+            ):
+                raise LLMFatalError(f"cannot reach {self._where()}: {last_error}")
+            raise RequestFailed(f"gave up after {self.config.max_retries + 1} attempts: {last_error}")
+        self.stats["input_tokens"] += result.input_tokens
+        self.stats["output_tokens"] += result.output_tokens
+        if self.cache is not None:
+            self.cache.put(request, result)
+        return result
+
+    def _result(self, completion, raw) -> ChatResult:
+        if isinstance(completion, (str, bytes)) or not getattr(completion, "choices", None):
+            raise ValueError("response has no choices")
+        return result_from_completion(completion, raw.headers.get("x-request-id") or completion.id or "")
+
+    def _backoff(self, attempt: int) -> float:
+        return min(self.config.max_backoff, self.config.backoff * 2**attempt) * random.uniform(0.5, 1.0)
+
+    def _where(self) -> str:
+        return f"the API at {self.config.base_url or 'api.openai.com'}"
+
+    async def aclose(self) -> None:
+        await self.client.close()
+
+
+def result_from_completion(completion, request_id: str) -> ChatResult:
+    """A ChatResult from an SDK ``ChatCompletion`` (or a dict of the same shape, from batch output)."""
+    if isinstance(completion, dict):
+        choice, usage = completion["choices"][0], completion.get("usage") or {}
+        return ChatResult(
+            choice["message"].get("content") or "",
+            int(usage.get("prompt_tokens") or 0),
+            int(usage.get("completion_tokens") or 0),
+            request_id,
+            choice.get("finish_reason") or "stop",
+        )
+    choice, usage = completion.choices[0], completion.usage
+    return ChatResult(
+        choice.message.content or "",
+        int(getattr(usage, "prompt_tokens", 0) or 0),
+        int(getattr(usage, "completion_tokens", 0) or 0),
+        request_id,
+        choice.finish_reason or "stop",
+    )
+
+
+def _message(exc) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])
+    return str(getattr(exc, "message", exc))

@@ -1,0 +1,103 @@
+"""Records in the SVIT original format, shards written atomically as the run goes, and the rejection log.
+
+Layout of ``OUT``::
+
+    OUT/<task>/shard-<i>of<N>-<chunk>.jsonl   one image record per line (read by --source)
+    OUT/rejections/<task>-<i>of<N>-<chunk>.jsonl  rejection parts, merged at the end into
+    OUT/rejections.jsonl                      (rejections-<i>of<N>.jsonl when --shard N > 1)
+    OUT/summary.json                          counts, tokens, cost (summary-<i>of<N>.json likewise)
+    OUT/generate_config.json                  the resolved configuration
+
+A shard's content depends only on its images and the cached answers, so a rerun rewrites it identically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from svit_data.builders.parsers import QA
+
+from svit_data.tasks import DETAIL_DESCRIPTION
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def write_jsonl(path: Path, rows: Iterable[dict]) -> int:
+    lines = [json.dumps(row, ensure_ascii=False) for row in rows]
+    if not lines:
+        path.unlink(missing_ok=True)
+        return 0
+    write_atomic(path, "\n".join(lines) + "\n")
+    return len(lines)
+
+
+def conversations_to_svit(
+    task: str, conversations: list[list[QA]], question: str | None = None
+) -> list[dict]:
+    """Parsed turns -> SVIT ``conversations`` (one entry per conversation; ``from`` user/gpt)."""
+    if task == DETAIL_DESCRIPTION:
+        qa = conversations[0][0]
+        return [
+            {
+                "content": [
+                    {"from": "user", "value": question or qa.question},
+                    {"from": "gpt", "value": qa.answer},
+                ]
+            }
+        ]
+    return [
+        {
+            "content": [
+                turn
+                for qa in pairs
+                for turn in ({"from": "user", "value": qa.question}, {"from": "gpt", "value": qa.answer})
+            ]
+        }
+        for pairs in conversations
+    ]
+
+
+def shard_tag(index: int, count: int) -> str:
+    return f"{index:03d}of{count:03d}"
+
+
+class OutputLayout:
+    def __init__(self, out: str | Path, shard_index: int = 0, shard_count: int = 1):
+        self.out = Path(out)
+        self.tag = shard_tag(shard_index, shard_count)
+        self.single = shard_count == 1
+
+    def shard(self, task: str, chunk: int) -> Path:
+        return self.out / task / f"shard-{self.tag}-{chunk:05d}.jsonl"
+
+    def rejection_part(self, task: str, chunk: int) -> Path:
+        return self.out / "rejections" / f"{task}-{self.tag}-{chunk:05d}.jsonl"
+
+    @property
+    def rejections(self) -> Path:
+        return self.out / ("rejections.jsonl" if self.single else f"rejections-{self.tag}.jsonl")
+
+    @property
+    def summary(self) -> Path:
+        return self.out / ("summary.json" if self.single else f"summary-{self.tag}.json")
+
+    @property
+    def config(self) -> Path:
+        return self.out / "generate_config.json"
+
+    def merge_rejections(self) -> int:
+        parts = sorted((self.out / "rejections").glob(f"*-{self.tag}-*.jsonl"))
+        lines = [line for part in parts for line in part.read_text(encoding="utf-8").splitlines() if line]
+        write_atomic(self.rejections, "\n".join(lines) + ("\n" if lines else ""))
+        return len(lines)

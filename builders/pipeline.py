@@ -1,0 +1,331 @@
+"""The generate run: images -> contexts -> requests -> LLM -> parse -> validate -> shards + rejections.
+
+Images are processed in chunks of ``chunk_size`` (in annotation-file order, after ``--shard`` and
+``--limit``); each chunk's requests run concurrently through the injected :class:`ChatModel`, then the
+chunk's shards and rejection parts are written atomically. Answers live in the response cache the moment
+they arrive, so a rerun rebuilds finished chunks from the cache without sending anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from itertools import islice
+
+from svit_data.builders.cache import ResponseCache
+from svit_data.builders.cost import EXPECTED_OUTPUT_TOKENS, Budget, BudgetExhausted, Price
+from svit_data.builders.llm import ChatModel, ChatRequest, ChatResult, LLMFatalError, RequestFailed
+from svit_data.builders.output import OutputLayout, conversations_to_svit, write_jsonl
+from svit_data.builders.parsers import parse
+from svit_data.builders.prompt_loader import TaskPrompt
+from svit_data.builders.serializer import ImageContext, SerializerConfig
+from svit_data.builders.sources import AnnotationSource
+from svit_data.builders.tokens import TokenCounter
+from svit_data.builders.validators import EXPECTED, ValidationConfig, validate
+
+from svit_data.tasks import DETAIL_DESCRIPTION, TASKS
+
+log = logging.getLogger(__name__)
+
+REASK = (
+    "Your reply could not be used: {reason}. Please answer again, following the required format "
+    "exactly and without mentioning the source text."
+)
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    tasks: tuple[str, ...] = field(default=TASKS, metadata={"help": "SVIT tasks to generate"})
+    model: str = field(default="gpt-4o", metadata={"help": "model name sent to the API"})
+    max_tokens: int = field(default=2048, metadata={"help": "max output tokens per request"})
+    temperature: float | None = field(
+        default=0.7, metadata={"help": "sampling temperature (part of the cache key)"}
+    )
+    seed: int = field(default=0, metadata={"help": "seed for drawing detail-description questions"})
+    shard_index: int = field(default=0, metadata={"help": "this machine's shard (--shard i/N)"})
+    shard_count: int = field(default=1, metadata={"help": "number of machines (--shard i/N)"})
+    chunk_size: int = field(default=100, metadata={"help": "images per output shard"})
+    limit: int | None = field(default=None, metadata={"help": "process at most this many images"})
+    reask: int = field(
+        default=0, metadata={"help": "re-ask a rejected reply this many times, reason appended"}
+    )
+    context: SerializerConfig = field(
+        default_factory=SerializerConfig, metadata={"help": "context serializer"}
+    )
+    validation: ValidationConfig = field(default_factory=ValidationConfig, metadata={"help": "validators"})
+
+    def __post_init__(self) -> None:
+        unknown = [t for t in self.tasks if t not in TASKS]
+        if unknown or not self.tasks:
+            raise ValueError(f"unknown or no task(s) {unknown}; known: {', '.join(TASKS)}")
+        if not 0 <= self.shard_index < self.shard_count:
+            raise ValueError(f"shard must be i/N with 0 <= i < N, got {self.shard_index}/{self.shard_count}")
+        if self.chunk_size < 1 or self.max_tokens < 1 or self.reask < 0:
+            raise ValueError("chunk_size and max_tokens must be >= 1, reask >= 0")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _chunks(items: Iterable, size: int) -> Iterator[list]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+class Generator:
+    def __init__(
+        self,
+        config: GenerateConfig,
+        source: AnnotationSource,
+        prompts: dict[str, TaskPrompt],
+        counter: TokenCounter,
+        price: Price,
+        *,
+        out: str = ".",
+        llm: ChatModel | None = None,
+        cache: ResponseCache | None = None,
+        budget: Budget | None = None,
+        progress: bool = False,
+        image_ids: set[int] | None = None,
+    ):
+        missing = [t for t in config.tasks if t not in prompts]
+        if missing:
+            raise ValueError(f"no prompt for task(s) {missing}")
+        self.config, self.source, self.prompts, self.out = config, source, prompts, out
+        self.counter, self.price, self.llm, self.cache = counter, price, llm, cache
+        self.budget = budget or Budget(None, price)
+        self.progress = progress
+        self.image_ids = image_ids
+        self.stats: Counter[str] = Counter()
+        self.reasons: Counter[str] = Counter()
+        self.stopped: str | None = None
+
+    # -- pure pieces --------------------------------------------------------------------------------
+    def images(self):
+        c = self.config
+        return self.source.images(c.shard_index, c.shard_count, c.limit, self.image_ids)
+
+    def contexts(self, images) -> list[ImageContext]:
+        return [self.source.context(image, self.counter, self.config.context) for image in images]
+
+    def request(self, task: str, context: ImageContext) -> ChatRequest:
+        messages = self.prompts[task].messages(context.text)
+        return ChatRequest.build(
+            self.config.model,
+            messages,
+            max_tokens=self.config.max_tokens,
+            temperature=self.config.temperature,
+        )
+
+    def requests(self) -> Iterator[tuple[str, ImageContext, ChatRequest]]:
+        for images in _chunks(self.images(), self.config.chunk_size):
+            for context in self.contexts(images):
+                if context.text:
+                    for task in self.config.tasks:
+                        yield task, context, self.request(task, context)
+
+    # -- dry run ------------------------------------------------------------------------------------
+    def plan(self) -> dict:
+        """Requests, exact input tokens, estimated output tokens and price; sends nothing."""
+        per_task: dict[str, Counter] = {t: Counter() for t in self.config.tasks}
+        for task, _, request in self.requests():
+            row = per_task[task]
+            if self.cache is not None and request.key in self.cache:
+                row["cached"] += 1
+                continue
+            row["requests"] += 1
+            row["input_tokens"] += self.counter.count_messages(request.message_dicts())
+            row["output_tokens_est"] += min(EXPECTED_OUTPUT_TOKENS[task], self.config.max_tokens)
+        total = sum(per_task.values(), Counter())
+        return {
+            "model": self.config.model,
+            "requests": total["requests"],
+            "cached": total["cached"],
+            "input_tokens": total["input_tokens"],
+            "output_tokens_est": total["output_tokens_est"],
+            "cost_online_usd": round(self.price.cost(total["input_tokens"], total["output_tokens_est"]), 4),
+            "cost_batch_usd": round(
+                self.price.cost(total["input_tokens"], total["output_tokens_est"], batch=True), 4
+            ),
+            "price_known": self.price.known,
+            "per_task": {t: dict(v) for t, v in per_task.items()},
+        }
+
+    # -- one image, one task ------------------------------------------------------------------------
+    async def _call(self, request: ChatRequest) -> ChatResult:
+        assert self.llm is not None, "Generator.run needs an llm"
+        if self.cache is not None and request.key in self.cache:
+            return await self.llm.complete(request)
+        reserved = self.budget.reserve(
+            self.counter.count_messages(request.message_dicts()), request.max_tokens
+        )
+        try:
+            result = await self.llm.complete(request)
+        except BaseException:
+            self.budget.release(reserved)
+            raise
+        if result.from_cache:
+            self.budget.release(reserved)
+        else:
+            self.budget.settle(reserved, result.input_tokens, result.output_tokens)
+        return result
+
+    def _rejection(
+        self, task: str, context: ImageContext, reason: str, detail: str, level: str, text: str, attempt: int
+    ) -> dict:
+        self.reasons[reason] += 1
+        return {
+            "image_id": context.image.image_id,
+            "task": task,
+            "reason": reason,
+            "detail": detail,
+            "level": level,
+            "attempt": attempt,
+            "text": text,
+        }
+
+    async def job(self, task: str, context: ImageContext) -> tuple[dict | None, list[dict]]:
+        rows: list[dict] = []
+        if not context.text:
+            return None, [
+                self._rejection(
+                    task,
+                    context,
+                    "no_annotations",
+                    "image has no captions, objects or regions",
+                    "record",
+                    "",
+                    0,
+                )
+            ]
+        request = self.request(task, context)
+        tokens_in = tokens_out = 0
+        for attempt in range(self.config.reask + 1):
+            if self.stopped:
+                return None, rows
+            try:
+                result = await self._call(request)
+            except BudgetExhausted as exc:
+                self.stopped = str(exc)
+                return None, rows
+            except RequestFailed as exc:
+                self.stats["failed_requests"] += 1
+                return None, rows + [
+                    self._rejection(task, context, "request_failed", exc.reason, "record", "", attempt)
+                ]
+            self.stats["cached" if result.from_cache else "sent"] += 1
+            tokens_in, tokens_out = tokens_in + result.input_tokens, tokens_out + result.output_tokens
+            parsed = parse(task, result.text, per_conversation=EXPECTED[task][1])
+            verdict = validate(task, context, result, parsed, self.config.validation)
+            self.stats["boxes"] += verdict.boxes
+            self.stats["grounded_boxes"] += verdict.grounded
+            rows += [
+                self._rejection(task, context, r.reason, r.detail, r.level, r.text, attempt)
+                for r in verdict.rejections
+            ]
+            failure = verdict.record_rejection
+            if failure is None:
+                break
+            request = ChatRequest(
+                request.model,
+                request.messages
+                + (("assistant", result.text), ("user", REASK.format(reason=failure.detail))),
+                request.params,
+            )
+        else:
+            return None, rows
+        prompt = self.prompts[task]
+        question = (
+            prompt.question(context.image.image_id, self.config.seed) if task == DETAIL_DESCRIPTION else None
+        )
+        image = context.image
+        record = {
+            "image_id": image.image_id,
+            "conversations": conversations_to_svit(task, verdict.conversations, question),
+            "width": image.width,
+            "height": image.height,
+            "image_file": image.image_file,
+            "provenance": {
+                "model": self.config.model,
+                "prompt_hash": prompt.hash,
+                "request_id": result.request_id,
+                "source_ids": list(context.source_ids),
+                "input_tokens": tokens_in,
+                "output_tokens": tokens_out,
+                "cost_usd": round(self.price.cost(tokens_in, tokens_out), 6),
+            },
+        }
+        return record, rows
+
+    # -- the run ------------------------------------------------------------------------------------
+    async def run(self) -> dict:
+        layout = OutputLayout(self.out, self.config.shard_index, self.config.shard_count)
+        total = sum(1 for _ in self.images()) * len(self.config.tasks)
+        bar = None
+        if self.progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=total, unit="req", desc="generate", dynamic_ncols=True)
+        records_written = Counter()
+        try:
+            for chunk_index, images in enumerate(_chunks(self.images(), self.config.chunk_size)):
+                contexts = self.contexts(images)
+                jobs = [(task, ctx) for ctx in contexts for task in self.config.tasks]
+                outcomes = await asyncio.gather(*(self.job(t, c) for t, c in jobs), return_exceptions=True)
+                fatal = next((o for o in outcomes if isinstance(o, BaseException)), None)
+                if fatal is not None:
+                    raise fatal
+                for task in self.config.tasks:
+                    records = sorted(
+                        (o[0] for (t, _), o in zip(jobs, outcomes, strict=False) if t == task and o[0]),
+                        key=lambda r: r["image_id"],
+                    )
+                    rejections = [
+                        row for (t, _), o in zip(jobs, outcomes, strict=False) if t == task for row in o[1]
+                    ]
+                    records_written[task] += write_jsonl(layout.shard(task, chunk_index), records)
+                    write_jsonl(layout.rejection_part(task, chunk_index), rejections)
+                self.stats["images"] += len(images)
+                if bar is not None:
+                    bar.update(len(jobs))
+                    bar.set_postfix(self._postfix(), refresh=False)
+                if self.stopped:
+                    log.warning("%s", self.stopped)
+                    break
+        except LLMFatalError:
+            layout.merge_rejections()
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+        rejected = layout.merge_rejections()
+        summary = {
+            "records": dict(records_written),
+            "rejections": rejected,
+            "reasons": dict(self.reasons),
+            **{k: v for k, v in self.stats.items()},
+            "grounding_rate": (self.stats["grounded_boxes"] / self.stats["boxes"])
+            if self.stats["boxes"]
+            else None,
+            "spent_usd": round(self.budget.spent, 6),
+            "stopped": self.stopped,
+            "llm": dict(getattr(self.llm, "stats", {})),
+        }
+        return summary
+
+    def _postfix(self) -> dict:
+        llm_stats = getattr(self.llm, "stats", Counter())
+        errors = sum(
+            llm_stats.get(k, 0) for k in ("429", "500", "timeouts", "connection_errors", "bad_responses")
+        )
+        return {
+            "sent": self.stats["sent"],
+            "tok": llm_stats.get("input_tokens", 0) + llm_stats.get("output_tokens", 0),
+            "$": f"{self.budget.spent:.2f}",
+            "err": errors,
+            "rej": sum(self.reasons.values()),
+        }

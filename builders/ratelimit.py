@@ -1,0 +1,120 @@
+"""Client-side requests/min and tokens/min limits, tightened by the server's x-ratelimit-* headers.
+
+Each limit is a token bucket whose capacity is one minute of budget and which refills continuously,
+the way OpenAI meters: a request takes 1 from the request bucket and (input + max_tokens) from the token
+bucket before it is sent. Headers lower the limits (``x-ratelimit-limit-*``) or the current level
+(``x-ratelimit-remaining-*``), never raise them; a 429 empties the buckets and pauses until Retry-After.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Callable, Mapping
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> float | None:
+    """``"1s"``, ``"6m0s"``, ``"20ms"``, ``"2.5"`` -> seconds."""
+    text = text.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    parts = _DURATION.findall(text)
+    return sum(float(v) * _UNIT[u] for v, u in parts) if parts else None
+
+
+class TokenBucket:
+    def __init__(self, per_minute: float, clock: Callable[[], float] = time.monotonic):
+        if per_minute <= 0:
+            raise ValueError(f"a rate limit must be positive, got {per_minute}")
+        self.capacity = float(per_minute)
+        self.level = float(per_minute)
+        self.clock = clock
+        self.updated = clock()
+
+    @property
+    def rate(self) -> float:
+        return self.capacity / 60.0
+
+    def refill(self) -> None:
+        now = self.clock()
+        self.level = min(self.capacity, self.level + (now - self.updated) * self.rate)
+        self.updated = now
+
+    def wait_time(self, amount: float) -> float:
+        self.refill()
+        need = min(amount, self.capacity) - self.level
+        return max(0.0, need / self.rate)
+
+    def take(self, amount: float) -> None:
+        self.refill()
+        self.level -= amount
+
+    def set_capacity(self, per_minute: float) -> None:
+        self.refill()
+        self.capacity = float(per_minute)
+        self.level = min(self.level, self.capacity)
+
+
+class RateLimiter:
+    """Waits before each request until both budgets allow it; see the module docstring."""
+
+    def __init__(
+        self, rpm: float | None = None, tpm: float | None = None, clock: Callable[[], float] = time.monotonic
+    ):
+        self.clock = clock
+        self.requests = TokenBucket(rpm, clock) if rpm else None
+        self.tokens = TokenBucket(tpm, clock) if tpm else None
+        self._lock = asyncio.Lock()
+        self._resume_at = 0.0
+        self.waited = 0.0
+
+    def _buckets(self, tokens: int) -> list[tuple[TokenBucket, float]]:
+        return [(b, a) for b, a in ((self.requests, 1), (self.tokens, tokens)) if b is not None]
+
+    async def acquire(self, tokens: int) -> None:
+        async with self._lock:  # FIFO: one waiter at a time takes the budget
+            while True:
+                delay = max(
+                    [self._resume_at - self.clock(), *(b.wait_time(a) for b, a in self._buckets(tokens))]
+                )
+                if delay <= 0:
+                    break
+                self.waited += delay
+                await asyncio.sleep(delay)
+            for bucket, amount in self._buckets(tokens):
+                bucket.take(amount)
+
+    def pause(self, seconds: float) -> None:
+        """After a 429: nobody sends for ``seconds``, and the buckets restart empty."""
+        self._resume_at = max(self._resume_at, self.clock() + seconds)
+        for bucket, _ in self._buckets(0):
+            bucket.refill()
+            bucket.level = min(bucket.level, 0.0)
+
+    def observe(self, headers: Mapping[str, str]) -> None:
+        for kind in ("requests", "tokens"):
+            limit = headers.get(f"x-ratelimit-limit-{kind}")
+            remaining = headers.get(f"x-ratelimit-remaining-{kind}")
+            bucket = getattr(self, kind)
+            if limit is not None:
+                try:
+                    value = float(limit)
+                except ValueError:
+                    continue
+                if value > 0 and bucket is None:
+                    bucket = TokenBucket(value, self.clock)
+                    setattr(self, kind, bucket)
+                elif value > 0 and value < bucket.capacity:
+                    bucket.set_capacity(value)
+            if bucket is not None and remaining is not None:
+                try:
+                    bucket.refill()
+                    bucket.level = min(bucket.level, float(remaining))
+                except ValueError:
+                    continue
