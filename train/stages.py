@@ -1,0 +1,62 @@
+"""What each stage trains. Stage 1: the projector. Stage 2: projector + LLM, or projector + LoRA adapters.
+
+The vision tower is frozen in both stages, as in LLaVA-1.5. Learning rates are split into two
+parameter groups so LoRA's projector can learn at its own (lower) rate.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+from svit_data.train.config import TrainConfig
+
+log = logging.getLogger(__name__)
+
+PROJECTOR = "multi_modal_projector"
+
+
+def language_linears(model: torch.nn.Module) -> list[str]:
+    """Names of every Linear inside the LM body: LoRA targets that work for any decoder architecture."""
+    return [
+        name
+        for name, module in model.named_modules()
+        if isinstance(module, torch.nn.Linear) and ".language_model." in f".{name}."
+    ]
+
+
+def prepare(model: torch.nn.Module, config: TrainConfig) -> torch.nn.Module:
+    """Freeze and, for LoRA, wrap the model; returns the module the loop trains."""
+    model.requires_grad_(False)
+    model.model.multi_modal_projector.requires_grad_(True)
+    if config.stage == "stage2" and not config.lora:
+        model.model.language_model.requires_grad_(True)
+        model.lm_head.requires_grad_(True)
+    elif config.stage == "stage2":
+        from peft import LoraConfig, get_peft_model
+
+        lora = LoraConfig(
+            r=config.lora_r,
+            lora_alpha=config.lora_alpha,
+            lora_dropout=config.lora_dropout,
+            target_modules=language_linears(model),
+            modules_to_save=[PROJECTOR],
+        )
+        model = get_peft_model(model, lora)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    log.info(
+        "%s%s: training %d of %d parameters", config.stage, " (LoRA)" if config.lora else "", trainable, total
+    )
+    return model
+
+
+def param_groups(model: torch.nn.Module, config: TrainConfig) -> list[dict]:
+    projector, rest = [], []
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            (projector if PROJECTOR in name else rest).append(param)
+    groups = [{"params": projector, "lr": config.projector_lr, "name": "projector"}]
+    if rest:
+        groups.append({"params": rest, "lr": config.lr, "name": "llm"})
+    return groups
