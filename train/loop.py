@@ -146,6 +146,7 @@ def _train(config: TrainConfig, env: D.Env) -> dict:
         batch_sampler=sampler,
         num_workers=config.num_workers,
         collate_fn=partial(collate, pad_id=processor.tokenizer.pad_token_id),
+        generator=torch.Generator().manual_seed(config.seed),  # keeps the global RNG (dropout) resumable
     )
     log.info(
         "%d samples, %d steps (%d to run), %d micro-batches/step/rank",
