@@ -96,6 +96,13 @@ class OutputLayout:
     def config(self) -> Path:
         return self.out / "generate_config.json"
 
+    def remove_stale_tmp(self) -> int:
+        """Temporary files of a killed run (never renamed, so never read) are removed on restart."""
+        stale = [p for p in self.out.glob("**/.*.tmp*") if p.is_file()]
+        for path in stale:
+            path.unlink(missing_ok=True)
+        return len(stale)
+
     def merge_rejections(self) -> int:
         parts = sorted((self.out / "rejections").glob(f"*-{self.tag}-*.jsonl"))
         lines = [line for part in parts for line in part.read_text(encoding="utf-8").splitlines() if line]

@@ -264,6 +264,7 @@ class Generator:
     # -- the run ------------------------------------------------------------------------------------
     async def run(self) -> dict:
         layout = OutputLayout(self.out, self.config.shard_index, self.config.shard_count)
+        layout.remove_stale_tmp()
         total = sum(1 for _ in self.images()) * len(self.config.tasks)
         bar = None
         if self.progress:

@@ -42,6 +42,9 @@ SOURCE_MENTION = re.compile(
 )
 
 
+NUMBER_LIST = re.compile(r"\[\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:\s*,\s*[-+]?(?:\d+\.?\d*|\.\d+))*\s*\]")
+
+
 @dataclass(frozen=True)
 class ValidationConfig:
     qa_tolerance: int = field(
@@ -137,6 +140,9 @@ def check_boxes(
         )
     if text.count(START) != text.count(END):
         return "malformed_box", f"{text.count(START)} {START} but {text.count(END)} {END}", 0, 0
+    wrong = [m.group(0) for m in NUMBER_LIST.finditer(text) if m.group(0).count(",") != 3]
+    if wrong:
+        return "malformed_box", f"a box needs 4 values: {wrong[0]}", 0, 0
     try:
         refs = parse_refs(text, strict=True)
     except BoxError as exc:

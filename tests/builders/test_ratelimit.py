@@ -1,0 +1,91 @@
+"""The limiter: bucket arithmetic, header adaptation, and a real run kept under the server's tokens/min."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from svit_data.builders.llm import ChatRequest
+from svit_data.builders.openai_client import ClientConfig, OpenAIChat
+from svit_data.builders.ratelimit import RateLimiter, TokenBucket, parse_duration
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_bucket_refills_continuously():
+    clock = Clock()
+    bucket = TokenBucket(600, clock)  # 10/s
+    bucket.take(600)
+    assert bucket.wait_time(100) == pytest.approx(10.0)
+    clock.now = 5
+    assert bucket.wait_time(100) == pytest.approx(5.0)
+    clock.now = 1000
+    bucket.refill()
+    assert bucket.level == 600  # never above one minute of budget
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("1s", 1), ("6m0s", 360), ("20ms", 0.02), ("2.5", 2.5), ("1h2m", 3720)]
+)
+def test_parse_duration(text, seconds):
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+def test_headers_lower_limits_and_levels():
+    clock = Clock()
+    limiter = RateLimiter(rpm=None, tpm=100_000, clock=clock)
+    limiter.observe(
+        {
+            "x-ratelimit-limit-tokens": "30000",
+            "x-ratelimit-remaining-tokens": "1200",
+            "x-ratelimit-limit-requests": "500",
+        }
+    )
+    assert limiter.tokens.capacity == 30000 and limiter.tokens.level == 1200
+    assert limiter.requests is not None and limiter.requests.capacity == 500
+    limiter.observe({"x-ratelimit-limit-tokens": "900000"})  # never raised above what the user set
+    assert limiter.tokens.capacity == 30000
+
+
+def test_pause_after_429_holds_everyone():
+    async def go():
+        limiter = RateLimiter(rpm=6000)
+        limiter.pause(0.3)
+        start = time.monotonic()
+        await limiter.acquire(0)
+        return time.monotonic() - start
+
+    assert asyncio.run(go()) >= 0.29
+
+
+def test_limiter_keeps_requests_under_tokens_per_minute(fake_server):
+    """The server enforces 12,000 tokens/min; the client, set to the same, never gets a 429."""
+    tpm = 12_000
+    request = ChatRequest.build(
+        "gpt-4o", [{"role": "user", "content": "count these tokens " * 5}], max_tokens=170
+    )
+
+    async def go(url):
+        client = OpenAIChat(ClientConfig(base_url=url, api_key="k", tpm=tpm, concurrency=8, max_retries=0))
+        cost = client.estimate_tokens(request)
+        start = time.monotonic()
+        await asyncio.gather(*(client.complete(request) for _ in range(70)))
+        elapsed = time.monotonic() - start
+        await client.aclose()
+        return cost, elapsed, client.stats
+
+    with fake_server(tpm=tpm, latency=0.01) as (fake, url):
+        cost, elapsed, stats = asyncio.run(go(url))
+    assert 190 <= cost <= 210
+    total = 70 * cost
+    assert [e["status"] for e in fake.log].count(429) == 0 and stats["429"] == 0
+    # one minute of burst, then the refill rate: the run cannot be faster than the limit allows
+    assert elapsed >= (total - tpm) / (tpm / 60) * 0.95
+    assert elapsed <= (total - tpm) / (tpm / 60) + 3
