@@ -1,0 +1,5 @@
+"""Dataset card rendering: the README.md of a dataset folder, rendered from its build state."""
+
+from svit_data.cards.render import render_card
+
+__all__ = ["render_card"]

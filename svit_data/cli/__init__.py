@@ -1,0 +1,69 @@
+"""``svit-recipe``: subcommands are modules named in a dict, imported only when used.
+
+Each module has ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``. Errors a user can
+cause (:class:`svit_data.errors.SvitError`) print one line and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from svit_data.errors import SvitError
+
+COMMANDS: dict[str, str] = {
+    "build": "svit_data.cli.build",
+    "list": "svit_data.cli.list_configs",
+    "stats": "svit_data.cli.stats",
+    "concepts": "svit_data.cli.concepts",
+    "generate": "svit_data.cli.generate",
+    "export": "svit_data.cli.export",
+    "check": "svit_data.cli.check",
+    "push": "svit_data.cli.push",
+}
+
+
+def _load(name: str):
+    try:
+        return importlib.import_module(COMMANDS[name])
+    except ModuleNotFoundError as error:
+        if error.name and error.name.startswith("svit_data.cli"):
+            return None
+        raise
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="svit-recipe", description="Build, select, export and publish SVIT data."
+    )
+    top.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        module = _load(name)
+        if module is None:
+            continue
+        command = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(command)
+        command.set_defaults(run=module.run)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return int(args.run(args) or 0)
+    except SvitError as error:
+        print(f"svit-recipe {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"svit-recipe {args.command}: interrupted; outputs were left as they were", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""``svit-recipe build``: ingest a source and write configs into a dataset folder, atomically."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from svit_data.configs import CONFIGS, RECIPE, get_config
+from svit_data.errors import SvitError
+from svit_data.folder import DatasetFolder
+from svit_data.materialize import ConfigRows, subset_rows
+from svit_data.pool import Pool, open_pool
+
+HELP = "build configs (subsets and recipes) from a SVIT source into a dataset folder"
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "configs", nargs="+", metavar="CONFIG", help=f"configs to build: {', '.join(CONFIGS)}"
+    )
+    parser.add_argument(
+        "--source",
+        default="sample",
+        help="'sample' (bundled synthetic pool, default), a folder of SVIT task files or "
+        "generated shards, or hf://datasets/OWNER/NAME",
+    )
+    parser.add_argument("--out", default="svit", help="dataset folder to write (default: ./svit)")
+    parser.add_argument(
+        "--images", help="folder holding the images as <image_id>.<ext>; their bytes are embedded"
+    )
+    parser.add_argument(
+        "--image-data", help="Visual Genome image_data.json giving image sizes (for box frames)"
+    )
+    parser.add_argument(
+        "--size", type=int, help="recipes: number of samples to select (default: the recipe's)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="recipes: random seed (default: 0)")
+    parser.add_argument("--concepts", help="recipes: concept vocabulary JSON (default: the bundled one)")
+    parser.add_argument("--name", help="recipes: write the result under this config name instead")
+    parser.add_argument("--llava-mix", help="mix-665k: the LLaVA-v1.5-mix-665K JSON file to rebuild")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def config_rows(name: str, pool: Pool, args: argparse.Namespace) -> ConfigRows:
+    spec = get_config(name)
+    if spec.kind != RECIPE:
+        if args.name:
+            raise SvitError("--name applies to recipes only")
+        return subset_rows(pool, spec)
+    try:
+        from svit_data.recipes import build_recipe
+    except ImportError as error:
+        raise SvitError(
+            f"recipe {name!r} cannot be built: the recipe engine is not available ({error})"
+        ) from None
+    return build_recipe(
+        name,
+        pool,
+        size=args.size,
+        seed=args.seed,
+        concepts=args.concepts,
+        out_name=args.name,
+        llava_mix=args.llava_mix,
+        progress=not args.quiet,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    for name in args.configs:
+        get_config(name)
+    if args.name and len(args.configs) != 1:
+        raise SvitError("--name needs exactly one config to build")
+    pool = open_pool(args.source, images=args.images, image_data=args.image_data, progress=not args.quiet)
+    log.info(
+        "pool %s: %s samples (%s)",
+        pool.fingerprint,
+        f"{pool.num_rows:,}",
+        ", ".join(f"{t} {n:,}" for t, n in pool.counts.items()),
+    )
+    from svit_data.cards import render_card
+
+    with DatasetFolder(args.out) as folder:
+        for name in args.configs:
+            rows = config_rows(name, pool, args)
+            counts = folder.write_config(
+                rows.name,
+                rows.features,
+                rows.splits,
+                description=rows.description,
+                schema=rows.schema,
+                info={**rows.info, "source": args.source},
+            )
+            log.info("config %s: %s", rows.name, ", ".join(f"{s} {n:,}" for s, n in counts.items()))
+        out = folder.commit(render_card)
+    print(f"wrote {', '.join(args.configs)} to {out}")
+    return 0

@@ -1,0 +1,71 @@
+"""The config registry: every subset and every recipe is a named config of one dataset folder.
+
+A plain dict. Subsets are slices of the pool by task; recipes are selections computed by
+``svit_data.recipes`` (their parameters live there, under the same name). The dataset card's
+``configs:`` block is rendered from what was built, using these descriptions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from svit_data.errors import SvitError
+from svit_data.tasks import COMPLEX_REASONING, CONVERSATION, DETAIL_DESCRIPTION, REFERRING_QA, TASKS
+
+SUBSET, RECIPE = "subset", "recipe"
+SVIT_SCHEMA, LLAVA_SCHEMA = "svit", "llava"
+
+
+@dataclass(frozen=True)
+class ConfigSpec:
+    name: str
+    description: str
+    kind: str = SUBSET
+    tasks: tuple[str, ...] = ()
+    schema: str = SVIT_SCHEMA
+
+
+CONFIGS: dict[str, ConfigSpec] = {
+    spec.name: spec
+    for spec in (
+        ConfigSpec("full", "The whole SVIT pool: all four tasks.", tasks=TASKS),
+        ConfigSpec(
+            "conversation", "Multi-turn conversations, 3 per image of about 5 QA each.", tasks=(CONVERSATION,)
+        ),
+        ConfigSpec(
+            "complex-reasoning",
+            "Complex reasoning QA with step-by-step answers, one QA per sample.",
+            tasks=(COMPLEX_REASONING,),
+        ),
+        ConfigSpec(
+            "referring-qa",
+            "Referring QA grounded with <st>object<ed> [x1, y1, x2, y2] boxes, one QA per sample.",
+            tasks=(REFERRING_QA,),
+        ),
+        ConfigSpec("detail-description", "One detailed description per image.", tasks=(DETAIL_DESCRIPTION,)),
+        ConfigSpec(
+            "core-150k",
+            "Core set: concept-diverse then yes/no-balanced selection, the size of LLaVA-Instruct-150K.",
+            kind=RECIPE,
+        ),
+        ConfigSpec("svit-80k", "80K samples drawn uniformly at random (ablation baseline).", kind=RECIPE),
+        ConfigSpec("svit-80k-d", "80K samples chosen for concept diversity (ablation).", kind=RECIPE),
+        ConfigSpec("svit-80k-b", "80K samples chosen for a balanced yes:no ratio (ablation).", kind=RECIPE),
+        ConfigSpec(
+            "svit-train", "Every sample whose image is not in the held-out test image list.", kind=RECIPE
+        ),
+        ConfigSpec(
+            "mix-665k",
+            "LLaVA-v1.5-mix-665K with its LLaVA-Instruct-150K part replaced by core-150k (LLaVA format).",
+            kind=RECIPE,
+            schema=LLAVA_SCHEMA,
+        ),
+    )
+}
+
+
+def get_config(name: str) -> ConfigSpec:
+    try:
+        return CONFIGS[name]
+    except KeyError:
+        raise SvitError(f"unknown config {name!r}; known configs: {', '.join(CONFIGS)}") from None

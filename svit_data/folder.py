@@ -1,0 +1,193 @@
+"""The dataset folder: ``DIR/data/<config>/<split>-*.parquet`` + ``DIR/README.md`` + build state.
+
+Building happens in a staging folder beside ``DIR`` (unchanged configs hard-linked in), and the
+finished folder replaces ``DIR`` by rename: a failed or killed build leaves the previous folder as it
+was. Shard names carry a hash of their bytes, so a rebuilt config gets new file names and the
+datasets cache can never serve rows of an older build.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from datasets import Features
+
+from svit_data.errors import SvitError
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "svit_build.json"
+ROW_GROUP_BYTES = 64 << 20  # the Hub viewer wants row groups under ~100 MB uncompressed
+SHARD_BYTES = 512 << 20
+
+
+def _parquet_schema(features: Features) -> pa.Schema:
+    meta = {"huggingface": json.dumps({"info": {"features": features.to_dict()}})}
+    return features.arrow_schema.with_metadata(meta)
+
+
+class SplitWriter:
+    """Writes one split as hash-named parquet shards with viewer-sized row groups and a page index."""
+
+    def __init__(self, folder: Path, split: str, features: Features):
+        self.folder, self.split, self.features = folder, split, features
+        self.schema = _parquet_schema(features)
+        self.num_rows = 0
+        self.num_bytes = 0
+        self._parts: list[Path] = []
+        self._writer: pq.ParquetWriter | None = None
+        self._shard_bytes = 0
+
+    def write(self, table: pa.Table) -> None:
+        if table.num_rows == 0:
+            return
+        table = table.select(self.schema.names).cast(self.schema)
+        row_bytes = max(1, table.nbytes // table.num_rows)
+        rows_per_group = max(1, min(100_000, ROW_GROUP_BYTES // row_bytes))
+        if self._writer is None:
+            path = self.folder / f".{self.split}-part-{len(self._parts):05d}.parquet"
+            self._parts.append(path)
+            self._writer = pq.ParquetWriter(path, self.schema, compression="zstd", write_page_index=True)
+        self._writer.write_table(table, row_group_size=rows_per_group)
+        self.num_rows += table.num_rows
+        self.num_bytes += table.nbytes
+        self._shard_bytes += table.nbytes
+        if self._shard_bytes >= SHARD_BYTES:
+            self._writer.close()
+            self._writer, self._shard_bytes = None, 0
+
+    def close(self) -> list[str]:
+        """Rename parts to ``<split>-<k>-of-<n>-<hash>.parquet``; return the final file names."""
+        if self._writer is not None:
+            self._writer.close()
+        names = []
+        for k, part in enumerate(self._parts):
+            digest = hashlib.sha256(part.read_bytes()).hexdigest()[:10]
+            name = f"{self.split}-{k:05d}-of-{len(self._parts):05d}-{digest}.parquet"
+            os.replace(part, self.folder / name)
+            names.append(name)
+        return names
+
+
+class DatasetFolder:
+    """A staged rebuild of a dataset folder; use as a context manager, then :meth:`commit`."""
+
+    def __init__(self, out_dir: str | Path):
+        self.out = Path(out_dir).resolve()
+        _recover(self.out)
+        if self.out.exists() and not self.out.is_dir():
+            raise SvitError(f"output {self.out} exists and is not a folder")
+        if self.out.is_dir() and any(self.out.iterdir()) and not (self.out / STATE_FILE).is_file():
+            raise SvitError(
+                f"output {self.out} is a non-empty folder that svit did not build; choose another --out"
+            )
+        try:
+            self.out.parent.mkdir(parents=True, exist_ok=True)
+            self.stage = self.out.with_name(f".{self.out.name}.building-{os.getpid()}")
+            shutil.rmtree(self.stage, ignore_errors=True)
+            if self.out.is_dir():
+                shutil.copytree(self.out, self.stage, copy_function=os.link)
+            else:
+                self.stage.mkdir()
+        except OSError as error:
+            raise SvitError(f"cannot write the output folder {self.out}: {error.strerror}") from None
+        self.state: dict[str, Any] = (
+            json.loads((self.stage / STATE_FILE).read_text())
+            if (self.stage / STATE_FILE).is_file()
+            else {"configs": {}}
+        )
+
+    def __enter__(self) -> DatasetFolder:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.abort()
+
+    def abort(self) -> None:
+        shutil.rmtree(self.stage, ignore_errors=True)
+
+    def write_config(
+        self,
+        name: str,
+        features: Features,
+        splits: dict[str, Iterable[pa.Table]],
+        *,
+        description: str,
+        schema: str,
+        info: dict[str, Any] | None = None,
+    ) -> dict[str, int]:
+        """Write one config (replacing any older build of it); return rows per split."""
+        folder = self.stage / "data" / name
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        split_state = {}
+        for split, tables in splits.items():
+            writer = SplitWriter(folder, split, features)
+            for table in tables:
+                writer.write(table)
+            files = writer.close()
+            if writer.num_rows:
+                split_state[split] = {
+                    "num_examples": writer.num_rows,
+                    "num_bytes": writer.num_bytes,
+                    "files": files,
+                }
+        if not split_state:
+            raise SvitError(f"config {name!r} has no rows to write")
+        self.state["configs"][name] = {
+            "description": description,
+            "schema": schema,
+            "features": features.to_dict(),
+            "splits": split_state,
+            **(info or {}),
+        }
+        return {split: s["num_examples"] for split, s in split_state.items()}
+
+    def commit(self, render_card: Callable[[dict[str, Any]], str]) -> Path:
+        """Write the card and state, then swap the staged folder into place."""
+        (self.stage / STATE_FILE).write_text(json.dumps(self.state, indent=2, sort_keys=True))
+        (self.stage / "README.md").write_text(render_card(self.state), encoding="utf-8")
+        old = self.out.with_name(f".{self.out.name}.old-{os.getpid()}")
+        if self.out.exists():
+            os.replace(self.out, old)
+        os.replace(self.stage, self.out)
+        shutil.rmtree(old, ignore_errors=True)
+        log.info("wrote %s", self.out)
+        return self.out
+
+
+def _recover(out: Path) -> None:
+    """Put back a folder left aside by a build killed between its two renames."""
+    if out.exists() or not out.parent.is_dir():
+        return
+    leftovers = sorted(out.parent.glob(f".{out.name}.old-*"))
+    if leftovers:
+        os.replace(leftovers[-1], out)
+        log.warning("restored %s from an interrupted build", out)
+
+
+def read_state(folder: str | Path) -> dict[str, Any]:
+    path = Path(folder) / STATE_FILE
+    if not path.is_file():
+        raise SvitError(f"{folder} is not a dataset folder built by svit (no {STATE_FILE})")
+    return json.loads(path.read_text())
+
+
+def config_files(folder: str | Path, config: str) -> dict[str, list[Path]]:
+    state = read_state(folder)
+    if config not in state["configs"]:
+        raise SvitError(
+            f"config {config!r} is not built in {folder}; built: {', '.join(state['configs']) or 'none'}"
+        )
+    base = Path(folder) / "data" / config
+    return {split: [base / f for f in s["files"]] for split, s in state["configs"][config]["splits"].items()}

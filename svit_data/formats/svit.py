@@ -1,0 +1,150 @@
+"""The SVIT original format: per task, a JSON array of image records.
+
+A record is ``{"image_id": int, "conversations": [{"content": [{"from", "value"}, ...]}, ...]}``.
+Records written by svit's builders may also carry ``width``, ``height``, ``image_file`` and
+``provenance``; they are kept. :func:`expand_record` turns a record into samples (one per
+conversation, or one per QA pair for the per-QA tasks) and :func:`group_samples` puts samples back
+into records, so that svit -> internal -> svit is lossless.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from svit_data.errors import InputError
+from svit_data.schema import GPT, SPEAKERS, USER, Sample
+from svit_data.tasks import PER_QA_TASKS, check_task
+
+EXTRA_KEYS = ("width", "height", "image_file", "provenance")
+
+
+def check_record(record: Any, *, file: str, index: int) -> None:
+    """Raise one :class:`InputError` naming file, record and field if ``record`` is not valid."""
+    if not isinstance(record, dict):
+        raise InputError(
+            f"a record must be a JSON object, got {type(record).__name__}", file=file, record=index
+        )
+    image_id = record.get("image_id")
+    if image_id is None:
+        raise InputError("missing", file=file, record=index, field="image_id")
+    if isinstance(image_id, bool) or not isinstance(image_id, int):
+        raise InputError(f"must be an integer, got {image_id!r}", file=file, record=index, field="image_id")
+    conversations = record.get("conversations")
+    if conversations is None:
+        raise InputError("missing", file=file, record=index, field="conversations")
+    if not isinstance(conversations, list):
+        raise InputError("must be a list", file=file, record=index, field="conversations")
+    for c, conversation in enumerate(conversations):
+        content = conversation.get("content") if isinstance(conversation, dict) else None
+        if not isinstance(content, list):
+            raise InputError(
+                "must be a list of turns", file=file, record=index, field=f"conversations[{c}].content"
+            )
+        for t, turn in enumerate(content):
+            where = f"conversations[{c}].content[{t}]"
+            if not isinstance(turn, dict):
+                raise InputError("a turn must be an object", file=file, record=index, field=where)
+            if turn.get("from") not in SPEAKERS:
+                raise InputError(
+                    f"unknown speaker {turn.get('from')!r} (expected 'user' or 'gpt')",
+                    file=file,
+                    record=index,
+                    field=f"{where}.from",
+                )
+            if not isinstance(turn.get("value"), str):
+                raise InputError("must be a string", file=file, record=index, field=f"{where}.value")
+
+
+def _qa_pairs(content: list[dict[str, str]], *, file: str, index: int, c: int) -> list[list[dict[str, str]]]:
+    if len(content) % 2:
+        raise InputError(
+            f"has {len(content)} turns; QA pairs need an even number",
+            file=file,
+            record=index,
+            field=f"conversations[{c}].content",
+        )
+    for t, turn in enumerate(content):
+        expected = USER if t % 2 == 0 else GPT
+        if turn["from"] != expected:
+            raise InputError(
+                f"expected speaker {expected!r} (QA pairs alternate user, gpt)",
+                file=file,
+                record=index,
+                field=f"conversations[{c}].content[{t}].from",
+            )
+    return [content[t : t + 2] for t in range(0, len(content), 2)]
+
+
+def expand_record(
+    record: dict[str, Any], task: str, *, file: str = "<memory>", index: int = 0
+) -> list[Sample]:
+    """Samples of one image record: per conversation, or per QA pair for the per-QA tasks."""
+    check_task(task)
+    check_record(record, file=file, index=index)
+    extras = {key: record.get(key) for key in EXTRA_KEYS}
+    samples: list[Sample] = []
+    for c, conversation in enumerate(record["conversations"]):
+        content = [{"from": turn["from"], "value": turn["value"]} for turn in conversation["content"]]
+        chunks = _qa_pairs(content, file=file, index=index, c=c) if task in PER_QA_TASKS else [content]
+        for turns in chunks:
+            samples.append(
+                Sample(
+                    image_id=record["image_id"],
+                    task=task,
+                    n=len(samples),
+                    conversation_index=c,
+                    conversations=turns,
+                    **extras,
+                )
+            )
+    return samples
+
+
+def iter_samples(records: Iterable[Any], task: str, *, file: str) -> Iterator[Sample]:
+    for index, record in enumerate(records):
+        yield from expand_record(record, task, file=file, index=index)
+
+
+def group_samples(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Rows (``FEATURES`` dicts, one task, ordered by image then ``id``) back into SVIT records."""
+    current: dict[str, Any] | None = None
+    for row in rows:
+        if current is None or current["image_id"] != row["image_id"]:
+            if current is not None:
+                yield current
+            current = {"image_id": row["image_id"], "conversations": []}
+            for key in EXTRA_KEYS:
+                value = row.get(key)
+                if value is not None and not (key == "image_file" and value == f"{row['image_id']}.jpg"):
+                    current[key] = value
+        conversations = current["conversations"]
+        while len(conversations) <= row["conversation_index"]:
+            conversations.append({"content": []})
+        conversations[row["conversation_index"]]["content"].extend(
+            {"from": t["from"], "value": t["value"]} for t in row["conversations"]
+        )
+    if current is not None:
+        yield current
+
+
+def write_json_array(items: Iterable[Any], path: str | Path) -> int:
+    """Write ``items`` as one JSON array, streaming, through a temporary file renamed at the end."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    count = 0
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write("[")
+            for item in items:
+                handle.write(",\n" if count else "\n")
+                handle.write(json.dumps(item, ensure_ascii=False))
+                count += 1
+            handle.write("\n]\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return count

@@ -1,0 +1,48 @@
+"""Download the released SVIT task files from a (gated) Hub dataset repo with the user's token."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from svit_data.errors import SvitError
+from svit_data.tasks import TASK_FILES
+
+log = logging.getLogger(__name__)
+
+
+def download_released(repo: str) -> Path:
+    """``OWNER/NAME[@revision]`` -> local folder holding the task files found in the repo."""
+    from huggingface_hub import HfApi, hf_hub_download
+    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
+
+    repo_id, _, revision = repo.partition("@")
+    if repo_id.count("/") != 1:
+        raise SvitError(f"hub source must be hf://datasets/OWNER/NAME, got {repo!r}")
+    try:
+        files = HfApi().list_repo_files(repo_id, repo_type="dataset", revision=revision or None)
+        wanted = [
+            f for f in files if Path(f).name in TASK_FILES.values() or Path(f).name == "image_data.json"
+        ]
+        if not any(Path(f).name in TASK_FILES.values() for f in wanted):
+            raise SvitError(
+                f"dataset {repo_id} has none of the SVIT task files ({', '.join(TASK_FILES.values())})"
+            )
+        local = [
+            Path(hf_hub_download(repo_id, f, repo_type="dataset", revision=revision or None)) for f in wanted
+        ]
+    except GatedRepoError:
+        raise SvitError(
+            f"access to the gated dataset {repo_id} was refused: accept its terms on the Hub, then "
+            "log in (huggingface-cli login) or set HF_TOKEN"
+        ) from None
+    except RepositoryNotFoundError:
+        raise SvitError(f"dataset {repo_id} was not found on the Hub, or your token cannot see it") from None
+    except HfHubHTTPError as error:
+        status = error.response.status_code if error.response is not None else "?"
+        raise SvitError(f"downloading {repo_id} failed with HTTP {status}") from None
+    folder = local[0].parent
+    if any(path.parent != folder for path in local):
+        raise SvitError(f"dataset {repo_id} keeps its task files in several folders; svit expects one")
+    log.info("using released SVIT files of %s from %s", repo_id, folder)
+    return folder

@@ -1,0 +1,111 @@
+"""From the pool to a config's rows: filter by task, ids and split, and embed image bytes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from datasets import Features
+
+from svit_data.configs import SVIT_SCHEMA, ConfigSpec
+from svit_data.errors import SvitError
+from svit_data.pool import Pool
+from svit_data.schema import FEATURES
+from svit_data.splits import TEST, TRAIN, test_image_ids
+
+
+def _test_mask(table: pa.Table) -> pa.Array:
+    return pc.is_in(table["image_id"], value_set=pa.array(sorted(test_image_ids()), pa.int64()))
+
+
+def filter_split(table: pa.Table, split: str | None) -> pa.Table:
+    if split is None:
+        return table
+    mask = _test_mask(table)
+    return table.filter(mask if split == TEST else pc.invert(mask))
+
+
+@lru_cache(maxsize=512)
+def _read_image(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as error:
+        raise SvitError(f"cannot read image {path}: {error.strerror}") from None
+
+
+def embed_images(table: pa.Table, images_root: Path | None) -> pa.Table:
+    """Fill the ``image`` column with the bytes of ``images_root / image_file`` where that file exists."""
+    if images_root is None or table.num_rows == 0:
+        return table
+    files = table["image_file"].to_pylist()
+    values = []
+    for name in files:
+        path = images_root / name if name else None
+        values.append({"bytes": _read_image(str(path)), "path": name} if path and path.is_file() else None)
+    column = pa.array(values, type=table.schema.field("image").type)
+    return table.set_column(table.schema.get_field_index("image"), "image", column)
+
+
+def select_rows(
+    pool: Pool,
+    *,
+    tasks: Iterable[str] | None = None,
+    ids: Iterable[str] | None = None,
+    split: str | None = None,
+    batch_size: int = 8_192,
+) -> Iterator[pa.Table]:
+    """Pool rows in pool order, restricted to ``tasks``, ``ids`` and ``split``, with images embedded."""
+    task_set = pa.array(sorted(set(tasks)), pa.string()) if tasks is not None else None
+    id_set = pa.array(sorted(set(ids)), pa.string()) if ids is not None else None
+    for batch in pool.iter_batches(batch_size=batch_size):
+        table = pa.Table.from_batches([batch])
+        if task_set is not None:
+            table = table.filter(pc.is_in(table["task"], value_set=task_set))
+        if id_set is not None:
+            table = table.filter(pc.is_in(table["id"], value_set=id_set))
+        table = filter_split(table, split)
+        if table.num_rows:
+            yield embed_images(table, pool.images_root)
+
+
+def check_ids(pool: Pool, ids: list[str]) -> None:
+    """Raise if ``ids`` is not sorted and unique or names samples missing from the pool."""
+    array = np.asarray(ids, dtype=object)
+    if len(array) > 1 and not all(a < b for a, b in zip(array[:-1], array[1:], strict=False)):
+        raise ValueError("selection ids must be sorted and unique")
+    known = pc.is_in(pa.array(ids, pa.string()), value_set=pool.table(["id"])["id"])
+    missing = len(ids) - pc.sum(known).as_py() if ids else 0
+    if missing:
+        raise SvitError(f"{missing} selected ids are not in the pool")
+
+
+SPLITS_OF_POOL = (TRAIN, TEST)
+
+
+@dataclass
+class ConfigRows:
+    """What a config builder hands the dataset folder: rows per split plus what the card shows."""
+
+    name: str
+    description: str
+    features: Features
+    splits: dict[str, Iterable[pa.Table]]
+    schema: str = SVIT_SCHEMA
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def subset_rows(pool: Pool, spec: ConfigSpec) -> ConfigRows:
+    """A subset config: the pool's samples of ``spec.tasks``, split into train and test by image."""
+    return ConfigRows(
+        name=spec.name,
+        description=spec.description,
+        features=FEATURES,
+        splits={split: select_rows(pool, tasks=spec.tasks, split=split) for split in SPLITS_OF_POOL},
+        info={"kind": spec.kind, "tasks": list(spec.tasks), "pool_fingerprint": pool.fingerprint},
+    )

@@ -1,0 +1,235 @@
+"""The pool: every SVIT sample of a source, ingested once into cached parquet.
+
+A source is ``sample`` (the bundled synthetic pool), a folder with the released task files (or
+svit's own generated shards), or ``hf://datasets/OWNER/NAME`` (downloaded with huggingface_hub).
+Ingest streams the JSON (bounded memory) into parquet under ``$SVIT_CACHE/pools/<fingerprint>``;
+the fingerprint hashes the source files, the image-size table and the image index, so a changed
+source is ingested again and an unchanged one never is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm.auto import tqdm
+
+from svit_data import paths
+from svit_data.errors import InputError, SvitError
+from svit_data.formats.jsonstream import iter_json_records
+from svit_data.formats.svit import expand_record
+from svit_data.schema import FEATURES
+from svit_data.tasks import ALL_TASKS_FILE, TASK_FILES, TASKS
+
+log = logging.getLogger(__name__)
+
+INGEST_VERSION = "1"
+BATCH_ROWS = 20_000
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+HUB_PREFIX = "hf://datasets/"
+
+
+@dataclass
+class Pool:
+    """An ingested pool: parquet files in ``FEATURES`` (images not embedded) and what made them."""
+
+    root: Path
+    files: list[Path]
+    fingerprint: str
+    counts: dict[str, int]
+    images_root: Path | None = None
+    source: str = ""
+    task_files: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def num_rows(self) -> int:
+        return sum(self.counts.values())
+
+    def table(self, columns: list[str] | None = None) -> pa.Table:
+        return pq.read_table(self.files, columns=columns)
+
+    def iter_batches(
+        self, columns: list[str] | None = None, batch_size: int = 65_536
+    ) -> Iterator[pa.RecordBatch]:
+        for file in self.files:
+            yield from pq.ParquetFile(file).iter_batches(batch_size=batch_size, columns=columns)
+
+
+def find_task_files(folder: Path) -> dict[str, list[Path]]:
+    """Per task: ``<task>.json`` (also under ``data/``), or JSON Lines shards under ``<task>/``."""
+    found: dict[str, list[Path]] = {}
+    for task, name in TASK_FILES.items():
+        files = [p for p in (folder / name, folder / "data" / name) if p.is_file()]
+        files += sorted((folder / task).glob("*.jsonl")) if (folder / task).is_dir() else []
+        if files:
+            found[task] = files
+    if not found:
+        if (folder / ALL_TASKS_FILE).is_file() or (folder / "data" / ALL_TASKS_FILE).is_file():
+            raise InputError(
+                f"only {ALL_TASKS_FILE} was found; its records do not say which task each "
+                f"conversation belongs to, so svit reads the per-task files "
+                f"({', '.join(TASK_FILES.values())})",
+                file=str(folder),
+            )
+        raise InputError(
+            f"no SVIT task files found (expected any of {', '.join(TASK_FILES.values())}, "
+            "or <task>/*.jsonl shards)",
+            file=str(folder),
+        )
+    return found
+
+
+def read_image_sizes(path: Path) -> dict[int, tuple[int, int]]:
+    """``image_id -> (width, height)`` from a Visual Genome ``image_data.json``."""
+    sizes = {}
+    for index, item in enumerate(iter_json_records(path)):
+        try:
+            sizes[int(item["image_id"])] = (int(item["width"]), int(item["height"]))
+        except (KeyError, TypeError, ValueError) as error:
+            raise InputError(
+                f"needs integer image_id, width and height ({error})", file=str(path), record=index
+            ) from None
+    return sizes
+
+
+def index_images(root: Path) -> dict[int, str]:
+    """``image_id -> path relative to root`` for image files named ``<image_id>.<ext>`` anywhere below."""
+    index: dict[int, str] = {}
+    for dirpath, _, filenames in os.walk(root):
+        for name in filenames:
+            stem, suffix = os.path.splitext(name)
+            if suffix.lower() in IMAGE_SUFFIXES and stem.isdigit():
+                index.setdefault(int(stem), os.path.relpath(os.path.join(dirpath, name), root))
+    return index
+
+
+def _hash_file(digest: hashlib._Hash, path: Path) -> None:
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 22):
+            digest.update(chunk)
+
+
+def fingerprint(
+    task_files: dict[str, list[Path]], sizes_file: Path | None, image_index: dict[int, str]
+) -> str:
+    digest = hashlib.sha256(f"svit-pool-v{INGEST_VERSION}".encode())
+    for task in sorted(task_files):
+        for path in task_files[task]:
+            digest.update(f"{task}/{path.name}".encode())
+            _hash_file(digest, path)
+    if sizes_file is not None:
+        _hash_file(digest, sizes_file)
+    digest.update(json.dumps(sorted(image_index.items())).encode())
+    return digest.hexdigest()[:16]
+
+
+def resolve_source(source: str) -> Path:
+    if source == "sample":
+        from svit_data.sample import sample_dir
+
+        return sample_dir()
+    if source.startswith(HUB_PREFIX):
+        from svit_data.hub_source import download_released
+
+        return download_released(source[len(HUB_PREFIX) :])
+    folder = Path(source)
+    if not folder.is_dir():
+        raise SvitError(
+            f"source {source!r} is not a folder (use 'sample', a folder of SVIT task files, "
+            "or hf://datasets/OWNER/NAME)"
+        )
+    return folder
+
+
+def open_pool(
+    source: str = "sample",
+    *,
+    images: str | Path | None = None,
+    image_data: str | Path | None = None,
+    progress: bool = True,
+) -> Pool:
+    """Ingest ``source`` once (cached by fingerprint) and return the pool."""
+    folder = resolve_source(source)
+    task_files = find_task_files(folder)
+    sizes_file = Path(image_data) if image_data else folder / "image_data.json"
+    if image_data and not sizes_file.is_file():
+        raise SvitError(f"image size file {sizes_file} does not exist")
+    sizes_file = sizes_file if sizes_file.is_file() else None
+    images_root = Path(images) if images else (folder / "images" if (folder / "images").is_dir() else None)
+    if images_root is not None and not images_root.is_dir():
+        raise SvitError(f"image folder {images_root} does not exist")
+    image_index = index_images(images_root) if images_root else {}
+    key = fingerprint(task_files, sizes_file, image_index)
+    root = paths.cache_dir() / "pools" / key
+    meta_path = root / "pool.json"
+    if not meta_path.is_file():
+        sizes = read_image_sizes(sizes_file) if sizes_file else {}
+        _ingest(task_files, sizes, image_index, root, progress=progress)
+    meta = json.loads(meta_path.read_text())
+    return Pool(
+        root=root,
+        files=[root / name for name in meta["files"]],
+        fingerprint=key,
+        counts=meta["counts"],
+        images_root=images_root,
+        source=source,
+        task_files={t: [str(p) for p in ps] for t, ps in task_files.items()},
+    )
+
+
+def _ingest(
+    task_files: dict[str, list[Path]],
+    sizes: dict[int, tuple[int, int]],
+    image_index: dict[int, str],
+    root: Path,
+    *,
+    progress: bool,
+) -> None:
+    tmp = root.with_name(f"{root.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    schema = FEATURES.arrow_schema
+    counts: dict[str, int] = {}
+    files: list[str] = []
+    try:
+        bar = tqdm(desc="ingest", unit=" samples", disable=not progress)
+        for task in TASKS:
+            for path in task_files.get(task, []):
+                rows: list[dict] = []
+                for index, record in enumerate(iter_json_records(path)):
+                    for sample in expand_record(record, task, file=str(path), index=index):
+                        if sample.width is None and sample.image_id in sizes:
+                            sample.width, sample.height = sizes[sample.image_id]
+                        if sample.image_file is None and sample.image_id in image_index:
+                            sample.image_file = image_index[sample.image_id]
+                        rows.append(sample.to_row())
+                    if len(rows) >= BATCH_ROWS:
+                        files.append(_write_part(rows, tmp, len(files), schema))
+                        counts[task] = counts.get(task, 0) + len(rows)
+                        bar.update(len(rows))
+                        rows = []
+                if rows:
+                    files.append(_write_part(rows, tmp, len(files), schema))
+                    counts[task] = counts.get(task, 0) + len(rows)
+                    bar.update(len(rows))
+        bar.close()
+        (tmp / "pool.json").write_text(json.dumps({"files": files, "counts": counts}, indent=2))
+        shutil.rmtree(root, ignore_errors=True)
+        os.replace(tmp, root)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    log.info("ingested %d samples into %s", sum(counts.values()), root)
+
+
+def _write_part(rows: list[dict], folder: Path, number: int, schema: pa.Schema) -> str:
+    name = f"part-{number:05d}.parquet"
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), folder / name)
+    return name
