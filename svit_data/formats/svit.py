@@ -109,18 +109,24 @@ def iter_samples(records: Iterable[Any], task: str, *, file: str) -> Iterator[Sa
         yield from expand_record(record, task, file=file, index=index)
 
 
-def group_samples(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """Rows (``FEATURES`` dicts, one task, ordered by image then ``id``) back into SVIT records."""
+def group_samples(
+    rows: Iterable[dict[str, Any]], *, extras: Iterable[str] = ("provenance",)
+) -> Iterator[dict[str, Any]]:
+    """Rows (``FEATURES`` dicts, one task, ordered by image then ``id``) back into SVIT records.
+
+    ``extras`` are the record keys beyond the released format to write when set (by default only
+    ``provenance``: sizes and image files may have come from elsewhere than the record).
+    """
+    extras = tuple(extras)
     current: dict[str, Any] | None = None
     for row in rows:
         if current is None or current["image_id"] != row["image_id"]:
             if current is not None:
                 yield current
             current = {"image_id": row["image_id"], "conversations": []}
-            for key in EXTRA_KEYS:
-                value = row.get(key)
-                if value is not None and not (key == "image_file" and value == f"{row['image_id']}.jpg"):
-                    current[key] = value
+            for key in extras:
+                if row.get(key) is not None:
+                    current[key] = row[key]
         conversations = current["conversations"]
         while len(conversations) <= row["conversation_index"]:
             conversations.append({"content": []})

@@ -1,0 +1,134 @@
+"""``svit-recipe export``: write a built config in the svit, llava or messages format."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from svit_data.configs import LLAVA_SCHEMA
+from svit_data.errors import SvitError
+from svit_data.folder import config_files, read_state
+from svit_data.formats import FORMATS
+from svit_data.formats.llava import BOX_FRAMES, row_to_llava, to_llava_record
+from svit_data.formats.messages import to_messages
+from svit_data.formats.svit import EXTRA_KEYS, group_samples, write_json_array
+from svit_data.tasks import TASK_FILES
+
+HELP = "export a built config as SVIT original JSON, LLaVA-v1.5 JSON or messages JSON Lines"
+COLUMNS_WITHOUT_IMAGE = [
+    "id",
+    "image_id",
+    "task",
+    "conversation_index",
+    "conversations",
+    "image_file",
+    "width",
+    "height",
+    "provenance",
+]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", help="built config to export (see `svit-recipe list`)")
+    parser.add_argument(
+        "--format", default="llava", help=f"output format: {', '.join(FORMATS)} (default: llava)"
+    )
+    parser.add_argument(
+        "--out",
+        required=True,
+        help="output file (llava: .json; messages: .jsonl); for svit, a folder of <task>.json files",
+    )
+    parser.add_argument("--dir", default="svit", help="dataset folder to read (default: ./svit)")
+    parser.add_argument("--split", default="train", help="split to export, or 'all' (default: train)")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="llava: seed of the referring-QA instruction choice"
+    )
+    parser.add_argument(
+        "--box-frame",
+        default="square",
+        choices=BOX_FRAMES,
+        help="llava: coordinate frame of boxes (default: square, as LLaVA-v1.5 pads images)",
+    )
+    parser.add_argument(
+        "--image-prefix", default="", help="llava: prefix for image paths, e.g. 'vg/VG_100K/'"
+    )
+    parser.add_argument(
+        "--with-image-info",
+        action="store_true",
+        help="svit: also write width, height and image_file into each record",
+    )
+
+
+def _rows(files: list[Path]) -> Iterator[dict[str, Any]]:
+    for file in files:
+        parquet = pq.ParquetFile(file)
+        columns = [c for c in parquet.schema_arrow.names if c != "image"]
+        for batch in parquet.iter_batches(columns=columns, batch_size=4096):
+            yield from batch.to_pylist()
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.format not in FORMATS:
+        raise SvitError(f"unknown format {args.format!r}; known formats: {', '.join(FORMATS)}")
+    by_split = config_files(args.dir, args.config)
+    if args.split != "all" and args.split not in by_split:
+        raise SvitError(f"config {args.config!r} has no split {args.split!r}; it has: {', '.join(by_split)}")
+    files = [f for s, fs in sorted(by_split.items()) if args.split in ("all", s) for f in fs]
+    schema = read_state(args.dir)["configs"][args.config]["schema"]
+    out = Path(args.out)
+    if schema == LLAVA_SCHEMA:
+        if args.format != "llava":
+            raise SvitError(f"config {args.config!r} is stored in LLaVA format and exports only as llava")
+        count = write_json_array((row_to_llava(r) for r in _rows(files)), out)
+    elif args.format == "llava":
+        records = (
+            to_llava_record(r, seed=args.seed, box_frame=args.box_frame, image_prefix=args.image_prefix)
+            for r in _rows(files)
+        )
+        count = write_json_array(records, out)
+    elif args.format == "messages":
+        count = _write_lines((to_messages(r) for r in _rows(files)), out)
+    else:
+        extras = EXTRA_KEYS if args.with_image_info else ("provenance",)
+        count = _write_svit(list(_rows(files)), out, extras)
+    print(f"wrote {count:,} {'image records' if args.format == 'svit' else 'records'} to {out}")
+    return 0
+
+
+def _write_lines(records: Iterator[dict[str, Any]], out: Path) -> int:
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    count = 0
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            for record in records:
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+                count += 1
+        os.replace(tmp, out)
+    except OSError as error:
+        raise SvitError(f"cannot write {out}: {error.strerror}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return count
+
+
+def _write_svit(rows: list[dict[str, Any]], out: Path, extras: tuple[str, ...]) -> int:
+    """One ``<task>.json`` per task present, records grouped per image in their original order."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise SvitError(f"cannot create the output folder {out}: {error.strerror}") from None
+    count = 0
+    for task, name in TASK_FILES.items():
+        task_rows = [r for r in rows if r["task"] == task]
+        if task_rows:
+            task_rows.sort(
+                key=lambda r: (r["image_id"], r["conversation_index"], int(r["id"].rsplit("/", 1)[1]))
+            )
+            count += write_json_array(group_samples(task_rows, extras=extras), out / name)
+    return count
