@@ -1,4 +1,8 @@
-"""Render the dataset card (YAML metadata + prose) from a folder's build state, never by hand."""
+"""Render the dataset card (YAML metadata + prose) from a folder's build state, never by hand.
+
+``render_card(state)`` is the entry point the build CLI hands to ``DatasetFolder.commit``;
+``parse_card`` reads a card back (for ``svit-recipe check`` and ``push``).
+"""
 
 from __future__ import annotations
 
@@ -6,79 +10,45 @@ from importlib import resources
 from typing import Any
 
 import yaml
-from datasets import Features
-from datasets.info import DatasetInfo
-from datasets.splits import SplitDict, SplitInfo
+from svit_data.cards import sections
+from svit_data.cards.metadata import default_config, metadata
 
-DEFAULT_CONFIG = "full"
+from svit_data.errors import SvitError
 
-
-def size_category(num_rows: int) -> str:
-    bounds = [
-        (1_000, "n<1K"),
-        (10_000, "1K<n<10K"),
-        (100_000, "10K<n<100K"),
-        (1_000_000, "100K<n<1M"),
-        (10_000_000, "1M<n<10M"),
-        (100_000_000, "10M<n<100M"),
-    ]
-    return next((label for bound, label in bounds if num_rows < bound), "100M<n<1B")
+TEMPLATE = "templates/card.md"
 
 
-def default_config(configs: dict[str, Any]) -> str:
-    return DEFAULT_CONFIG if DEFAULT_CONFIG in configs else sorted(configs)[0]
-
-
-def metadata(state: dict[str, Any]) -> dict[str, Any]:
-    """The card's YAML: configs (one default) and dataset_info with split sizes from the data."""
-    configs = state["configs"]
-    default = default_config(configs)
-    config_entries, infos = [], []
-    for name in sorted(configs):
-        splits = configs[name]["splits"]
-        entry: dict[str, Any] = {
-            "config_name": name,
-            "data_files": [
-                {"split": split, "path": f"data/{name}/{split}-*.parquet"} for split in sorted(splits)
-            ],
-        }
-        if name == default:
-            entry["default"] = True
-        config_entries.append(entry)
-        split_dict = SplitDict()
-        for split in sorted(splits):
-            split_dict.add(
-                SplitInfo(
-                    name=split,
-                    num_bytes=splits[split]["num_bytes"],
-                    num_examples=splits[split]["num_examples"],
-                )
-            )
-        info = DatasetInfo(features=Features.from_dict(configs[name]["features"]), splits=split_dict)
-        infos.append({"config_name": name, **info._to_yaml_dict()})
-    total = sum(s["num_examples"] for c in configs.values() for s in c["splits"].values())
-    return {
-        "pretty_name": "SVIT: Scaling up Visual Instruction Tuning",
-        "license": "cc-by-4.0",
-        "language": ["en"],
-        "task_categories": ["visual-question-answering", "image-text-to-text"],
-        "size_categories": [size_category(total)],
-        "configs": config_entries,
-        "dataset_info": infos,
-    }
-
-
-def config_table(state: dict[str, Any]) -> str:
-    lines = ["| config | description | splits |", "|---|---|---|"]
-    for name in sorted(state["configs"]):
-        config = state["configs"][name]
-        splits = ", ".join(f"{s}: {v['num_examples']:,}" for s, v in sorted(config["splits"].items()))
-        lines.append(f"| `{name}` | {config['description']} | {splits} |")
-    return "\n".join(lines)
+def _template() -> str:
+    return resources.files("svit_data.cards").joinpath(TEMPLATE).read_text(encoding="utf-8")
 
 
 def render_card(state: dict[str, Any]) -> str:
-    template = resources.files("svit_data.cards").joinpath("templates/card.md").read_text(encoding="utf-8")
-    header = yaml.safe_dump(metadata(state), sort_keys=False, allow_unicode=True)
-    body = template.format(config_table=config_table(state), default=default_config(state["configs"]))
+    """The README.md of a dataset folder: YAML header from the data, then the prose sections."""
+    header = yaml.safe_dump(metadata(state), sort_keys=False, allow_unicode=True, width=1000)
+    body = _template().format(
+        default=default_config(state["configs"]),
+        config_table=sections.config_table(state),
+        schema_table=sections.schema_table(state),
+        box_example=sections.box_example(),
+        recipes=sections.recipes(state),
+        provenance=sections.provenance(state),
+    )
     return f"---\n{header}---\n\n{body}"
+
+
+def parse_card(text: str, *, where: str = "README.md") -> dict[str, Any]:
+    """The YAML metadata of a card, or a :class:`SvitError` naming what is wrong with it."""
+    if not text.startswith("---\n"):
+        raise SvitError(f"{where}: the card has no YAML header (it must start with a '---' line)")
+    end = text.find("\n---\n", 4)
+    if end < 0:
+        raise SvitError(f"{where}: the card's YAML header is not closed by a '---' line")
+    try:
+        data = yaml.safe_load(text[4:end])
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f" at line {mark.line + 2}" if mark is not None else ""
+        raise SvitError(f"{where}: the card's YAML header is broken{line}") from None
+    if not isinstance(data, dict):
+        raise SvitError(f"{where}: the card's YAML header is not a mapping")
+    return data

@@ -1,0 +1,214 @@
+"""The card's prose sections, each a small function of the build state returning Markdown.
+
+Every number in the card comes from the state (counts, task mix, manifests, diagnostics) or is
+computed at render time (the box-frame example), so the card cannot drift from the data.
+Keys that a config does not have are skipped: recipes add manifests and diagnostics, subsets do not.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from svit_data.cards.metadata import config_rows, default_config
+
+from svit_data.boxes import format_box, to_square
+from svit_data.schema import COLUMNS
+
+TASK_ORDER = ("conversation", "complex_reasoning", "referring_qa", "detail_description")
+EXAMPLE_BOX = (0.25, 0.1, 0.75, 0.6)
+EXAMPLE_SIZE = (640, 480)
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:.3f}".rstrip("0").rstrip(".") if abs(value) < 1e6 else f"{value:,.0f}"
+    return str(value)
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def task_mix(config: dict[str, Any]) -> dict[str, int] | None:
+    """Samples per task: from the recipe diagnostics or the build's counts; None when unknown."""
+    mix = config.get("diagnostics", {}).get("task_mix") or config.get("task_mix")
+    if mix:
+        return {task: int(n) for task, n in mix.items()}
+    tasks = config.get("tasks") or []
+    if len(tasks) == 1:
+        return {tasks[0]: config_rows(config)}
+    return None
+
+
+def _mix_text(config: dict[str, Any]) -> str:
+    mix = task_mix(config)
+    if mix is None:
+        tasks = config.get("tasks") or []
+        return ", ".join(tasks) if tasks else "n/a"
+    total = sum(mix.values()) or 1
+    ordered = sorted(mix, key=lambda t: (TASK_ORDER.index(t) if t in TASK_ORDER else 99, t))
+    return ", ".join(f"{t} {100 * mix[t] / total:.0f}%" for t in ordered if mix[t])
+
+
+def config_table(state: dict[str, Any]) -> str:
+    """One row per config: kind, rows per split, task mix, and its one-line description."""
+    configs = state["configs"]
+    default = default_config(configs)
+    lines = [
+        "| config | kind | rows | splits | task mix | description |",
+        "|---|---|---:|---|---|---|",
+    ]
+    for name in sorted(configs):
+        config = configs[name]
+        splits = ", ".join(f"{s} {_number(v['num_examples'])}" for s, v in sorted(config["splits"].items()))
+        label = f"`{name}`" + (" (default)" if name == default else "")
+        kind = config.get("kind", "subset") + (" (LLaVA format)" if config.get("schema") == "llava" else "")
+        lines.append(
+            f"| {label} | {kind} | {_number(config_rows(config))} | {splits} | "
+            f"{_cell(_mix_text(config))} | {_cell(config.get('description', ''))} |"
+        )
+    return "\n".join(lines)
+
+
+def _feature_type(feature: Any) -> str:
+    if isinstance(feature, dict):
+        kind = feature.get("_type")
+        if kind == "Value":
+            return feature["dtype"]
+        if kind == "Image":
+            return "image"
+        if kind in ("List", "Sequence", "LargeList"):
+            return f"list of {_feature_type(feature['feature'])}"
+        if kind is None:
+            return "{" + ", ".join(f"{k}: {_feature_type(v)}" for k, v in feature.items()) + "}"
+        return kind.lower()
+    if isinstance(feature, list) and feature:
+        return f"list of {_feature_type(feature[0])}"
+    return str(feature)
+
+
+def schema_table(state: dict[str, Any]) -> str:
+    """Columns of each distinct schema among the built configs (svit and, if built, llava)."""
+    blocks, seen = [], set()
+    for name in sorted(state["configs"]):
+        config = state["configs"][name]
+        schema = config.get("schema", "svit")
+        if schema in seen:
+            continue
+        seen.add(schema)
+        users = [n for n in sorted(state["configs"]) if state["configs"][n].get("schema", "svit") == schema]
+        lines = [
+            f"**{schema}** schema (configs: {', '.join(f'`{u}`' for u in users)}):",
+            "",
+            "| column | type |",
+            "|---|---|",
+        ]
+        features = config["features"]
+        order = sorted(features, key=lambda c: (COLUMNS.index(c) if c in COLUMNS else len(COLUMNS), c))
+        lines += [f"| `{col}` | {_cell(_feature_type(features[col]))} |" for col in order]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def box_example() -> str:
+    """A worked example of the two box frames, computed with the library's own conversion."""
+    width, height = EXAMPLE_SIZE
+    square = to_square(EXAMPLE_BOX, width, height)
+    shift = (max(width, height) - min(width, height)) // 2
+    pixels = [round(EXAMPLE_BOX[i] * (width if i % 2 == 0 else height)) for i in range(4)]
+    return (
+        f"Take a {width}x{height} image and the referring-QA text `<st>dog<ed> {format_box(EXAMPLE_BOX)}` "
+        f"(original frame). In pixels the box is `{pixels}`. Padding to a {max(width, height)}x"
+        f"{max(width, height)} square adds {shift} pixels above the image, so the y values move down by "
+        f"{shift}; dividing every value by {max(width, height)} and rounding to 3 decimals gives "
+        f"`{format_box(square)}` (padded-square frame), which is what the LLaVA-format configs contain."
+    )
+
+
+def _recipe_lines(name: str, config: dict[str, Any]) -> list[str]:
+    lines = [f"### `{name}`", ""]
+    if config.get("description"):
+        lines += [config["description"], ""]
+    if config.get("objective"):
+        lines += [f"Objective: {config['objective']}", ""]
+    manifest = config.get("manifest") or {}
+    rows = [
+        (key, manifest[key])
+        for key in ("pool_fingerprint", "vocabulary_hash", "ids_sha256", "seed")
+        if manifest.get(key) is not None
+    ]
+    if manifest.get("parameters"):
+        params = ", ".join(f"{k}={v}" for k, v in sorted(manifest["parameters"].items()))
+        rows.append(("parameters", params))
+    if manifest.get("counts"):
+        rows.append(("counts", ", ".join(f"{k} {_number(v)}" for k, v in sorted(manifest["counts"].items()))))
+    if rows:
+        lines += ["| manifest | value |", "|---|---|"]
+        lines += [f"| {key} | `{_cell(value)}` |" for key, value in rows]
+        lines.append("")
+    diagnostics = config.get("diagnostics") or {}
+    diag_rows = []
+    for key, label in (("coverage", "concept coverage"), ("entropy", "concept entropy")):
+        value = diagnostics.get(key)
+        if isinstance(value, dict):
+            diag_rows.append((label, _number(value.get("selected")), _number(value.get("random"))))
+    if diag_rows:
+        lines += ["| diagnostic | selected | random sample of the same size |", "|---|---:|---:|"]
+        lines += [f"| {label} | {s} | {r} |" for label, s, r in diag_rows]
+        lines.append("")
+    yes_no = diagnostics.get("yes_no") or {}
+    if yes_no:
+        lines += ["| yes/no answers | yes | no | yes share |", "|---|---:|---:|---:|"]
+        for when in ("before", "after"):
+            if when in yes_no:
+                v = yes_no[when]
+                lines.append(
+                    f"| {when} selection | {_number(v.get('yes'))} | {_number(v.get('no'))} | "
+                    f"{_number(v.get('yes_share'))} |"
+                )
+        lines.append("")
+    quantiles = diagnostics.get("answer_length_quantiles") or {}
+    if quantiles:
+        text = ", ".join(f"{k} {_number(quantiles[k])}" for k in ("p10", "p50", "p90") if k in quantiles)
+        lines += [f"Answer length (characters) quantiles: {text}.", ""]
+    return lines
+
+
+def recipes(state: dict[str, Any]) -> str:
+    """Manifest hashes and diagnostics of every recipe config, or a note that none was built."""
+    names = [n for n in sorted(state["configs"]) if state["configs"][n].get("kind") == "recipe"]
+    if not names:
+        return "No recipe config was built into this copy; only subsets of the pool are present."
+    lines: list[str] = []
+    for name in names:
+        lines += _recipe_lines(name, state["configs"][name])
+    return "\n".join(lines).rstrip()
+
+
+def _source_label(source: str) -> str:
+    """Hub and sample sources as given; a local path as its folder name (no home directories in cards)."""
+    if source == "sample" or source.startswith("hf://"):
+        return source
+    return f"local folder {Path(source).name}"
+
+
+def provenance(state: dict[str, Any]) -> str:
+    """Where each config's rows came from: the source and the pool fingerprint."""
+    lines = ["| config | source | pool fingerprint |", "|---|---|---|"]
+    for name in sorted(state["configs"]):
+        config = state["configs"][name]
+        source = _source_label(config.get("source", "unknown"))
+        lines.append(f"| `{name}` | `{_cell(source)}` | `{config.get('pool_fingerprint', 'n/a')}` |")
+    sample = any(c.get("source") == "sample" for c in state["configs"].values())
+    note = (
+        "\n\nConfigs built from the `sample` source hold the SYNTHETIC bundled sample (drawn shapes and "
+        "template text) that ships with svit for testing; they are not SVIT data."
+        if sample
+        else ""
+    )
+    return "\n".join(lines) + note
