@@ -70,7 +70,7 @@ def parse_refs(text: str, *, strict: bool = True) -> list[Ref]:
 
 
 def format_number(value: float) -> str:
-    return str(round(float(value), DECIMALS))
+    return str(round(float(value), DECIMALS) + 0.0)  # + 0.0 turns -0.0 into 0.0
 
 
 def format_box(box: Sequence[float]) -> str:

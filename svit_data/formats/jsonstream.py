@@ -17,6 +17,20 @@ from svit_data.errors import InputError
 CHUNK_CHARS = 1 << 22
 _DECODER = json.JSONDecoder()
 _WHITESPACE = " \t\n\r"
+# A decode error this close to the end of the buffer may just be a value cut by the chunk edge.
+_EDGE_CHARS = 16
+
+
+def _needs_more(error: json.JSONDecodeError, buffer_len: int) -> bool:
+    """Whether a decode error may vanish with more input (else the JSON is malformed right here).
+
+    Reading on after a real error would pull the rest of a GB file into memory before reporting it.
+    """
+    return error.msg.startswith("Unterminated string") or error.pos >= buffer_len - _EDGE_CHARS
+
+
+def _not_utf8(path: Path, error: UnicodeDecodeError) -> InputError:
+    return InputError(f"is not UTF-8 text ({error.reason} at byte {error.start} of a chunk)", file=str(path))
 
 
 def _skip(buffer: str, pos: int, chars: str) -> int:
@@ -33,7 +47,10 @@ def iter_json_array(path: str | Path, *, chunk_chars: int = CHUNK_CHARS) -> Iter
 
         def refill() -> None:
             nonlocal buffer, pos, eof
-            more = handle.read(chunk_chars)
+            try:
+                more = handle.read(chunk_chars)
+            except UnicodeDecodeError as error:
+                raise _not_utf8(path, error) from None
             eof = more == ""
             buffer, pos = buffer[pos:] + more, 0
 
@@ -61,14 +78,14 @@ def iter_json_array(path: str | Path, *, chunk_chars: int = CHUNK_CHARS) -> Iter
                 try:
                     value, end = _DECODER.raw_decode(buffer, pos)
                 except json.JSONDecodeError as error:
-                    if eof:
+                    if eof or not _needs_more(error, len(buffer)):
                         raise InputError(
                             f"malformed JSON ({error.msg})", file=str(path), record=index
                         ) from None
                     refill()
                     continue
-                if end == len(buffer) and not eof and not isinstance(value, (dict, list)):
-                    refill()  # a scalar at the buffer edge may go on in the next chunk
+                if not eof and end + _EDGE_CHARS >= len(buffer) and not isinstance(value, (dict, list, str)):
+                    refill()  # a number near the buffer edge may go on in the next chunk
                     continue
                 break
             yield value
@@ -77,12 +94,15 @@ def iter_json_array(path: str | Path, *, chunk_chars: int = CHUNK_CHARS) -> Iter
             char = next_char()
             if char == "]":
                 return
-            if char != ",":
-                found = repr(char) if char else "the end of the file"
+            if char == "":
                 raise InputError(
-                    f"malformed JSON: expected ',' or ']' after the element, found {found}",
+                    "ends before the JSON array is closed (truncated file?)", file=str(path), record=index
+                )
+            if char != ",":
+                raise InputError(
+                    f"malformed JSON: expected ',' or ']' after this element, found {char!r}",
                     file=str(path),
-                    record=index,
+                    record=index - 1,
                 )
             pos += 1
 
@@ -90,17 +110,25 @@ def iter_json_array(path: str | Path, *, chunk_chars: int = CHUNK_CHARS) -> Iter
 def iter_json_lines(path: str | Path) -> Iterator[Any]:
     path = Path(path)
     with open(path, encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle):
+        lines = enumerate(handle)
+        while True:
+            try:
+                line_number, line = next(lines)
+            except StopIteration:
+                return
+            except UnicodeDecodeError as error:
+                raise _not_utf8(path, error) from None
             if not line.strip():
                 continue
             try:
-                yield json.loads(line)
+                value = json.loads(line)
             except json.JSONDecodeError as error:
                 raise InputError(
                     f"malformed JSON on line {line_number + 1} ({error.msg})",
                     file=str(path),
                     record=line_number,
                 ) from None
+            yield value
 
 
 def iter_json_records(path: str | Path) -> Iterator[Any]:
