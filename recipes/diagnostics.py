@@ -1,0 +1,79 @@
+"""Diagnostics of a selection, each next to a random subset of the same size from the same candidates.
+
+- coverage: the share of concepts mentioned anywhere among the candidates that the subset mentions at
+  least once;
+- entropy: the Shannon entropy (nats) of ``p_c = df_c / sum_c df_c``, where ``df_c`` is the number of
+  subset samples that mention concept ``c``: higher means mentions spread over more concepts, more evenly;
+- yes/no before and after balancing; task mix; quantiles of answer length (words in the answers).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from svit_data.recipes.selection import BalanceReport, random_order
+
+from svit_data.tasks import TASKS
+
+RANDOM_SEED_OFFSET = 1_000_003  # the reference subset's seed differs from the recipe's own
+
+
+def document_frequency(matrix: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
+    """Per concept, the number of ``rows`` whose samples mention it."""
+    sub = matrix[rows]
+    return np.bincount(sub.indices, minlength=matrix.shape[1])
+
+
+def coverage(df: np.ndarray, available: np.ndarray) -> float:
+    return float((df[available] > 0).sum() / max(1, available.sum()))
+
+
+def entropy(df: np.ndarray) -> float:
+    total = df.sum()
+    if total == 0:
+        return 0.0
+    p = df[df > 0] / total
+    return float(-(p * np.log(p)).sum())
+
+
+def quantiles(values: np.ndarray) -> dict[str, float]:
+    if len(values) == 0:
+        return {"p10": 0.0, "p50": 0.0, "p90": 0.0}
+    p10, p50, p90 = np.quantile(values, [0.1, 0.5, 0.9])
+    return {"p10": float(p10), "p50": float(p50), "p90": float(p90)}
+
+
+def diagnose(
+    matrix: sp.csr_matrix,
+    task: np.ndarray,
+    answer_words: np.ndarray,
+    picked: np.ndarray,
+    balance: BalanceReport,
+    *,
+    seed: int,
+) -> dict[str, Any]:
+    """Diagnostics of ``picked`` (candidate indices) against a seeded random subset of the same size."""
+    n = matrix.shape[0]
+    reference = np.sort(random_order(n, seed + RANDOM_SEED_OFFSET)[: len(picked)])
+    available = np.bincount(matrix.indices, minlength=matrix.shape[1]) > 0
+    df_selected = document_frequency(matrix, picked)
+    df_random = document_frequency(matrix, reference)
+    task_counts = np.bincount(task[picked].astype(np.int64), minlength=len(TASKS))
+    return {
+        "coverage": {
+            "selected": round(coverage(df_selected, available), 4),
+            "random": round(coverage(df_random, available), 4),
+        },
+        "entropy": {"selected": round(entropy(df_selected), 4), "random": round(entropy(df_random), 4)},
+        "yes_no": {"before": balance.before, "after": balance.after},
+        "task_mix": {t: int(c) for t, c in zip(TASKS, task_counts, strict=True) if c},
+        "answer_length_quantiles": quantiles(answer_words[picked]),
+    }
+
+
+def top_concepts(matrix: sp.csr_matrix, picked: np.ndarray, names: list[str], k: int = 10) -> list[str]:
+    """The ``k`` concepts most often mentioned by ``picked`` (for logs and stats)."""
+    df = document_frequency(matrix, picked)
+    return [names[i] for i in np.argsort(-df, kind="stable")[:k] if df[i]]

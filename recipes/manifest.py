@@ -1,0 +1,63 @@
+"""The manifest of a built recipe: what went in (hashes, parameters, seed) and what came out.
+
+Two runs with the same pool fingerprint, vocabulary hash, parameters and seed give the same ids, so
+``ids_sha256`` (sha256 of the sorted ids joined by newlines, with a trailing newline) identifies the
+selection. The manifest and the id list are also written next to each other under
+``$SVIT_CACHE/recipes/<config>/<ids_sha256[:16]>/`` (``manifest.json``, ``ids.txt.gz``).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from svit_data import paths
+
+
+def ids_sha256(ids: list[str]) -> str:
+    digest = hashlib.sha256()
+    for value in ids:
+        digest.update(value.encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def make_manifest(
+    *,
+    pool_fingerprint: str,
+    vocabulary_hash: str,
+    parameters: dict[str, Any],
+    seed: int,
+    ids: list[str],
+    counts: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "pool_fingerprint": pool_fingerprint,
+        "vocabulary_hash": vocabulary_hash,
+        "parameters": parameters,
+        "seed": seed,
+        "ids_sha256": ids_sha256(ids),
+        "counts": counts,
+    }
+
+
+def write_manifest(config: str, manifest: dict[str, Any], ids: list[str]) -> Path:
+    """Write ``manifest.json`` and ``ids.txt.gz`` atomically; return their folder."""
+    folder = paths.cache_dir() / "recipes" / config / manifest["ids_sha256"][:16]
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in (
+        ("ids.txt.gz", gzip.compress("".join(f"{i}\n" for i in ids).encode(), mtime=0)),
+        ("manifest.json", json.dumps(manifest, indent=2, sort_keys=True).encode()),
+    ):
+        tmp = folder / f".{name}.tmp-{os.getpid()}"
+        tmp.write_bytes(data)
+        os.replace(tmp, folder / name)
+    return folder
+
+
+def read_ids(folder: str | Path) -> list[str]:
+    return gzip.decompress((Path(folder) / "ids.txt.gz").read_bytes()).decode().split()

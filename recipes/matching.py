@@ -1,0 +1,291 @@
+"""The sample x concept matrix: which concepts each sample's questions and answers mention.
+
+Computed once per (pool fingerprint, vocabulary hash) and cached under
+``$SVIT_CACHE/matrices/<fingerprint>-<vocabulary hash>/``; every recipe reuses it. Matching is vectorized
+over pyarrow string arrays, batch by batch (bounded memory, two batches in flight on worker threads):
+every turn is lowercased, every run of non-letter, non-digit characters becomes a space, and the text is
+split into words; words are looked up in the vocabulary's word set (a hash lookup in C++), and n-grams of
+up to :data:`~svit_data.recipes.vocabulary.MAX_WORDS` known words within one turn are coded as integers
+and found in the sorted form table with ``searchsorted``. The same pass counts yes/no answers (see
+:mod:`~svit_data.recipes.yesno`) and answer words.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import scipy.sparse as sp
+from svit_data.recipes.vocabulary import MAX_WORDS, TEXT_PATTERN, Vocabulary
+from svit_data.recipes.yesno import count_yes_no
+from tqdm.auto import tqdm
+
+from svit_data import paths
+from svit_data.pool import Pool
+from svit_data.schema import GPT
+from svit_data.splits import test_image_ids
+from svit_data.tasks import TASKS
+
+log = logging.getLogger(__name__)
+
+MATCHING_VERSION = "1"
+BATCH_ROWS = 65_536
+COLUMNS = ["id", "image_id", "task", "conversations"]
+
+
+@dataclass
+class MatchedPool:
+    """The matrix and the per-sample columns selection and diagnostics need, in pool order."""
+
+    matrix: sp.csr_matrix  # samples x concepts, occurrence counts
+    ids: pa.Array  # sample ids (string)
+    task: np.ndarray  # index into svit_data.tasks.TASKS (int8)
+    test: np.ndarray  # image in the held-out test list (bool)
+    yes: np.ndarray  # yes answers per sample (int32)
+    no: np.ndarray  # no answers per sample (int32)
+    answer_words: np.ndarray  # words in the sample's answers (int32)
+    concepts: list[str]
+    weights: np.ndarray  # w_c per concept (float64)
+    key: str
+
+    @property
+    def num_rows(self) -> int:
+        return self.matrix.shape[0]
+
+
+class FormTable:
+    """The vocabulary's surface forms as integer codes: word ids in base ``len(words)``, per length."""
+
+    def __init__(self, vocabulary: Vocabulary):
+        forms = vocabulary.forms()
+        words = sorted({w for form in forms for w in form.split()})
+        self.words = pa.array(words, pa.string())
+        self.base = len(words)
+        if self.base**MAX_WORDS >= 2**63:
+            raise ValueError(
+                f"vocabulary has too many distinct words ({self.base}) to code {MAX_WORDS}-grams"
+            )
+        word_id = {w: i for i, w in enumerate(words)}
+        per_length: dict[int, list[tuple[int, int]]] = {}
+        for form, concepts in forms.items():
+            code = 0
+            for w in form.split():
+                code = code * self.base + word_id[w]
+            per_length.setdefault(len(form.split()), []).extend((code, c) for c in concepts)
+        self.codes: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for n, pairs in per_length.items():
+            pairs.sort()
+            self.codes[n] = (
+                np.array([p[0] for p in pairs], np.int64),
+                np.array([p[1] for p in pairs], np.int32),
+            )
+
+    def match(self, word_ids: np.ndarray, turn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(token position, concept) of every form occurrence; ``word_ids`` is -1 for unknown words."""
+        known = np.flatnonzero(word_ids >= 0)
+        hits_pos, hits_concept = [], []
+        size = len(word_ids)
+        for n, (codes, concepts) in self.codes.items():
+            pos = known[known + n <= size]
+            code = word_ids[pos].astype(np.int64)
+            for k in range(1, n):
+                nxt = word_ids[pos + k]
+                keep = (nxt >= 0) & (turn[pos + k] == turn[pos])
+                pos, code, nxt = pos[keep], code[keep], nxt[keep]
+                code = code * self.base + nxt
+            left = np.searchsorted(codes, code, "left")
+            right = np.searchsorted(codes, code, "right")
+            width = right - left
+            hit = width > 0
+            if not hit.any():
+                continue
+            pos, left, width = pos[hit], left[hit], width[hit]
+            if width.max() == 1:
+                hits_pos.append(pos)
+                hits_concept.append(concepts[left])
+            else:  # forms naming several concepts: one hit per concept
+                starts = np.repeat(left - np.cumsum(width) + width, width)
+                index = np.arange(width.sum()) + starts
+                hits_pos.append(np.repeat(pos, width))
+                hits_concept.append(concepts[index])
+        if not hits_pos:
+            return np.zeros(0, np.int64), np.zeros(0, np.int32)
+        return np.concatenate(hits_pos), np.concatenate(hits_concept)
+
+
+@dataclass
+class _BatchResult:
+    matrix: sp.csr_matrix
+    ids: pa.Array
+    task: np.ndarray
+    test: np.ndarray
+    yes: np.ndarray
+    no: np.ndarray
+    answer_words: np.ndarray
+
+
+def match_batch(batch: pa.RecordBatch, forms: FormTable, num_concepts: int) -> _BatchResult:
+    """Concepts, yes/no answers and answer words of one batch of pool rows."""
+    n = batch.num_rows
+    conversations = batch.column("conversations")
+    turns = pc.list_flatten(conversations)
+    sample_of_turn = pc.list_parent_indices(conversations).to_numpy()
+    values = turns.field("value").fill_null("")
+    is_answer = pc.equal(turns.field("from"), GPT).fill_null(False).to_numpy(zero_copy_only=False)
+    yes, no = count_yes_no(values, is_answer, sample_of_turn, n)
+
+    text = pc.replace_substring_regex(pc.utf8_lower(values), TEXT_PATTERN, " ")
+    tokens = pc.utf8_split_whitespace(text)
+    turn_of_token = pc.list_parent_indices(tokens).to_numpy()
+    words_per_turn = pc.list_value_length(tokens).fill_null(0).to_numpy(zero_copy_only=False)
+    answer_words = np.bincount(sample_of_turn, weights=words_per_turn * is_answer, minlength=n)
+    word_ids = pc.index_in(pc.list_flatten(tokens), value_set=forms.words)
+    word_ids = word_ids.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
+    positions, concepts = forms.match(word_ids, turn_of_token)
+    rows = sample_of_turn[turn_of_token[positions]]
+    matrix = sp.csr_matrix(
+        (np.ones(len(rows), np.int32), (rows, concepts)), shape=(n, num_concepts), dtype=np.int32
+    )
+    matrix.sum_duplicates()
+    image_ids = batch.column("image_id")
+    return _BatchResult(
+        matrix=matrix,
+        ids=batch.column("id"),
+        task=pc.index_in(batch.column("task"), value_set=pa.array(TASKS)).to_numpy().astype(np.int8),
+        test=pc.is_in(image_ids, value_set=pa.array(sorted(test_image_ids()), pa.int64()))
+        .to_numpy(zero_copy_only=False)
+        .astype(bool),
+        yes=yes,
+        no=no,
+        answer_words=answer_words.astype(np.int32),
+    )
+
+
+def _bounded_map(fn, items: Iterator, workers: int) -> Iterator:
+    """``map`` on a thread pool keeping at most ``workers + 1`` items in flight, in order."""
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: deque[Future] = deque()
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) > workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def compute_matrix(pool: Pool, vocabulary: Vocabulary, *, progress: bool = True) -> MatchedPool:
+    """Match every pool sample against ``vocabulary`` (no cache; see :func:`match_pool`)."""
+    forms = FormTable(vocabulary)
+    num_concepts = len(vocabulary.concepts)
+    workers = max(1, min(2, os.cpu_count() or 1))
+    parts: list[_BatchResult] = []
+    with tqdm(total=pool.num_rows, desc="match concepts", unit=" samples", disable=not progress) as bar:
+        batches = pool.iter_batches(columns=COLUMNS, batch_size=BATCH_ROWS)
+        for part in _bounded_map(lambda b: match_batch(b, forms, num_concepts), batches, workers):
+            parts.append(part)
+            bar.update(part.matrix.shape[0])
+    if not parts:
+        matrix = sp.csr_matrix((0, num_concepts), dtype=np.int32)
+    else:
+        matrix = sp.vstack([p.matrix for p in parts], format="csr", dtype=np.int32)
+
+    def cat(name: str, dtype) -> np.ndarray:
+        return (
+            np.concatenate([getattr(p, name) for p in parts]).astype(dtype) if parts else np.zeros(0, dtype)
+        )
+
+    return MatchedPool(
+        matrix=matrix,
+        ids=pa.concat_arrays([p.ids for p in parts]) if parts else pa.array([], pa.string()),
+        task=cat("task", np.int8),
+        test=cat("test", bool),
+        yes=cat("yes", np.int32),
+        no=cat("no", np.int32),
+        answer_words=cat("answer_words", np.int32),
+        concepts=vocabulary.names,
+        weights=np.asarray(vocabulary.weights, np.float64),
+        key=cache_key(pool, vocabulary),
+    )
+
+
+def cache_key(pool: Pool, vocabulary: Vocabulary) -> str:
+    return f"{pool.fingerprint}-{vocabulary.hash}-m{MATCHING_VERSION}"
+
+
+def cache_path(pool: Pool, vocabulary: Vocabulary) -> Path:
+    return paths.cache_dir() / "matrices" / cache_key(pool, vocabulary)
+
+
+def save(matched: MatchedPool, folder: Path) -> None:
+    """Write atomically: a temporary folder renamed into place."""
+    tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        m = matched.matrix
+        np.savez(tmp / "matrix.npz", indptr=m.indptr, indices=m.indices, data=m.data, shape=np.array(m.shape))
+        columns = pa.table(
+            {
+                "id": matched.ids,
+                "task": matched.task,
+                "test": matched.test,
+                "yes": matched.yes,
+                "no": matched.no,
+                "answer_words": matched.answer_words,
+            }
+        )
+        pq.write_table(columns, tmp / "columns.parquet", compression="lz4")
+        meta = {"concepts": matched.concepts, "weights": matched.weights.tolist(), "key": matched.key}
+        (tmp / "meta.json").write_text(json.dumps(meta))
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def load(folder: Path) -> MatchedPool:
+    meta = json.loads((folder / "meta.json").read_text())
+    with np.load(folder / "matrix.npz") as z:
+        matrix = sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"]))
+    columns = pq.read_table(folder / "columns.parquet")
+    return MatchedPool(
+        matrix=matrix,
+        ids=columns["id"].combine_chunks(),
+        task=columns["task"].to_numpy(),
+        test=columns["test"].to_numpy(),
+        yes=columns["yes"].to_numpy(),
+        no=columns["no"].to_numpy(),
+        answer_words=columns["answer_words"].to_numpy(),
+        concepts=meta["concepts"],
+        weights=np.asarray(meta["weights"], np.float64),
+        key=meta["key"],
+    )
+
+
+def match_pool(pool: Pool, vocabulary: Vocabulary, *, progress: bool = True) -> MatchedPool:
+    """The pool's matrix for ``vocabulary``: from the cache, or computed once and cached."""
+    folder = cache_path(pool, vocabulary)
+    if (folder / "meta.json").is_file():
+        log.info("concept matrix from cache %s", folder)
+        return load(folder)
+    matched = compute_matrix(pool, vocabulary, progress=progress)
+    save(matched, folder)
+    log.info(
+        "concept matrix: %s samples x %d concepts, %s entries (cached in %s)",
+        f"{matched.num_rows:,}",
+        len(matched.concepts),
+        f"{matched.matrix.nnz:,}",
+        folder,
+    )
+    return matched
