@@ -92,10 +92,10 @@ def _train(config: TrainConfig, env: D.Env) -> dict:
         log.info("resolved config:\n%s", json.dumps(config.to_dict(), indent=1))
     if config.resume:
         _check_resume_early(config)
+    ds = open_dataset(config.data, data_dir=config.data_dir, split=config.split)  # cheap checks first
     seed_everything(config.seed)
     model, processor = build(config)
     image_token_id, seq_len = model.config.image_token_index, model.config.image_seq_length
-    ds = open_dataset(config.data, data_dir=config.data_dir, split=config.split)
     lengths, images = estimate_lengths(ds, seq_len)
     if config.stage == "stage1":  # text-only samples cannot train the projector
         require_images(images, config.data)

@@ -139,7 +139,16 @@ def load_pretrained(path: str) -> tuple[LlavaForConditionalGeneration, LlavaProc
     folder = Path(path)
     if folder.is_dir() and not (folder / "config.json").exists() and (folder / "adapter").is_dir():
         return load_adapter_run(folder)
+    from transformers import AutoConfig
+
     try:
+        model_type = AutoConfig.from_pretrained(path).model_type
+        if model_type != "llava":  # from_pretrained would build a default 7B LLaVA around it
+            raise InputError(
+                f"--from needs a LLaVA model (a svit-train run or a LLaVA checkpoint), this is {model_type!r}; "
+                "use --vision and --llm to start from a plain LM",
+                file=path,
+            )
         model = LlavaForConditionalGeneration.from_pretrained(path, dtype=torch.float32)
         processor = AutoProcessor.from_pretrained(path)
     except OSError as e:

@@ -1,0 +1,140 @@
+"""svit-train: flags, YAML + key=value overrides, resolved config on disk, exit code 2 on user errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+from svit_data.train.cli import main
+from svit_data.train.config import TrainConfig, load_yaml, parse_overrides, resolve
+
+from svit_data.errors import SvitError
+
+
+def test_stage_defaults_follow_design():
+    s1 = TrainConfig(stage="stage1", vision="v", llm="l")
+    assert (s1.lr, s1.global_batch, s1.max_length, s1.warmup_ratio) == (1e-3, 256, 2048, 0.03)
+    full = TrainConfig(stage="stage2", init_from="r")
+    assert (full.lr, full.projector_lr, full.global_batch) == (2e-5, 2e-5, 128)
+    lora = TrainConfig(stage="stage2", init_from="r", lora=True)
+    assert (lora.lr, lora.projector_lr, lora.lora_r, lora.lora_alpha) == (2e-4, 2e-5, 128, 256)
+
+
+def test_yaml_then_overrides(tmp_path):
+    path = tmp_path / "stage2_lora.yaml"
+    path.write_text("stage: stage2\nfrom: runs/s1\nlora: true\nlr: 3.0e-4\nepochs: 3\n")
+    config = resolve(load_yaml(path), parse_overrides(["lr=1e-4", "epochs=2"]))
+    assert (config.init_from, config.lora, config.lr, config.epochs, config.projector_lr) == (
+        "runs/s1",
+        True,
+        1e-4,
+        2.0,
+        2e-5,
+    )
+
+
+@pytest.mark.parametrize(
+    ("layers", "message"),
+    [
+        ({"stage": "stage1", "vision": "v"}, "both --vision and --llm"),
+        ({"stage": "stage1"}, "either --vision and --llm"),
+        ({"stage": "stage1", "init_from": "r", "lora": True}, "stage 2 option"),
+        ({"stage": "stage3", "init_from": "r"}, "stage must be one of"),
+    ],
+)
+def test_invalid_configs_name_the_problem(layers, message):
+    with pytest.raises(SvitError, match=message):
+        resolve(layers)
+
+
+def test_bad_override_names_the_key():
+    with pytest.raises(SvitError, match="'epochs' expects float"):
+        parse_overrides(["epochs=many"])
+    with pytest.raises(SvitError, match="unknown config key 'learning_rate'"):
+        parse_overrides(["learning_rate=1"])
+
+
+def test_cli_smoke_run_writes_resolved_config(tmp_path, tiny_parts, llava_parquet, capsys):
+    out = tmp_path / "smoke"
+    code = main(
+        [
+            "stage1",
+            "--vision",
+            tiny_parts["vision"],
+            "--llm",
+            tiny_parts["llm"],
+            "--data",
+            llava_parquet,
+            "--out",
+            str(out),
+            "--max-steps",
+            "2",
+            "global_batch=4",
+            "micro_batch=2",
+            "num_workers=0",
+        ]
+    )
+    assert code == 0
+    saved = yaml.safe_load((out / "train_config.yaml").read_text())
+    assert saved["max_steps"] == 2 and saved["global_batch"] == 4 and saved["lr"] == 1e-3
+    assert (out / "checkpoint-2" / "state.json").exists() and (out / "model.safetensors").exists()
+    assert len((out / "log.jsonl").read_text().splitlines()) == 2
+
+
+def test_cli_user_errors_exit_2(tmp_path, tiny_parts, llava_parquet, capsys):
+    assert (
+        main(
+            [
+                "stage2",
+                "--from",
+                str(tmp_path),
+                "--data",
+                llava_parquet,
+                "--out",
+                str(tmp_path / "o"),
+                "--fsdp",
+            ]
+        )
+        == 2
+    )
+    assert "--fsdp needs CUDA" in capsys.readouterr().err
+    assert main(["stage1", "--vision", "v", "--llm", "l", "--data", "x", "--out", "o", "precision=bf16"]) == 2
+    assert "bf16 needs a CUDA GPU" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "stage2",
+                "--from",
+                tiny_parts["llm"],
+                "--data",
+                "svit:core-150k",
+                "--data-dir",
+                str(tmp_path / "missing"),
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
+    assert "needs a LLaVA model" in capsys.readouterr().err
+
+
+def test_cli_without_torch_names_the_extra(tmp_path):
+    blocker = tmp_path / "sitecustomize.py"
+    blocker.write_text(
+        "import sys\nclass B:\n    def find_spec(self, name, path=None, target=None):\n"
+        "        if name in ('torch', 'transformers'):\n            raise ImportError(name)\n"
+        "sys.meta_path.insert(0, B())\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    proc = subprocess.run(
+        [sys.executable, "-m", "svit_data.train", "stage1", "--from", "x", "--data", "y"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 2 and "pip install svit[train]" in proc.stderr
