@@ -146,9 +146,11 @@ def match_batch(batch: pa.RecordBatch, forms: FormTable, num_concepts: int) -> _
     yes, no = count_yes_no(values, is_answer, sample_of_turn, n)
 
     text = pc.replace_substring_regex(pc.utf8_lower(values), TEXT_PATTERN, " ")
-    tokens = pc.utf8_split_whitespace(text)
+    text = pc.utf8_trim_whitespace(text)
+    tokens = pc.split_pattern(text, " ")
     turn_of_token = pc.list_parent_indices(tokens).to_numpy()
-    words_per_turn = pc.list_value_length(tokens).fill_null(0).to_numpy(zero_copy_only=False)
+    words_per_turn = pc.list_value_length(tokens).fill_null(0).to_numpy(zero_copy_only=False).copy()
+    words_per_turn[pc.binary_length(text).to_numpy(zero_copy_only=False) == 0] = 0  # "" splits into [""]
     answer_words = np.bincount(sample_of_turn, weights=words_per_turn * is_answer, minlength=n)
     word_ids = pc.index_in(pc.list_flatten(tokens), value_set=forms.words)
     word_ids = word_ids.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)

@@ -1,0 +1,86 @@
+import numpy as np
+import pyarrow as pa
+import pytest
+from svit_data.recipes import matching
+from svit_data.recipes.matching import FormTable, match_batch, match_pool
+from svit_data.recipes.vocabulary import load_vocabulary, parse_vocabulary
+
+from svit_data.schema import FEATURES
+
+VOCAB = parse_vocabulary(
+    {
+        "concepts": [
+            "dog",
+            {"concept": "traffic light", "synonyms": ["stoplight"]},
+            {"concept": "in front of"},
+            {"concept": "person", "synonyms": ["man"]},
+            {"concept": "road", "category": "object"},
+            {"concept": "street scene", "synonyms": ["road"]},
+        ]
+    }
+)
+
+
+def batch(samples: list[list[tuple[str, str]]]) -> pa.RecordBatch:
+    rows = [
+        {
+            "id": f"conversation/{i + 1}/0",
+            "image_id": i + 1,
+            "task": "conversation",
+            "conversations": [{"from": f, "value": v} for f, v in turns],
+        }
+        for i, turns in enumerate(samples)
+    ]
+    schema = pa.schema([FEATURES.arrow_schema.field(n) for n in ("id", "image_id", "task", "conversations")])
+    return pa.RecordBatch.from_pylist(rows, schema=schema)
+
+
+def concepts_of(result, row: int) -> dict[str, int]:
+    m = result.matrix.tocsr()
+    names = VOCAB.names
+    return {names[c]: int(v) for c, v in zip(m[row].indices, m[row].data, strict=True)}
+
+
+def test_matches_words_plurals_ngrams_and_shared_forms():
+    result = match_batch(
+        batch(
+            [
+                [("user", "Are the DOGS in front of the Traffic-Lights?"), ("gpt", "Yes, two dogs are.")],
+                [("user", "Who is on the road?"), ("gpt", "No, only men; a stoplight.")],
+                [("user", "Is it in front"), ("gpt", "of the dog?")],  # a phrase across turns does not count
+                [("user", "Describe."), ("gpt", "Nothing to see.")],
+            ]
+        ),
+        FormTable(VOCAB),
+        len(VOCAB.concepts),
+    )
+    assert concepts_of(result, 0) == {"dog": 2, "traffic light": 1, "in front of": 1}
+    assert concepts_of(result, 1) == {"person": 1, "road": 1, "street scene": 1, "traffic light": 1}
+    assert concepts_of(result, 2) == {"dog": 1}
+    assert concepts_of(result, 3) == {}
+    assert result.yes.tolist() == [1, 0, 0, 0] and result.no.tolist() == [0, 1, 0, 0]
+    assert result.answer_words.tolist() == [4, 5, 3, 3]
+    assert result.task.tolist() == [0, 0, 0, 0]
+
+
+def test_matrix_is_cached_per_pool_and_vocabulary(pool, monkeypatch):
+    first = match_pool(pool, load_vocabulary(), progress=False)
+    assert first.num_rows == pool.num_rows
+    assert matching.cache_path(pool, load_vocabulary()).is_dir()
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the matrix was computed again")
+
+    monkeypatch.setattr(matching, "compute_matrix", fail)
+    again = match_pool(pool, load_vocabulary(), progress=False)
+    assert (again.matrix != first.matrix).nnz == 0
+    assert again.ids.equals(first.ids) and np.array_equal(again.yes, first.yes)
+    with pytest.raises(AssertionError, match="computed again"):
+        match_pool(pool, VOCAB, progress=False)  # another vocabulary is another cache entry
+
+
+def test_matrix_sees_the_sample_yes_no_mix(pool):
+    matched = match_pool(pool, load_vocabulary(), progress=False)
+    assert matched.yes.sum() > matched.no.sum() > 0  # the sample is yes-heavy
+    assert matched.test.sum() > 0 and (~matched.test).sum() > 0
+    assert matched.matrix.nnz > matched.num_rows
