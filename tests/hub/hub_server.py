@@ -246,12 +246,15 @@ class Handler(BaseHTTPRequestHandler):
         body = json.loads(self._body())
         repo_id = f"{body['organization']}/{body['name']}" if body.get("organization") else body["name"]
         with self.hub.lock:
-            if repo_id in self.hub.repos:
-                raise Reply(409, "You already created this dataset repo")
-            self.hub.add_repo(
-                repo_id, private=body.get("visibility") == "private" or bool(body.get("private"))
-            )
-        self._json({"url": f"{self.server.url}/datasets/{repo_id}", "name": repo_id})
+            exists = repo_id in self.hub.repos
+            if not exists:
+                private = body.get("visibility") == "private" or bool(body.get("private"))
+                self.hub.add_repo(repo_id, private=private)
+        url = f"{self.server.url}/datasets/{repo_id}"
+        if exists:  # like the Hub: 409, with the repo's url in the body
+            self._json({"error": "You already created this dataset repo", "url": url}, status=409)
+        else:
+            self._json({"url": url, "name": repo_id})
 
     def do_validate_yaml(self) -> None:
         self._body()
