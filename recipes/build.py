@@ -227,6 +227,11 @@ def build_recipe(
         raise SvitError("mix-665k needs --llava-mix: the LLaVA-v1.5-mix-665K JSON to rebuild")
     if spec.method != MIX and llava_mix:
         raise SvitError(f"--llava-mix applies to mix-665k only, not {name}")
+    parts = None
+    if spec.method == MIX:  # check the user's file before the selection work
+        from svit_data.recipes.mix import scan_mix
+
+        parts = scan_mix(llava_mix, progress=progress)
     selection = select_recipe(name, pool, size=size, seed=seed, concepts=concepts, progress=progress)
     config = out_name or name
     folder = write_manifest(config, selection.info["manifest"], selection.ids)
@@ -240,7 +245,7 @@ def build_recipe(
     if spec.method == MIX:
         from svit_data.recipes.mix import mix_rows
 
-        return mix_rows(config, description, pool, selection, llava_mix, seed=seed, progress=progress)
+        return mix_rows(config, description, pool, selection, llava_mix, parts, seed=seed)
     ids = None if spec.method == ALL else selection.ids
     return ConfigRows(
         name=config,

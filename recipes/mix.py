@@ -61,6 +61,8 @@ def part_of(record: dict[str, Any]) -> str:
 
 def scan_mix(path: str | Path, *, progress: bool = True) -> Counter:
     """Records per part; checks every record is LLaVA format (errors name the record and field)."""
+    if not Path(path).is_file():
+        raise InputError("does not exist", file=str(path))
     parts: Counter = Counter()
     for record in tqdm(iter_llava_json(path), desc="scan mix", unit=" records", disable=not progress):
         parts[part_of(record)] += 1
@@ -123,15 +125,12 @@ def mix_rows(
     pool: Pool,
     selection: Any,
     llava_mix: str | Path,
+    parts: Counter,
     *,
     seed: int,
-    progress: bool = True,
 ) -> ConfigRows:
-    """ConfigRows of mix-665k: the scan checks the file first, so a bad mix fails before writing."""
+    """ConfigRows of mix-665k; ``parts`` is :func:`scan_mix` of the file (checked before selecting)."""
     path = Path(llava_mix)
-    if not path.is_file():
-        raise InputError("does not exist", file=str(path))
-    parts = scan_mix(path, progress=progress)
     total = sum(parts.values())
     replaced = {
         "file": path.name,

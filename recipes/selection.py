@@ -151,7 +151,10 @@ def balance_order(
     after = ratio_report(int(yes_k[best]), int(no_k[best]))
     reached = bool(abs(after["yes_share"] - target) <= tolerance)
     note = ""
-    if not reached:
+    if not reached and after["yes"] + after["no"] == 0:
+        note = f"the {size:,} samples selected hold no yes/no answers: nothing to balance at this size"
+        log.warning("balance: %s", note)
+    elif not reached:
         note = (
             f"could reach a yes share of {after['yes_share']:.3f} only (target {target} +- {tolerance}): "
             f"the {len(order):,} candidates have {total_yes:,} yes and {total_no:,} no answers"

@@ -1,0 +1,163 @@
+"""Every recipe builds on the bundled sample through the CLI and loads with load_dataset."""
+
+import gzip
+
+import pytest
+from datasets import load_dataset
+from svit_data.recipes import RECIPES, build_recipe
+from svit_data.recipes.manifest import ids_sha256, read_ids
+
+from svit_data import splits
+from svit_data.errors import SvitError
+from svit_data.folder import read_state
+
+SAMPLE_TRAIN = 5_920
+EXPECTED = {
+    "core-150k": 345,
+    "svit-80k": 175,
+    "svit-80k-d": 175,
+    "svit-80k-b": 175,
+    "svit-train": SAMPLE_TRAIN,
+}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, cache_root):
+    """All svit-schema recipes built once into one folder."""
+    import os
+
+    from svit_data.cli import main
+
+    out = tmp_path_factory.mktemp("built") / "svit"
+    old = os.environ.get("SVIT_CACHE")
+    os.environ["SVIT_CACHE"] = str(cache_root)
+    try:
+        assert main(["build", *EXPECTED, "--out", str(out), "--quiet"]) == 0
+    finally:
+        if old is None:
+            del os.environ["SVIT_CACHE"]
+        else:
+            os.environ["SVIT_CACHE"] = old
+    return out
+
+
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_recipe_builds_and_loads(built, name, tmp_path):
+    ds = load_dataset(str(built), name, cache_dir=str(tmp_path / "hf"))
+    assert list(ds) == ["train"]
+    assert ds["train"].num_rows == EXPECTED[name]
+    ids = ds["train"]["id"]
+    assert len(set(ids)) == len(ids)
+    assert not {int(i.split("/")[1]) for i in ids} & splits.test_image_ids()
+    assert ds["train"][0]["image"] is not None  # images embedded
+    config = read_state(built)["configs"][name]
+    assert config["kind"] == "recipe" and config["recipe"] == name
+    manifest = config["manifest"]
+    assert manifest["ids_sha256"] == ids_sha256(sorted(ids))
+    assert manifest["counts"]["selected"] == EXPECTED[name]
+    assert set(config["diagnostics"]) >= {
+        "coverage",
+        "entropy",
+        "yes_no",
+        "task_mix",
+        "answer_length_quantiles",
+    }
+    assert sum(config["diagnostics"]["task_mix"].values()) == EXPECTED[name]
+    assert config["objective"]
+
+
+def test_balanced_recipes_report_the_ratio_before_and_after(built):
+    configs = read_state(built)["configs"]
+    for name in ("core-150k", "svit-80k-b"):
+        yes_no = configs[name]["diagnostics"]["yes_no"]
+        assert yes_no["before"]["yes_share"] > 0.6
+        assert abs(yes_no["after"]["yes_share"] - 0.5) <= 0.02
+    d = configs["svit-80k-d"]["diagnostics"]
+    r = configs["svit-80k"]["diagnostics"]
+    assert d["entropy"]["selected"] > d["entropy"]["random"]
+    assert r["yes_no"]["before"] == r["yes_no"]["after"]
+
+
+def test_card_shows_the_recipes(built):
+    card = (built / "README.md").read_text()
+    for name in EXPECTED:
+        assert f"config_name: {name}" in card
+
+
+def test_two_runs_give_identical_ids(cli, tmp_path, svit_cache):
+    for run in ("a", "b"):
+        assert cli("build", "core-150k", "--out", tmp_path / run, "--seed", 5, "--quiet") == 0
+    a = read_state(tmp_path / "a")["configs"]["core-150k"]["manifest"]
+    b = read_state(tmp_path / "b")["configs"]["core-150k"]["manifest"]
+    assert a == b
+    ids = read_ids(svit_cache / "recipes" / "core-150k" / a["ids_sha256"][:16])
+    assert ids == sorted(ids) and ids_sha256(ids) == a["ids_sha256"]
+    assert cli("build", "core-150k", "--out", tmp_path / "c", "--seed", 6, "--quiet") == 0
+    assert read_state(tmp_path / "c")["configs"]["core-150k"]["manifest"]["ids_sha256"] != a["ids_sha256"]
+
+
+def test_custom_name_size_seed_and_vocabulary(cli, tmp_path):
+    vocab = tmp_path / "concepts.json"
+    vocab.write_text(
+        '{"name": "mine", "concepts": ["dog", "cat", {"concept": "red", "synonyms": ["crimson"]}]}'
+    )
+    out = tmp_path / "svit"
+    argv = ["build", "core-150k", "--concepts", vocab, "--size", 100, "--seed", 7, "--name", "my-core"]
+    assert cli(*argv, "--out", out, "--quiet") == 0
+    config = read_state(out)["configs"]["my-core"]
+    assert config["recipe"] == "core-150k" and config["manifest"]["seed"] == 7
+    assert config["manifest"]["parameters"]["size"] == 100
+    assert config["manifest"]["parameters"]["vocabulary"] == "mine"
+    assert "Custom build of recipe core-150k" in config["description"]
+    ds = load_dataset(str(out), "my-core", cache_dir=str(tmp_path / "hf"))
+    assert ds["train"].num_rows == 100
+
+
+def test_unknown_recipe_lists_the_known_ones(pool, cli, tmp_path, capsys):
+    with pytest.raises(SvitError, match="known recipes: core-150k, svit-80k"):
+        build_recipe("core-1m", pool)
+    assert cli("build", "core-1m", "--out", tmp_path / "o") == 2
+    assert "core-150k" in capsys.readouterr().err
+
+
+def test_size_larger_than_the_pool(cli, tmp_path, capsys):
+    assert cli("build", "svit-80k", "--size", 10_000_000, "--out", tmp_path / "o", "--quiet") == 2
+    assert "larger than the pool: 5,920 train samples" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_malformed_vocabulary_is_a_user_error(cli, tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"concepts": []}')
+    assert cli("build", "svit-80k-d", "--concepts", bad, "--out", tmp_path / "o", "--quiet") == 2
+    assert "vocabulary is empty" in capsys.readouterr().err
+
+
+def test_balance_on_a_pool_without_yes_no_answers_warns(pool, svit_cache, tmp_path, caplog, monkeypatch):
+    from svit_data.recipes import build as build_module
+
+    original = build_module.match_pool
+
+    def no_yes_no(*args, **kwargs):
+        matched = original(*args, **kwargs)
+        matched.yes = matched.yes * 0
+        matched.no = matched.no * 0
+        return matched
+
+    monkeypatch.setattr(build_module, "match_pool", no_yes_no)
+    caplog.set_level("WARNING")
+    selection = build_module.select_recipe("svit-80k-b", pool, size=50)
+    assert len(selection.ids) == 50
+    assert "no yes/no answers among 5,920 candidates" in caplog.text
+    assert selection.info["diagnostics"]["balance"]["reached"] is False
+
+
+def test_every_registered_recipe_has_parameters_and_help():
+    for name, spec in RECIPES.items():
+        assert spec.name == name and spec.help
+        assert spec.parameters()["method"] == spec.method
+
+
+def test_manifest_id_list_is_small(svit_cache, built):
+    files = list((svit_cache / "recipes" / "svit-train").glob("*/ids.txt.gz"))
+    assert files and len(gzip.decompress(files[0].read_bytes()).split()) == SAMPLE_TRAIN

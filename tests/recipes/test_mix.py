@@ -1,0 +1,164 @@
+"""mix-665k replaces exactly the LLaVA-Instruct part of a LLaVA-v1.5-format mix."""
+
+import json
+
+import pytest
+from datasets import load_dataset
+from svit_data.recipes.mix import ACADEMIC, INSTRUCT, OTHER_IMAGES, TEXT_ONLY, part_of
+
+from svit_data.folder import read_state
+
+from .conftest import SHARED
+
+SHORT = "\nAnswer the question using a single word or phrase."
+
+
+def turns(*pairs):
+    return [{"from": s, "value": v} for pair in pairs for s, v in zip(("human", "gpt"), pair, strict=True)]
+
+
+def small_mix() -> list[dict]:
+    """A LLaVA-v1.5-mix-665K in miniature, with every kind of record it holds."""
+    records = [
+        {"id": "sg-1", "conversations": turns(("Write a haiku about rain.", "Soft rain on the roof..."))},
+        {
+            "id": "000000033471",
+            "image": "coco/train2017/000000033471.jpg",
+            "conversations": turns(
+                ("<image>\nWhat are the colors of the bus in the image?", "The bus is white and red."),
+                ("What feature can be seen on the back of the bus?", "An advertisement."),
+            ),
+        },
+        {
+            "id": "vqa-1",
+            "image": "coco/train2017/000000000009.jpg",
+            "conversations": turns(("<image>\nWhat is on the plate?" + SHORT, "Broccoli")),
+        },
+        {
+            "id": "000000052846",
+            "image": "coco/train2017/000000052846.jpg",
+            "conversations": turns(
+                ("Describe the image in detail.\n<image>", "The image shows a cat on a sofa.")
+            ),
+        },
+        {
+            "id": "aok-1",
+            "image": "coco/train2017/000000000025.jpg",
+            "conversations": turns(
+                (
+                    "<image>\nWhat is the man holding?\nA. bat\nB. kite\n"
+                    "Answer with the option's letter from the given choices directly.",
+                    "B",
+                )
+            ),
+        },
+        {
+            "id": "ref-1",
+            "image": "coco/train2017/000000000030.jpg",
+            "conversations": turns(
+                (
+                    "<image>\nPlease provide a short description for this region: [0.1, 0.2, 0.5, 0.6]",
+                    "Red car",
+                )
+            ),
+        },
+        {
+            "id": "gqa-1",
+            "image": "gqa/images/2354786.jpg",
+            "conversations": turns(("<image>\nIs the sky dark?" + SHORT, "Yes")),
+        },
+        {
+            "id": "000000000042",
+            "image": "coco/train2017/000000000042.jpg",
+            "conversations": turns(
+                ("<image>\nWhy might these zebras choose to stay together?", "For safety...")
+            ),
+        },
+        {
+            "id": "vg-1",
+            "image": "vg/VG_100K/1.jpg",
+            "conversations": turns(("<image>\nWhat color is the tree?", "Green.")),
+        },
+        {"id": "sg-2", "conversations": turns(("Translate 'hello' to French.", "Bonjour."))},
+    ]
+    return records
+
+
+def test_parts_follow_the_documented_rule():
+    parts = [part_of(r) for r in small_mix()]
+    assert parts == [
+        TEXT_ONLY,
+        INSTRUCT,
+        ACADEMIC,
+        INSTRUCT,
+        ACADEMIC,
+        ACADEMIC,
+        ACADEMIC,
+        INSTRUCT,
+        OTHER_IMAGES,
+        TEXT_ONLY,
+    ]
+
+
+def test_mix_replaces_exactly_the_instruct_part(cli, tmp_path, caplog):
+    mix = tmp_path / "llava_v1_5_mix665k.json"
+    records = small_mix()
+    mix.write_text(json.dumps(records))
+    out = tmp_path / "svit"
+    caplog.set_level("WARNING")
+    assert cli("build", "mix-665k", "--llava-mix", mix, "--size", 20, "--out", out, "--quiet") == 0
+    assert "found 3 LLaVA-Instruct-150K records, expected 157,712" in caplog.text
+    ds = load_dataset(str(out), "mix-665k", cache_dir=str(tmp_path / "hf"))["train"]
+    kept = [r for r in records if part_of(r) != INSTRUCT]
+    assert ds.num_rows == len(kept) + 20
+    rows = ds.to_list()
+    # the mix's order, with the core block where the first instruct record was
+    assert [r["id"] for r in rows[:1]] == ["sg-1"]
+    core = rows[1:21]
+    assert all(r["source"] == "svit-core-150k" for r in core)
+    assert all(r["conversations"][0]["value"].startswith("<image>\n") for r in core)
+    assert all(r["image_file"].startswith("vg/") for r in core)
+    assert [r["id"] for r in rows[21:]] == [r["id"] for r in kept[1:]]
+    for row, record in zip(rows[21:], kept[1:], strict=True):
+        assert row["conversations"] == record["conversations"]
+        assert row["image_file"] == record.get("image")
+    assert not {"000000033471", "000000052846", "000000000042"} & {r["id"] for r in rows}
+    config = read_state(out)["configs"]["mix-665k"]
+    assert config["schema"] == "llava"
+    assert config["mix"]["llava_instruct_found"] == 3
+    assert config["mix"]["llava_instruct_expected"] == 157_712
+    assert config["mix"]["replaced_by_core"] == 20
+    assert config["mix"]["records_out"] == ds.num_rows
+
+
+def test_mix_that_is_not_llava_format(cli, tmp_path, capsys):
+    mix = tmp_path / "mix.json"
+    mix.write_text(json.dumps([{"id": "1", "conversations": [{"from": "user", "value": "hi"}]}]))
+    assert cli("build", "mix-665k", "--llava-mix", mix, "--size", 5, "--out", tmp_path / "o", "--quiet") == 2
+    err = capsys.readouterr().err
+    assert "record 0" in err and "conversations[0].from" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_mix_without_an_instruct_part(cli, tmp_path, capsys):
+    mix = tmp_path / "mix.json"
+    mix.write_text(json.dumps([r for r in small_mix() if part_of(r) != INSTRUCT]))
+    assert cli("build", "mix-665k", "--llava-mix", mix, "--size", 5, "--out", tmp_path / "o", "--quiet") == 2
+    assert "no LLaVA-Instruct-150K records found" in capsys.readouterr().err
+
+
+def test_real_llava_fixture_is_read_and_has_no_instruct_part(cli, tmp_path, capsys):
+    fixture = SHARED / "fixtures" / "llava" / "scienceqa_llava_format.sample.json"
+    if not fixture.is_file():
+        pytest.skip("../shared is absent (only in the project's workspace)")
+    assert (
+        cli("build", "mix-665k", "--llava-mix", fixture, "--size", 5, "--out", tmp_path / "o", "--quiet") == 2
+    )
+    err = capsys.readouterr().err
+    assert "no LLaVA-Instruct-150K records found" in err and "among 50 records" in err
+    assert "text-only" in err and "other-images" in err
+
+
+def test_mix_needs_its_file(cli, tmp_path, capsys):
+    assert cli("build", "mix-665k", "--out", tmp_path / "o", "--quiet") == 2
+    assert "--llava-mix" in capsys.readouterr().err
