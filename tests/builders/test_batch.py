@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from conftest import HERE, generate_args, read_records, strip_provenance
+from builders_helpers import HERE, generate_args, read_records, strip_provenance
 
 from svit_data.cli import generate
 from svit_data.tasks import TASKS

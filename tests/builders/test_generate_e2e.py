@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import generate_args, read_records, strip_provenance
+from builders_helpers import generate_args, read_records, strip_provenance
 from svit_data.builders.llm import LLMFatalError
 
 from svit_data.cli import generate

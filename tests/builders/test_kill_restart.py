@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import HERE, read_records
+from builders_helpers import HERE, read_records
 
 from svit_data.tasks import TASKS
 
