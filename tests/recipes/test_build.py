@@ -161,3 +161,22 @@ def test_every_registered_recipe_has_parameters_and_help():
 def test_manifest_id_list_is_small(svit_cache, built):
     files = list((svit_cache / "recipes" / "svit-train").glob("*/ids.txt.gz"))
     assert files and len(gzip.decompress(files[0].read_bytes()).split()) == SAMPLE_TRAIN
+
+
+def test_stats_prints_the_manifest_and_diagnostics(built, cli, capsys):
+    assert cli("stats", "core-150k", "svit-80k-b", "--dir", built) == 0
+    out = capsys.readouterr().out
+    assert "== core-150k ==" in out and "== svit-80k-b ==" in out
+    state = read_state(built)["configs"]["core-150k"]
+    assert state["manifest"]["ids_sha256"][:16] in out
+    assert "yes/no after" in out and "(0.500)" in out
+    assert "entropy" in out and "random subset" in out
+    assert cli("stats", "--dir", built) == 0
+    assert out.count("==") < capsys.readouterr().out.count("==") + 4
+
+
+def test_stats_of_a_config_that_is_not_a_built_recipe(built, cli, tmp_path, capsys):
+    assert cli("stats", "svit-80k-x", "--dir", built) == 2
+    assert "built recipes: core-150k" in capsys.readouterr().err
+    assert cli("stats", "--dir", tmp_path) == 2
+    assert "not a dataset folder built by svit" in capsys.readouterr().err

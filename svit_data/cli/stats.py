@@ -1,0 +1,75 @@
+"""``svit-recipe stats``: the manifest and diagnostics of built recipe configs, as a table."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from svit_data.errors import SvitError
+from svit_data.folder import read_state
+
+HELP = "show the manifest and diagnostics of built recipe configs as a table"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "configs", nargs="*", metavar="CONFIG", help="built recipe configs to show (default: all of them)"
+    )
+    parser.add_argument("--dir", default="svit", help="dataset folder built by svit-recipe (default: ./svit)")
+
+
+def _yes_no(r: dict[str, Any]) -> str:
+    return f"{r['yes']:,} yes / {r['no']:,} no ({r['yes_share']:.3f})"
+
+
+def table(name: str, config: dict[str, Any]) -> list[str]:
+    """The lines shown for one config."""
+    m, d = config["manifest"], config["diagnostics"]
+    rows = [
+        ("recipe", config.get("recipe", name)),
+        ("samples", f"{m['counts']['selected']:,} of {m['counts']['candidates']:,} train samples"),
+        ("seed", str(m["seed"])),
+        ("parameters", ", ".join(f"{k}={v}" for k, v in m["parameters"].items())),
+        ("pool fingerprint", m["pool_fingerprint"]),
+        ("vocabulary hash", m["vocabulary_hash"]),
+        ("ids sha256", m["ids_sha256"][:16] + "..."),
+        ("coverage", f"{d['coverage']['selected']:.4f} (random subset {d['coverage']['random']:.4f})"),
+        ("entropy", f"{d['entropy']['selected']:.4f} (random subset {d['entropy']['random']:.4f})"),
+        ("yes/no before", _yes_no(d["yes_no"]["before"])),
+        ("yes/no after", _yes_no(d["yes_no"]["after"])),
+        ("task mix", ", ".join(f"{t} {n:,}" for t, n in d["task_mix"].items())),
+        (
+            "answer words",
+            " / ".join(f"{k} {v:g}" for k, v in d["answer_length_quantiles"].items()),
+        ),
+    ]
+    if d.get("top_concepts"):
+        rows.append(("top concepts", ", ".join(d["top_concepts"])))
+    if d.get("balance", {}).get("note"):
+        rows.append(("balance note", d["balance"]["note"]))
+    if config.get("mix"):
+        mix = config["mix"]
+        rows.append(
+            (
+                "mix",
+                f"{mix['llava_instruct_found']:,} LLaVA-Instruct records (expected "
+                f"{mix['llava_instruct_expected']:,}) replaced by {mix['replaced_by_core']:,} core records; "
+                f"{mix['records_in']:,} -> {mix['records_out']:,} records",
+            )
+        )
+    width = max(len(k) for k, _ in rows)
+    return [f"== {name} ==", *(f"  {k.ljust(width)}  {v}" for k, v in rows)]
+
+
+def run(args: argparse.Namespace) -> int:
+    configs = read_state(args.dir)["configs"]
+    recipes = {n: c for n, c in configs.items() if c.get("kind") == "recipe" and "manifest" in c}
+    names = args.configs or list(recipes)
+    for name in names:
+        if name not in recipes:
+            built = ", ".join(recipes) or "none"
+            raise SvitError(f"{name!r} is not a recipe config built in {args.dir}; built recipes: {built}")
+    if not names:
+        raise SvitError(f"no recipe configs are built in {args.dir}")
+    print("\n\n".join("\n".join(table(n, recipes[n])) for n in names))
+    return 0
