@@ -1,0 +1,146 @@
+"""The card is rendered from the build state: YAML that datasets reads, prose with every number."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from datasets import Features, load_dataset_builder
+from svit_data.cards import parse_card, render_card
+from svit_data.cards.metadata import default_config, size_category
+from svit_data.cards.sections import EXAMPLE_BOX, EXAMPLE_SIZE
+from svit_data.cards.validate import card_problems
+
+from svit_data.boxes import format_box, to_square
+from svit_data.errors import SvitError
+from svit_data.schema import FEATURES
+
+RECIPE = {
+    "description": "Core set: concept-diverse then yes/no-balanced selection.",
+    "schema": "svit",
+    "kind": "recipe",
+    "recipe": "core-150k",
+    "objective": "maximize concept coverage, then balance yes and no answers",
+    "features": FEATURES.to_dict(),
+    "splits": {
+        "train": {"num_examples": 120, "num_bytes": 1000, "files": ["train-00000-of-00001-abc.parquet"]}
+    },
+    "manifest": {
+        "pool_fingerprint": "74d00c6192845bf5",
+        "vocabulary_hash": "feedc0ffee",
+        "parameters": {"size": 120, "alpha": 0.5},
+        "seed": 0,
+        "ids_sha256": "0123456789abcdef",
+        "counts": {"selected": 120},
+    },
+    "diagnostics": {
+        "coverage": {"selected": 0.8125, "random": 0.5},
+        "entropy": {"selected": 4.25, "random": 3.5},
+        "yes_no": {
+            "before": {"yes": 70, "no": 30, "yes_share": 0.7},
+            "after": {"yes": 50, "no": 50, "yes_share": 0.5},
+        },
+        "task_mix": {"conversation": 30, "referring_qa": 90},
+        "answer_length_quantiles": {"p10": 20, "p50": 80, "p90": 300},
+    },
+}
+
+
+def state_of(folder: Path) -> dict:
+    return json.loads((folder / "svit_build.json").read_text())
+
+
+def test_yaml_declares_configs_and_sizes_from_the_data(folder: Path):
+    state = state_of(folder)
+    meta = parse_card((folder / "README.md").read_text())
+    assert [c["config_name"] for c in meta["configs"]] == ["detail-description", "full"]
+    assert [c["config_name"] for c in meta["configs"] if c.get("default")] == ["full"]
+    assert meta["license"] == "cc-by-4.0" and meta["pretty_name"].startswith("SVIT")
+    rows = sum(s["num_examples"] for s in state["configs"]["full"]["splits"].values())
+    assert meta["size_categories"] == [size_category(rows)] == ["1K<n<10K"]
+    assert card_problems(meta, state) == []
+    builder = load_dataset_builder(str(folder), "full")
+    assert builder.info.features == FEATURES
+    assert {s: v.num_examples for s, v in builder.info.splits.items()} == {
+        s: v["num_examples"] for s, v in state["configs"]["full"]["splits"].items()
+    }
+
+
+def test_prose_has_the_table_schema_box_example_licenses_and_citation(folder: Path):
+    text = (folder / "README.md").read_text()
+    state = state_of(folder)
+    detail = sum(s["num_examples"] for s in state["configs"]["detail-description"]["splits"].values())
+    assert f"| `detail-description` | subset | {detail:,} |" in text and "detail_description 100%" in text
+    assert "| `full` (default) |" in text
+    assert "| `conversations` | list of {from: string, value: string} |" in text
+    square = format_box(to_square(EXAMPLE_BOX, *EXAMPLE_SIZE))
+    assert f"<st>dog<ed> {format_box(EXAMPLE_BOX)}`" in text and f"`{square}` (padded-square frame)" in text
+    assert "CC BY 4.0" in text and "OpenAI's terms of use" in text
+    assert "arXiv:2307.04087" in text and "Zhao, Bo and Wu, Boya and He, Muyang and Huang, Tiejun" in text
+    assert "SYNTHETIC" in text  # built from the bundled sample, and says so
+    assert "No recipe config was built" in text
+
+
+def test_recipe_manifest_and_diagnostics_are_rendered():
+    state = {"configs": {"core-150k": RECIPE}}
+    text = render_card(state)
+    meta = parse_card(text)
+    assert meta["configs"][0]["default"] is True and default_config(state["configs"]) == "core-150k"
+    for value in ("feedc0ffee", "0123456789abcdef", "74d00c6192845bf5", "alpha=0.5, size=120"):
+        assert value in text
+    assert "| concept coverage | 0.812 | 0.5 |" in text or "| concept coverage | 0.813 | 0.5 |" in text
+    assert "| before selection | 70 | 30 | 0.7 |" in text and "| after selection | 50 | 50 | 0.5 |" in text
+    assert "conversation 25%, referring_qa 75%" in text
+    assert "Objective: maximize concept coverage" in text
+    assert "p50 80" in text
+
+
+def test_a_recipe_without_diagnostics_still_renders():
+    recipe = {
+        k: v for k, v in copy.deepcopy(RECIPE).items() if k not in ("diagnostics", "manifest", "objective")
+    }
+    text = render_card({"configs": {"svit-80k": recipe}})
+    assert "### `svit-80k`" in text and "| diagnostic |" not in text
+
+
+def test_llava_schema_config_gets_its_own_schema_table():
+    llava = Features.from_dict(
+        {"id": {"_type": "Value", "dtype": "string"}, "image": {"_type": "Value", "dtype": "string"}}
+    )
+    mix = {
+        "description": "LLaVA mix",
+        "schema": "llava",
+        "kind": "recipe",
+        "features": llava.to_dict(),
+        "splits": {"train": {"num_examples": 5, "num_bytes": 10, "files": ["f.parquet"]}},
+    }
+    text = render_card({"configs": {"core-150k": RECIPE, "mix-665k": mix}})
+    assert "**llava** schema (configs: `mix-665k`)" in text and "recipe (LLaVA format)" in text
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("no header", "has no YAML header"),
+        ("---\nlicense: x\n", "not closed"),
+        ("---\nconfigs: [\n---\n", "YAML header is broken"),
+        ("---\n- a\n---\n", "not a mapping"),
+    ],
+)
+def test_broken_cards_are_one_sentence(text, message):
+    with pytest.raises(SvitError, match=message):
+        parse_card(text)
+
+
+def test_card_problems_names_drift(folder: Path):
+    state = state_of(folder)
+    meta = yaml.safe_load((folder / "README.md").read_text().split("---\n")[1])
+    meta["configs"] = [c for c in meta["configs"] if c["config_name"] != "full"]
+    meta["dataset_info"][0]["features"] = meta["dataset_info"][0]["features"][:3]
+    problems = card_problems(meta, state)
+    assert "card: built config 'full' is missing from 'configs'" in problems
+    assert "card: features of config 'detail-description' differ from the data" in problems
+    assert "card: exactly one config must be the default, found 0" in problems
