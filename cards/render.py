@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 from importlib import resources
 from typing import Any
 
@@ -22,8 +23,20 @@ def _template() -> str:
     return resources.files("svit_data.cards").joinpath(TEMPLATE).read_text(encoding="utf-8")
 
 
+def _plain(value: Any) -> Any:
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    raise TypeError(f"cannot put {type(value).__name__} into a dataset card")
+
+
 def render_card(state: dict[str, Any]) -> str:
-    """The README.md of a dataset folder: YAML header from the data, then the prose sections."""
+    """The README.md of a dataset folder: YAML header from the data, then the prose sections.
+
+    The state is normalized as ``svit_build.json`` stores it (sorted keys, plain numbers), so the
+    card is a function of that file alone: rebuilding without changes gives the same bytes and a
+    push has nothing to upload.
+    """
+    state = json.loads(json.dumps(state, sort_keys=True, default=_plain))
     header = yaml.safe_dump(metadata(state), sort_keys=False, allow_unicode=True, width=1000)
     body = _template().format(
         default=default_config(state["configs"]),

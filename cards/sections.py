@@ -7,6 +7,7 @@ Keys that a config does not have are skipped: recipes add manifests and diagnost
 
 from __future__ import annotations
 
+import numbers
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +22,16 @@ EXAMPLE_SIZE = (640, 480)
 
 
 def _number(value: Any) -> str:
+    """Numbers as a reader wants them (thousands separators, 3 significant decimals); dicts inline."""
     if isinstance(value, bool) or value is None:
         return str(value)
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
+    if isinstance(value, numbers.Integral):
+        return f"{int(value):,}"
+    if isinstance(value, numbers.Real):
+        value = float(value)
         return f"{value:.3f}".rstrip("0").rstrip(".") if abs(value) < 1e6 else f"{value:,.0f}"
+    if isinstance(value, dict):
+        return "(" + ", ".join(f"{k} {_number(v)}" for k, v in value.items()) + ")"
     return str(value)
 
 

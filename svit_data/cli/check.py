@@ -197,7 +197,8 @@ def format_table(results: list[SplitCheck]) -> str:
     ]
     widths = [max(len(str(x)) for x in column) for column in zip(header, *rows, strict=True)]
     lines = [
-        "  ".join(str(x).ljust(w) for x, w in zip(line, widths, strict=True)) for line in (header, *rows)
+        "  ".join(str(x).ljust(w) for x, w in zip(line, widths, strict=True)).rstrip()
+        for line in (header, *rows)
     ]
     return "\n".join(lines)
 

@@ -144,3 +144,15 @@ def test_card_problems_names_drift(folder: Path):
     assert "card: built config 'full' is missing from 'configs'" in problems
     assert "card: features of config 'detail-description' differ from the data" in problems
     assert "card: exactly one config must be the default, found 0" in problems
+
+
+def test_the_card_is_a_function_of_the_stored_state(folder: Path):
+    import numpy as np
+
+    state = state_of(folder)
+    recipe = copy.deepcopy(RECIPE)
+    recipe["diagnostics"]["yes_no"]["after"] = {"yes_share": np.float64(0.5), "no": np.int64(50), "yes": 50}
+    in_memory = {"configs": {**state["configs"], "core-150k": recipe}}
+    stored = json.loads(json.dumps(in_memory, sort_keys=True, default=lambda v: v.item()))
+    assert render_card(in_memory) == render_card(stored)
+    assert render_card(state) == (folder / "README.md").read_text()

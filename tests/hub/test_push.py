@@ -46,6 +46,8 @@ def test_push_then_load_dataset_returns_the_same_rows(hub: HubServer, hub_env: d
     configs = sorted(read_state(built)["configs"])
     assert rows(REPO, hub_env, configs) == rows(str(built), hub_env, configs)
     assert TOKEN not in result.stdout + result.stderr
+    written = [p for root in (built, Path(hub_env["HF_HOME"])) for p in root.rglob("*") if p.is_file()]
+    assert written and not [p for p in written if TOKEN.encode() in p.read_bytes()]
 
 
 def _rebuild_conversation_smaller(folder: Path, env: dict, tmp_path: Path) -> None:
