@@ -10,6 +10,7 @@ replies, timeouts, dropped connections and empty replies are retried with expone
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 from collections import Counter
@@ -118,7 +119,7 @@ class OpenAIChat:
                     self.stats["requests"] += 1
                     raw = await self.client.chat.completions.with_raw_response.create(**request.body())
                     self.limiter.observe(raw.headers)
-                    completion = raw.parse()
+                    completion = json.loads(raw.content)  # a dict: cheaper than the SDK's pydantic models
                 result = self._result(completion, raw)
                 if result.text.strip() or attempt == self.config.max_retries:
                     break
@@ -180,10 +181,12 @@ class OpenAIChat:
             self.cache.put(request, result)
         return result
 
-    def _result(self, completion, raw) -> ChatResult:
-        if isinstance(completion, (str, bytes)) or not getattr(completion, "choices", None):
+    def _result(self, completion: dict, raw) -> ChatResult:
+        if not isinstance(completion, dict) or not completion.get("choices"):
             raise ValueError("response has no choices")
-        return result_from_completion(completion, raw.headers.get("x-request-id") or completion.id or "")
+        return result_from_completion(
+            completion, raw.headers.get("x-request-id") or completion.get("id") or ""
+        )
 
     def _backoff(self, attempt: int) -> float:
         return min(self.config.max_backoff, self.config.backoff * 2**attempt) * random.uniform(0.5, 1.0)
