@@ -93,7 +93,13 @@ COMMANDS = {"stage1": run_stage, "stage2": run_stage, "ask": run_ask}
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)  # key=value may also sit between flags
+    bad = [x for x in extra if x.startswith("-") or "=" not in x]
+    if bad or (extra and args.command == "ask"):
+        parser.error(f"unrecognized arguments: {' '.join(bad or extra)}")
+    if extra:
+        args.overrides = [*args.overrides, *extra]
     rank = int(os.environ.get("RANK", "0"))
     logging.basicConfig(
         level=logging.INFO if rank == 0 else logging.WARNING,

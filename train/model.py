@@ -94,6 +94,8 @@ def build_fresh(
     kw = {"gguf_file": gguf} if gguf else {}
     tokenizer = AutoTokenizer.from_pretrained(llm, **kw)
     lm = AutoModelForCausalLM.from_pretrained(llm, dtype=torch.float32, **kw)
+    if hasattr(lm.config, "quantization_config"):  # GGUF weights arrive dequantized: the result is plain fp32
+        del lm.config.quantization_config
     with_image_token(tokenizer, chat_template)
     torch.manual_seed(seed)  # the new <image> embedding row and the projector are reproducible
     lm.resize_token_embeddings(len(tokenizer), mean_resizing=False)
