@@ -11,6 +11,13 @@ from svit_data.tasks import TASK_FILES
 log = logging.getLogger(__name__)
 
 
+def _is_connection_error(error: Exception) -> bool:
+    """Network failures surface as OSError or as the HTTP client's TransportError (httpx or httpx2)."""
+    if isinstance(error, OSError):
+        return True
+    return any(cls.__name__ == "TransportError" for cls in type(error).__mro__)
+
+
 def download_released(repo: str) -> Path:
     """``OWNER/NAME[@revision]`` -> local folder holding the task files found in the repo."""
     from huggingface_hub import HfApi, hf_hub_download
@@ -41,6 +48,12 @@ def download_released(repo: str) -> Path:
     except HfHubHTTPError as error:
         status = error.response.status_code if error.response is not None else "?"
         raise SvitError(f"downloading {repo_id} failed with HTTP {status}") from None
+    except Exception as error:
+        if not _is_connection_error(error):
+            raise
+        raise SvitError(
+            f"cannot reach the Hub to download {repo_id} ({type(error).__name__}); check the network or HF_ENDPOINT"
+        ) from None
     folder = local[0].parent
     if any(path.parent != folder for path in local):
         raise SvitError(f"dataset {repo_id} keeps its task files in several folders; svit expects one")

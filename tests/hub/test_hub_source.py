@@ -61,3 +61,10 @@ def test_a_missing_repo_and_a_repo_without_task_files(hub, hub_env, tmp_path):
     hub.state.add_repo("BAAI/empty", {"README.md": b"# empty\n"})
     empty = build(hub_env, tmp_path / "b", repo="BAAI/empty")
     assert empty.returncode == 2 and "has none of the SVIT task files" in empty.stderr
+
+
+def test_an_unreachable_hub_is_one_sentence(hub_env, tmp_path):
+    env = {**hub_env, "HF_ENDPOINT": "http://127.0.0.1:9", "HF_HUB_ETAG_TIMEOUT": "2"}
+    result = build(env, tmp_path / "svit")
+    assert result.returncode == 2
+    assert "cannot reach the Hub to download BAAI/SVIT" in result.stderr.strip().splitlines()[-1]
