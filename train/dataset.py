@@ -14,7 +14,7 @@ import torch
 from PIL import UnidentifiedImageError
 from svit_data.train.data import is_svit_schema, to_record
 from svit_data.train.encode import Skip, encode
-from svit_data.train.images import open_image, preprocess
+from svit_data.train.images import open_image, preprocess, square_side
 
 
 class TrainDataset(torch.utils.data.Dataset):
@@ -38,6 +38,7 @@ class TrainDataset(torch.utils.data.Dataset):
         self.image_root = image_root
         self.seed = seed
         self.svit_schema = is_svit_schema(ds)
+        self.draft_side = square_side(self.image_processor)
 
     def __len__(self) -> int:
         return len(self.ds)
@@ -48,7 +49,9 @@ class TrainDataset(torch.utils.data.Dataset):
             pixels = None
             if record["has_image"]:
                 try:
-                    image = open_image(record["image"], record["image_file"], self.image_root, record["id"])
+                    image = open_image(
+                        record["image"], record["image_file"], self.image_root, record["id"], self.draft_side
+                    )
                 except FileNotFoundError:
                     raise Skip(f"image file {record['image_file']!r} not found", record["id"]) from None
                 except (OSError, UnidentifiedImageError, ValueError) as e:

@@ -266,3 +266,15 @@ def test_svit_rows_convert_through_the_core_llava_format(assembled):
     assert "<st>" not in record["messages"][0]["content"]
     out = enc(assembled, record["messages"])
     assert (torch.tensor(out.labels) != IGNORE).any()
+
+
+@pytest.mark.parametrize("side", [32, 336])
+def test_fast_preprocess_matches_the_processor(side):
+    import numpy as np
+    from svit_data.train.images import mean_colour, preprocess
+    from transformers import CLIPImageProcessor
+
+    proc = CLIPImageProcessor(size={"shortest_edge": side}, crop_size={"height": side, "width": side})
+    img = Image.fromarray(np.random.default_rng(side).integers(0, 256, (48, 80, 3), dtype=np.uint8))
+    expected = proc(images=[pad_to_square(img, mean_colour(proc))], return_tensors="pt")["pixel_values"][0]
+    torch.testing.assert_close(preprocess(img, proc), expected, rtol=0, atol=1e-5)
