@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import pytest
 import yaml
 from svit_data.train.cli import main
 from svit_data.train.config import TrainConfig, load_yaml, parse_overrides, resolve
+from svit_train_helpers import make_image
 
 from svit_data.errors import SvitError
 
@@ -81,7 +83,17 @@ def test_cli_smoke_run_writes_resolved_config(tmp_path, tiny_parts, llava_parque
     saved = yaml.safe_load((out / "train_config.yaml").read_text())
     assert saved["max_steps"] == 2 and saved["global_batch"] == 4 and saved["lr"] == 1e-3
     assert (out / "checkpoint-2" / "state.json").exists() and (out / "model.safetensors").exists()
-    assert len((out / "log.jsonl").read_text().splitlines()) == 2
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2] and all(
+        r["samples_per_s"] > 0 and r["tokens_per_s"] > 0 for r in log
+    )
+    image = tmp_path / "q.png"
+    image.write_bytes(make_image(9))
+    capsys.readouterr()
+    assert (
+        main(["ask", str(out), "what is on the table?", "--image", str(image), "--max-new-tokens", "3"]) == 0
+    )
+    assert capsys.readouterr().out.endswith("\n")
 
 
 def test_cli_user_errors_exit_2(tmp_path, tiny_parts, llava_parquet, capsys):
@@ -103,20 +115,11 @@ def test_cli_user_errors_exit_2(tmp_path, tiny_parts, llava_parquet, capsys):
     assert "--fsdp needs CUDA" in capsys.readouterr().err
     assert main(["stage1", "--vision", "v", "--llm", "l", "--data", "x", "--out", "o", "precision=bf16"]) == 2
     assert "bf16 needs a CUDA GPU" in capsys.readouterr().err
+    missing = ["--data", "svit:core-150k", "--data-dir", str(tmp_path / "missing")]
+    assert main(["stage2", "--from", tiny_parts["llm"], *missing, "--out", str(tmp_path / "o")]) == 2
+    assert "cannot load training data 'svit:core-150k'" in capsys.readouterr().err
     assert (
-        main(
-            [
-                "stage2",
-                "--from",
-                tiny_parts["llm"],
-                "--data",
-                "svit:core-150k",
-                "--data-dir",
-                str(tmp_path / "missing"),
-                "--out",
-                str(tmp_path / "o"),
-            ]
-        )
+        main(["stage2", "--from", tiny_parts["llm"], "--data", llava_parquet, "--out", str(tmp_path / "o")])
         == 2
     )
     assert "needs a LLaVA model" in capsys.readouterr().err
