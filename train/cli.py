@@ -4,22 +4,25 @@
         --data svit:detail-description --out runs/s1
     svit-train stage2 --from runs/s1 --data svit:core-150k --lora --out runs/s2
     svit-train stage2 --config configs/stage2_lora.yaml lr=1e-4 epochs=2
+    svit-train stage2 --resume runs/s2/checkpoint-1200     # the run's own config, continued
     svit-train ask runs/s2 --image cat.jpg "What is on the table?"
 
-Precedence: field defaults < stage defaults < --config YAML < flags < key=value overrides.
+Precedence: field defaults < stage defaults < resumed run's config < --config YAML < flags < key=value.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
 from dataclasses import MISSING, fields
+from pathlib import Path
 
 from svit_data.train.config import TrainConfig, field_type, load_yaml, parse_overrides, resolve
 
-from svit_data.errors import SvitError
+from svit_data.errors import InputError, SvitError
 
 EXTRA_HINT = "svit-train needs the training dependencies: pip install svit[train]"
 FLAG_NAMES = {"init_from": "--from"}
@@ -69,7 +72,10 @@ def run_stage(args: argparse.Namespace) -> int:
 
     flags = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if f.name != "stage"}
     yaml_layer = load_yaml(args.config) if args.config else {}
-    config = resolve(yaml_layer, flags, parse_overrides(args.overrides), {"stage": args.command})
+    overrides = parse_overrides(args.overrides)
+    resume = overrides.get("resume") or flags["resume"] or yaml_layer.get("resume")
+    saved = resumed_config(resume) if resume else {}
+    config = resolve(saved, yaml_layer, flags, overrides, {"stage": args.command})
     summary = train(config)
     logging.getLogger(__name__).info(
         "done: %d steps, final loss %.4f",
@@ -77,6 +83,15 @@ def run_stage(args: argparse.Namespace) -> int:
         summary["losses"][-1] if summary["losses"] else float("nan"),
     )
     return 0
+
+
+def resumed_config(checkpoint: str) -> dict:
+    """`--resume DIR` alone continues a run: its saved config is the lowest layer."""
+    state = Path(checkpoint) / "state.json"
+    if not state.exists():
+        raise InputError("not a svit-train checkpoint: missing state.json", file=checkpoint)
+    saved = json.loads(state.read_text())["config"]
+    return {k: v for k, v in saved.items() if k not in ("resume", "max_steps")}
 
 
 def run_ask(args: argparse.Namespace) -> int:

@@ -87,6 +87,11 @@ def test_cli_smoke_run_writes_resolved_config(tmp_path, tiny_parts, llava_parque
     assert [r["step"] for r in log] == [1, 2] and all(
         r["samples_per_s"] > 0 and r["tokens_per_s"] > 0 for r in log
     )
+    # --resume alone continues the run with its saved config
+    assert main(["stage1", "--resume", str(out / "checkpoint-2"), "--max-steps", "3"]) == 0
+    assert [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()] == [1, 2, 3]
+    assert main(["stage2", "--resume", str(out / "checkpoint-2")]) == 2
+    assert "stage='stage1'" in capsys.readouterr().err
     image = tmp_path / "q.png"
     image.write_bytes(make_image(9))
     capsys.readouterr()
