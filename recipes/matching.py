@@ -39,7 +39,7 @@ from svit_data.tasks import TASKS
 
 log = logging.getLogger(__name__)
 
-MATCHING_VERSION = "1"
+MATCHING_VERSION = "2"
 BATCH_ROWS = 65_536
 COLUMNS = ["id", "image_id", "task", "conversations"]
 
@@ -48,7 +48,7 @@ COLUMNS = ["id", "image_id", "task", "conversations"]
 class MatchedPool:
     """The matrix and the per-sample columns selection and diagnostics need, in pool order."""
 
-    matrix: sp.csr_matrix  # samples x concepts, occurrence counts
+    matrix: sp.csr_matrix  # samples x concepts, occurrence counts (uint8, capped at 255)
     ids: pa.Array  # sample ids (string)
     task: np.ndarray  # index into svit_data.tasks.TASKS (int8)
     test: np.ndarray  # image in the held-out test list (bool)
@@ -65,63 +65,72 @@ class MatchedPool:
 
 
 class FormTable:
-    """The vocabulary's surface forms as integer codes: word ids in base ``len(words)``, per length."""
+    """The vocabulary's surface forms as integer codes: word ids in base ``len(words)``, per length.
+
+    Single words are found with a direct word -> form lookup; longer forms only at positions whose word
+    can start one, by ``searchsorted`` in the sorted codes of that length. Forms map to concepts through
+    a CSR-like table (a form may name several concepts).
+    """
 
     def __init__(self, vocabulary: Vocabulary):
         forms = vocabulary.forms()
         words = sorted({w for form in forms for w in form.split()})
         self.words = pa.array(words, pa.string())
-        self.base = len(words)
+        self.base = max(1, len(words))
         if self.base**MAX_WORDS >= 2**63:
             raise ValueError(
                 f"vocabulary has too many distinct words ({self.base}) to code {MAX_WORDS}-grams"
             )
         word_id = {w: i for i, w in enumerate(words)}
+        concept_lists = list(forms.values())
+        self.form_indptr = np.cumsum([0] + [len(c) for c in concept_lists]).astype(np.int64)
+        self.form_concepts = np.array([c for cs in concept_lists for c in cs], np.int32)
+        self.single_concept = bool(np.all(np.diff(self.form_indptr) == 1))
+        self.word_form = np.full(len(words), -1, np.int64)
         per_length: dict[int, list[tuple[int, int]]] = {}
-        for form, concepts in forms.items():
+        for index, form in enumerate(forms):
+            ids = [word_id[w] for w in form.split()]
+            if len(ids) == 1:
+                self.word_form[ids[0]] = index
+                continue
             code = 0
-            for w in form.split():
-                code = code * self.base + word_id[w]
-            per_length.setdefault(len(form.split()), []).extend((code, c) for c in concepts)
-        self.codes: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        for n, pairs in per_length.items():
+            for i in ids:
+                code = code * self.base + i
+            per_length.setdefault(len(ids), []).append((code, index))
+        self.ngrams: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        for n, pairs in sorted(per_length.items()):
             pairs.sort()
-            self.codes[n] = (
-                np.array([p[0] for p in pairs], np.int64),
-                np.array([p[1] for p in pairs], np.int32),
-            )
+            starts = np.zeros(len(words), bool)
+            starts[[code // self.base ** (n - 1) for code, _ in pairs]] = True
+            codes = np.array([p[0] for p in pairs], np.int64)
+            self.ngrams[n] = (codes, np.array([p[1] for p in pairs], np.int64), starts)
+
+    def _concepts(self, pos: np.ndarray, form: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.single_concept:
+            return pos, self.form_concepts[self.form_indptr[form]]
+        width = self.form_indptr[form + 1] - self.form_indptr[form]
+        offsets = np.repeat(self.form_indptr[form] - (np.cumsum(width) - width), width)
+        return np.repeat(pos, width), self.form_concepts[np.arange(width.sum()) + offsets]
 
     def match(self, word_ids: np.ndarray, turn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(token position, concept) of every form occurrence; ``word_ids`` is -1 for unknown words."""
         known = np.flatnonzero(word_ids >= 0)
-        hits_pos, hits_concept = [], []
+        form = self.word_form[word_ids[known]]
+        hit = form >= 0
+        hits = [self._concepts(known[hit], form[hit])]
         size = len(word_ids)
-        for n, (codes, concepts) in self.codes.items():
-            pos = known[known + n <= size]
+        for n, (codes, forms, starts) in self.ngrams.items():
+            pos = known[starts[word_ids[known]]]
+            pos = pos[pos + n <= size]
             code = word_ids[pos].astype(np.int64)
             for k in range(1, n):
                 nxt = word_ids[pos + k]
                 keep = (nxt >= 0) & (turn[pos + k] == turn[pos])
-                pos, code, nxt = pos[keep], code[keep], nxt[keep]
-                code = code * self.base + nxt
-            left = np.searchsorted(codes, code, "left")
-            right = np.searchsorted(codes, code, "right")
-            width = right - left
-            hit = width > 0
-            if not hit.any():
-                continue
-            pos, left, width = pos[hit], left[hit], width[hit]
-            if width.max() == 1:
-                hits_pos.append(pos)
-                hits_concept.append(concepts[left])
-            else:  # forms naming several concepts: one hit per concept
-                starts = np.repeat(left - np.cumsum(width) + width, width)
-                index = np.arange(width.sum()) + starts
-                hits_pos.append(np.repeat(pos, width))
-                hits_concept.append(concepts[index])
-        if not hits_pos:
-            return np.zeros(0, np.int64), np.zeros(0, np.int32)
-        return np.concatenate(hits_pos), np.concatenate(hits_concept)
+                pos, code = pos[keep], code[keep] * self.base + nxt[keep]
+            at = np.minimum(np.searchsorted(codes, code), len(codes) - 1)
+            found = codes[at] == code
+            hits.append(self._concepts(pos[found], forms[at[found]]))
+        return np.concatenate([h[0] for h in hits]), np.concatenate([h[1] for h in hits])
 
 
 @dataclass
@@ -147,19 +156,21 @@ def match_batch(batch: pa.RecordBatch, forms: FormTable, num_concepts: int) -> _
 
     text = pc.replace_substring_regex(pc.utf8_lower(values), TEXT_PATTERN, " ")
     text = pc.utf8_trim_whitespace(text)
-    tokens = pc.split_pattern(text, " ")
+    tokens = pc.utf8_split_whitespace(text)
     turn_of_token = pc.list_parent_indices(tokens).to_numpy()
     words_per_turn = pc.list_value_length(tokens).fill_null(0).to_numpy(zero_copy_only=False).copy()
     words_per_turn[pc.binary_length(text).to_numpy(zero_copy_only=False) == 0] = 0  # "" splits into [""]
     answer_words = np.bincount(sample_of_turn, weights=words_per_turn * is_answer, minlength=n)
-    word_ids = pc.index_in(pc.list_flatten(tokens), value_set=forms.words)
-    word_ids = word_ids.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
+    word_ids = pc.index_in(pc.list_flatten(tokens), value_set=forms.words).fill_null(-1).to_numpy()
     positions, concepts = forms.match(word_ids, turn_of_token)
     rows = sample_of_turn[turn_of_token[positions]]
     matrix = sp.csr_matrix(
         (np.ones(len(rows), np.int32), (rows, concepts)), shape=(n, num_concepts), dtype=np.int32
     )
     matrix.sum_duplicates()
+    matrix = sp.csr_matrix(
+        (np.minimum(matrix.data, 255).astype(np.uint8), matrix.indices, matrix.indptr), shape=matrix.shape
+    )
     image_ids = batch.column("image_id")
     return _BatchResult(
         matrix=matrix,
@@ -198,9 +209,11 @@ def compute_matrix(pool: Pool, vocabulary: Vocabulary, *, progress: bool = True)
             parts.append(part)
             bar.update(part.matrix.shape[0])
     if not parts:
-        matrix = sp.csr_matrix((0, num_concepts), dtype=np.int32)
+        matrix = sp.csr_matrix((0, num_concepts), dtype=np.uint8)
     else:
-        matrix = sp.vstack([p.matrix for p in parts], format="csr", dtype=np.int32)
+        matrix = sp.vstack([p.matrix for p in parts], format="csr", dtype=np.uint8)
+        for p in parts:
+            p.matrix = None
 
     def cat(name: str, dtype) -> np.ndarray:
         return (

@@ -81,22 +81,46 @@ def _tie_rank(n: int, seed: int) -> np.ndarray:
     return rank
 
 
+CHUNK_ENTRIES = 1 << 23  # matrix entries per step when summing gains (bounds temporary memory)
+
+
 def diversity_scores(candidates: Candidates, *, seed: int, decay: float = 1.0) -> np.ndarray:
-    """``score(s)`` of the module docstring for every candidate."""
-    n = candidates.size
-    present = candidates.matrix.copy()
-    present.data = np.ones_like(present.data, dtype=np.float64)
+    """``score(s)`` of the module docstring for every candidate.
+
+    Only the matrix structure matters. Rows are gathered in priority order and converted to CSC, a
+    counting sort that keeps that order inside each concept column, so an entry's rank in its concept
+    is its offset in the column; gains are summed per row in chunks of columns.
+    """
+    m = candidates.matrix
+    n, num_concepts = m.shape
     weights = np.asarray(candidates.weights, np.float64)
-    overlap = present @ weights
-    tie = _tie_rank(n, seed)
-    order = np.lexsort((tie, -overlap))  # by overlap descending, ties by the permutation
-    by_priority = present[order].tocsc()  # within each concept column, rows ascend = priority order
-    by_priority.sort_indices()
-    column_of_entry = np.repeat(np.arange(by_priority.shape[1]), np.diff(by_priority.indptr))
-    rank_in_concept = np.arange(by_priority.nnz) - by_priority.indptr[column_of_entry]
-    gain = weights[column_of_entry] / np.power(1.0 + rank_in_concept, decay)
-    score = np.zeros(n, np.float64)
-    score[order] = np.bincount(by_priority.indices, weights=gain, minlength=n)
+    if np.all(weights == weights[0]):
+        overlap = np.diff(m.indptr) * weights[0]
+    else:
+        overlap = np.zeros(n)
+        for lo in range(0, n, 1 << 18):
+            hi = min(n, lo + (1 << 18))
+            part = m.indices[m.indptr[lo] : m.indptr[hi]]
+            rows = np.repeat(np.arange(hi - lo), np.diff(m.indptr[lo : hi + 1]))
+            overlap[lo:hi] = np.bincount(rows, weights=weights[part], minlength=hi - lo)
+    order = np.lexsort((_tie_rank(n, seed), -overlap))  # overlap descending, ties by the permutation
+    structure = sp.csr_matrix((np.ones(m.nnz, np.uint8), m.indices, m.indptr), shape=m.shape)
+    by_priority = structure[order].tocsc()  # rows ascend within each column = priority order
+    del structure
+    indptr, rows = by_priority.indptr, by_priority.indices
+    score_by_priority = np.zeros(n, np.float64)
+    first = 0
+    while first < num_concepts:
+        last = first + 1
+        while last < num_concepts and indptr[last + 1] - indptr[first] <= CHUNK_ENTRIES:
+            last += 1
+        lengths = np.diff(indptr[first : last + 1])
+        rank = np.arange(indptr[first], indptr[last]) - np.repeat(indptr[first:last], lengths)
+        gain = np.repeat(weights[first:last], lengths) / np.power(1.0 + rank, decay)
+        score_by_priority += np.bincount(rows[indptr[first] : indptr[last]], weights=gain, minlength=n)
+        first = last
+    score = np.empty(n, np.float64)
+    score[order] = score_by_priority
     return score
 
 

@@ -25,7 +25,7 @@ from svit_data.errors import InputError
 
 NORMALIZATION_VERSION = "1"
 MAX_WORDS = 4  # longest surface form, in words (n-gram matching is vectorized up to this length)
-TEXT_PATTERN = r"[^\pL\pN]+"  # RE2 syntax (pyarrow); the same rule as _NON_WORD below
+TEXT_PATTERN = r"[^\pL\pN\s]+"  # RE2 (pyarrow): runs of non-letter/digit/space -> " ", then split on spaces
 _NON_WORD = re.compile(r"[\W_]+")
 IRREGULAR_PLURALS = {
     "person": "people",

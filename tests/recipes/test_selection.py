@@ -127,3 +127,11 @@ def test_balance_is_never_worse_than_the_unbalanced_selection(pairs, seed, data)
     assert len(picked) == size == len(np.unique(picked))
     if yes.sum() + no.sum() and report.before["yes"] + report.before["no"]:
         assert abs(report.after["yes_share"] - 0.5) <= abs(report.before["yes_share"] - 0.5) + 1e-9
+
+
+def test_concept_weights_enter_overlap_and_gain():
+    c = toy([[0], [1], [0, 1]], 2)
+    weighted = Candidates(c.matrix, c.yes, c.no, np.array([2.0, 1.0]))
+    score = diversity_scores(weighted, seed=0)
+    # overlap b = [2, 1, 3]: sample 2 ranks first in both concepts; then sample 0 (concept 0), 1 (concept 1)
+    assert score.tolist() == [2.0 / 2, 1.0 / 2, 2.0 + 1.0]
