@@ -72,31 +72,33 @@ SELECTORS: dict[str, Selector] = {
     ),
 }
 
+SCORE = (
+    "score(s) = sum over the concepts c that sample s mentions of w_c / (1 + r_c(s))^{decay}, where r_c(s) is "
+    "the 0-based rank of s among the train samples mentioning c, ordered by their overlap b(s) = sum of w_c "
+    "over their concepts (descending, ties by a seeded permutation, seed {seed}). Concepts come from the "
+    "vocabulary {vocabulary} (hash {vocabulary_hash}); a sample mentions a concept when a surface form of it "
+    "occurs in its question or answer text after lowercasing and replacing runs of characters that are not "
+    "letters, digits or spaces with a space, with simple plural/singular forms."
+)
+BALANCE_RULE = (
+    "keep the k first samples that lean to the over-represented answer and fill the other {size} - k places "
+    "with the first other samples, k chosen so that yes / (yes + no) over the selection is closest to "
+    "{target} (tolerance {tolerance}). An answer is yes (no) when its first word is 'yes' ('no') followed by "
+    ", . ! ; : or the end of the answer."
+)
 OBJECTIVES: dict[str, str] = {
     RANDOM: "Uniform random selection: the first {size} train samples of a seeded permutation (numpy PCG64, "
     "seed {seed}) of the pool's train samples in pool order.",
-    DIVERSITY: "Concept diversity with diminishing returns: score(s) = sum over the concepts c that sample s "
-    "mentions of w_c / (1 + r_c(s))^{decay}, where r_c(s) is the 0-based rank of s among the train samples "
-    "mentioning c, ordered by their overlap b(s) = sum of w_c over their concepts (descending, ties by a "
-    "seeded permutation, seed {seed}); the {size} samples of highest score are kept (ties by the permutation). "
-    "Concepts come from the vocabulary {vocabulary} (hash {vocabulary_hash}); a sample mentions a concept "
-    "when a surface form of it occurs in its question or answer text after lowercasing, replacing "
-    "non-letter/digit runs with a space, with simple plural/singular forms.",
+    DIVERSITY: "Concept diversity with diminishing returns: the {size} train samples of highest score are "
+    "kept (ties by the seeded permutation), " + SCORE,
     BALANCE: "Yes/no balance by choosing samples, never by editing text: walk the train samples in a seeded "
-    "random order (seed {seed}); keep the k first samples that lean to the over-represented answer and "
-    "fill the other {size} - k places with the first other samples, k chosen so that yes / (yes + no) over "
-    "the selection is closest to {target} (tolerance {tolerance}). An answer is yes (no) when its first "
-    "word is 'yes' ('no') followed by , . ! ; : or the end of the answer.",
+    "random order (seed {seed}); " + BALANCE_RULE,
+    CORE: "Diversity then balance, at {size} samples: walk the train samples in descending diversity score, "
+    + SCORE
+    + " Then balance: "
+    + BALANCE_RULE,
     ALL: "No selection: every sample whose image is not in SVIT's test image list.",
 }
-OBJECTIVES[CORE] = (
-    "Diversity then balance, at {size} samples. "
-    + OBJECTIVES[DIVERSITY].replace(
-        "the {size} samples of highest score are kept (ties by the permutation)", ""
-    )
-    + " The samples are then taken in descending score order and balanced: "
-    + OBJECTIVES[BALANCE].split("; ", 1)[1]
-)
 OBJECTIVES[MIX] = (
     "LLaVA-v1.5-mix-665K with its LLaVA-Instruct-150K records replaced by core-150k in LLaVA format. "
     + OBJECTIVES[CORE]
@@ -225,8 +227,6 @@ def build_recipe(
     spec = get_recipe(name)
     if spec.method == MIX and not llava_mix:
         raise SvitError("mix-665k needs --llava-mix: the LLaVA-v1.5-mix-665K JSON to rebuild")
-    if spec.method != MIX and llava_mix:
-        raise SvitError(f"--llava-mix applies to mix-665k only, not {name}")
     parts = None
     if spec.method == MIX:  # check the user's file before the selection work
         from svit_data.recipes.mix import scan_mix
