@@ -27,6 +27,15 @@ class InputError(SvitError):
         if field is not None:
             where.append(f"field {field!r}")
         super().__init__(f"{': '.join(where)}: {message}" if where else message)
+        self.message = message
+
+    def __reduce__(self):
+        # keep file, record and field when the error crosses a process boundary (parallel ingest)
+        return _rebuild_input_error, (self.message, self.file, self.record, self.field)
+
+
+def _rebuild_input_error(message: str, file: str | None, record: int | str | None, field: str | None):
+    return InputError(message, file=file, record=record, field=field)
 
 
 class BoxError(ValueError):

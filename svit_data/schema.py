@@ -21,11 +21,20 @@ from typing import Any
 
 from datasets import Features, Image, List, Value
 
-from svit_data.tasks import PER_QA_TASKS, check_task
+from svit_data.tasks import GPT, PER_QA_TASKS, SPEAKERS, USER, check_task
 
-USER = "user"
-GPT = "gpt"
-SPEAKERS: tuple[str, str] = (USER, GPT)
+__all__ = [
+    "COLUMNS",
+    "FEATURES",
+    "GPT",
+    "PROVENANCE_FEATURES",
+    "SPEAKERS",
+    "USER",
+    "Sample",
+    "default_image_file",
+    "parse_sample_id",
+    "sample_id",
+]
 
 PROVENANCE_FEATURES = {
     "model": Value("string"),

@@ -13,6 +13,11 @@ TASKS: tuple[str, ...] = (CONVERSATION, COMPLEX_REASONING, REFERRING_QA, DETAIL_
 TASK_FILES: dict[str, str] = {task: f"{task}.json" for task in TASKS}
 ALL_TASKS_FILE = "svit.json"
 
+# Speakers of SVIT turns (schema.py re-exports them).
+USER = "user"
+GPT = "gpt"
+SPEAKERS: tuple[str, str] = (USER, GPT)
+
 # Tasks whose conversations hold many independent QA pairs: each pair becomes its own sample.
 PER_QA_TASKS: frozenset[str] = frozenset({COMPLEX_REASONING, REFERRING_QA})
 

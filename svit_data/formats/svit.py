@@ -15,8 +15,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from svit_data.errors import InputError
-from svit_data.schema import GPT, SPEAKERS, USER, Sample
+from svit_data.boxes import START, parse_refs
+from svit_data.errors import BoxError, InputError
+from svit_data.schema import GPT, SPEAKERS, USER, Sample, default_image_file, parse_sample_id
 from svit_data.tasks import PER_QA_TASKS, check_task
 
 EXTRA_KEYS = ("width", "height", "image_file", "provenance")
@@ -55,8 +56,19 @@ def check_record(record: Any, *, file: str, index: int) -> None:
                     record=index,
                     field=f"{where}.from",
                 )
-            if not isinstance(turn.get("value"), str):
+            value = turn.get("value")
+            if not isinstance(value, str):
                 raise InputError("must be a string", file=file, record=index, field=f"{where}.value")
+            check_text_boxes(value, file=file, index=index, field=f"{where}.value")
+
+
+def check_text_boxes(value: str, *, file: str, index: int, field: str) -> None:
+    """Raise an :class:`InputError` if a ``<st>..<ed>`` box in ``value`` is outside 0-1 or reversed."""
+    if START in value:
+        try:
+            parse_refs(value)
+        except BoxError as error:
+            raise InputError(str(error), file=file, record=index, field=field) from None
 
 
 def _qa_pairs(content: list[dict[str, str]], *, file: str, index: int, c: int) -> list[list[dict[str, str]]]:
@@ -109,32 +121,38 @@ def iter_samples(records: Iterable[Any], task: str, *, file: str) -> Iterator[Sa
         yield from expand_record(record, task, file=file, index=index)
 
 
-def group_samples(
-    rows: Iterable[dict[str, Any]], *, extras: Iterable[str] = ("provenance",)
-) -> Iterator[dict[str, Any]]:
-    """Rows (``FEATURES`` dicts, one task, ordered by image then ``id``) back into SVIT records.
+def group_samples(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Rows (``FEATURES`` dicts, one task, each image's rows together) back into SVIT records.
 
-    ``extras`` are the record keys beyond the released format to write when set (by default only
-    ``provenance``: sizes and image files may have come from elsewhere than the record).
+    Within an image, rows are put back in sample order, so rows sorted by their id strings (where
+    ``.../10`` sorts before ``.../2``) regroup correctly too.
     """
-    extras = tuple(extras)
-    current: dict[str, Any] | None = None
+    image_rows: list[dict[str, Any]] = []
     for row in rows:
-        if current is None or current["image_id"] != row["image_id"]:
-            if current is not None:
-                yield current
-            current = {"image_id": row["image_id"], "conversations": []}
-            for key in extras:
-                if row.get(key) is not None:
-                    current[key] = row[key]
-        conversations = current["conversations"]
+        if image_rows and image_rows[0]["image_id"] != row["image_id"]:
+            yield _record_of(image_rows)
+            image_rows = []
+        image_rows.append(row)
+    if image_rows:
+        yield _record_of(image_rows)
+
+
+def _record_of(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    rows = sorted(rows, key=lambda row: (row["conversation_index"], parse_sample_id(row["id"])[2]))
+    first = rows[0]
+    record: dict[str, Any] = {"image_id": first["image_id"], "conversations": []}
+    for key in EXTRA_KEYS:
+        value = first.get(key)
+        if value is not None and not (key == "image_file" and value == default_image_file(first["image_id"])):
+            record[key] = value
+    conversations = record["conversations"]
+    for row in rows:
         while len(conversations) <= row["conversation_index"]:
             conversations.append({"content": []})
         conversations[row["conversation_index"]]["content"].extend(
             {"from": t["from"], "value": t["value"]} for t in row["conversations"]
         )
-    if current is not None:
-        yield current
+    return record
 
 
 def write_json_array(items: Iterable[Any], path: str | Path) -> int:
