@@ -48,11 +48,14 @@ def open_image(
             )
         data = (Path(image_root) / image_file).read_bytes()
     image = Image.open(io.BytesIO(data))
+    original_size = image.size
     if draft_side is not None:  # let libjpeg decode at 1/2, 1/4.. scale when the result stays big enough
         long = max(image.size)
         image.draft("RGB", (-(-image.size[0] * draft_side // long), -(-image.size[1] * draft_side // long)))
     image.load()
-    return image.convert("RGB")
+    rgb = image.convert("RGB")
+    rgb.info["original_size"] = original_size  # draft decoding may shrink .size; boxes need the real one
+    return rgb
 
 
 def square_side(image_processor) -> int | None:

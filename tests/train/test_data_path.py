@@ -278,3 +278,52 @@ def test_fast_preprocess_matches_the_processor(side):
     img = Image.fromarray(np.random.default_rng(side).integers(0, 256, (48, 80, 3), dtype=np.uint8))
     expected = proc(images=[pad_to_square(img, mean_colour(proc))], return_tensors="pt")["pixel_values"][0]
     torch.testing.assert_close(preprocess(img, proc), expected, rtol=0, atol=1e-5)
+
+
+def test_svit_rows_without_size_take_it_from_the_image(tmp_path, assembled):
+    pytest.importorskip("svit_data.formats.llava")
+    from datasets import Dataset
+
+    from svit_data.schema import FEATURES
+
+    model, processor = assembled
+    base = {
+        "image_id": 7,
+        "task": "referring_qa",
+        "conversation_index": 0,
+        "width": None,
+        "height": None,
+        "image_file": "7.png",
+        "provenance": None,
+    }
+    rows = [
+        {
+            **base,
+            "id": "referring_qa/7/0",
+            "image": {"bytes": make_image(5, (40, 20)), "path": "7.png"},
+            "conversations": [
+                {"from": "user", "value": "Where is the <st>cup<ed> [0.0, 0.0, 1.0, 1.0]?"},
+                {"from": "gpt", "value": "At [0.0, 0.0, 1.0, 1.0]."},
+            ],
+        },
+        {
+            **base,
+            "id": "referring_qa/7/1",
+            "image": {"bytes": make_image(6), "path": "7.png"},
+            "conversations": [{"from": "robot", "value": "hi"}, {"from": "gpt", "value": "yes."}],
+        },
+    ]
+    path = tmp_path / "svit.parquet"
+    Dataset.from_list(rows, features=FEATURES).to_parquet(path)
+    ds = TrainDataset(
+        open_dataset(str(path)),
+        processor,
+        image_token_id=model.config.image_token_index,
+        image_seq_length=model.config.image_seq_length,
+        max_length=512,
+    )
+    item = ds[0]
+    assert "skip" not in item
+    text = processor.tokenizer.decode(item["input_ids"][item["input_ids"] != model.config.image_token_index])
+    assert "[0.0, 0.25, 1.0, 0.75]" in text  # 40x20 image: the box moves into the padded-square frame
+    assert ds[1]["skip"].startswith("cannot convert to LLaVA format")
