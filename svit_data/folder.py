@@ -155,8 +155,9 @@ class DatasetFolder:
 
     def commit(self, render_card: Callable[[dict[str, Any]], str]) -> Path:
         """Write the card and state, then swap the staged folder into place."""
-        (self.stage / STATE_FILE).write_text(json.dumps(self.state, indent=2, sort_keys=True))
-        (self.stage / "README.md").write_text(render_card(self.state), encoding="utf-8")
+        card = render_card(self.state)
+        _write_new(self.stage / STATE_FILE, json.dumps(self.state, indent=2, sort_keys=True))
+        _write_new(self.stage / "README.md", card)
         old = self.out.with_name(f".{self.out.name}.old-{os.getpid()}")
         if self.out.exists():
             os.replace(self.out, old)
@@ -164,6 +165,14 @@ class DatasetFolder:
         shutil.rmtree(old, ignore_errors=True)
         log.info("wrote %s", self.out)
         return self.out
+
+
+def _write_new(path: Path, text: str) -> None:
+    """Write ``path`` as a new file: the staged copy is a hard link of the live folder's file, so
+    writing it in place would change the live folder before the swap."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def _recover(out: Path) -> None:

@@ -1,0 +1,204 @@
+"""svit-recipe build / list through ``svit_data.cli.main``: outputs, and one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from svit_data.cli import main
+from svit_data.configs import CONFIGS
+from svit_data.folder import read_state
+from svit_data.tasks import TASK_FILES
+
+REQUIRED = ["full", "conversation", "complex-reasoning", "referring-qa", "detail-description"]
+
+
+def test_list_prints_every_config_with_its_description(capsys, tmp_path):
+    assert main(["list", "--dir", str(tmp_path / "none")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(CONFIGS)
+    for name in REQUIRED:
+        (line,) = [line for line in lines if line.split()[0] == name]
+        assert CONFIGS[name].description in line and "subset" in line
+        assert CONFIGS[name].description.count("\n") == 0
+
+
+def test_list_shows_built_rows(capsys, sample_folder):
+    assert main(["list", "--dir", str(sample_folder)]) == 0
+    out = capsys.readouterr().out
+    state = read_state(sample_folder)
+    n = state["configs"]["conversation"]["splits"]["train"]["num_examples"]
+    (line,) = [line for line in out.splitlines() if line.startswith("conversation ")]
+    assert f"train {n:,}" in line
+    (line,) = [line for line in out.splitlines() if line.startswith("core-150k ")]
+    assert "built" not in line
+
+
+def test_build_writes_the_requested_configs(tmp_path, capsys):
+    out = tmp_path / "svit"
+    assert main(["build", "conversation", "referring-qa", "--out", str(out), "--quiet"]) == 0
+    assert f"wrote conversation, referring-qa to {out}" in capsys.readouterr().out
+    assert set(read_state(out)["configs"]) == {"conversation", "referring-qa"}
+    assert sorted(p.name for p in (out / "data").iterdir()) == ["conversation", "referring-qa"]
+
+
+@pytest.fixture
+def source(tmp_path) -> Path:
+    """A writable copy of the bundled sample's task files (no images)."""
+    from svit_data.sample import sample_dir
+
+    folder = tmp_path / "source"
+    folder.mkdir()
+    for name in [*TASK_FILES.values(), "image_data.json"]:
+        shutil.copy(sample_dir() / name, folder / name)
+    return folder
+
+
+def corrupt(source: Path, task: str, index: int, change) -> None:
+    path = source / TASK_FILES[task]
+    records = json.loads(path.read_text())
+    change(records[index])
+    path.write_text(json.dumps(records))
+
+
+def set_from(record):
+    record["conversations"][0]["content"][2]["from"] = "assistant"
+
+
+def set_box(value):
+    def change(record):
+        record["conversations"][0]["content"][1]["value"] = f"The <st>cat<ed> {value} sits."
+
+    return change
+
+
+BAD_SOURCES = {
+    "missing image_id": (
+        "conversation",
+        3,
+        lambda r: r.pop("image_id"),
+        ["record 3", "'image_id'", "missing"],
+    ),
+    "missing conversations": (
+        "detail_description",
+        5,
+        lambda r: r.pop("conversations"),
+        ["record 5", "'conversations'", "missing"],
+    ),
+    "unknown from": (
+        "complex_reasoning",
+        7,
+        set_from,
+        ["record 7", "'conversations[0].content[2].from'", "unknown speaker 'assistant'"],
+    ),
+    "box outside 0-1": (
+        "referring_qa",
+        2,
+        set_box("[0.1, 0.2, 1.4, 0.5]"),
+        ["record 2", "'conversations[0].content[1].value'", "0-1"],
+    ),
+    "box x2 < x1": (
+        "referring_qa",
+        9,
+        set_box("[0.6, 0.2, 0.4, 0.5]"),
+        ["record 9", "'conversations[0].content[1].value'", "reversed"],
+    ),
+}
+
+
+def assert_one_line_error(capsys, *parts: str) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    errors = [line for line in err if line.startswith("svit-recipe")]
+    assert len(errors) == 1, err
+    line = errors[0]
+    assert line.startswith("svit-recipe build: error: ") or line.startswith("svit-recipe")
+    for part in parts:
+        assert part in line, line
+    return line
+
+
+@pytest.mark.parametrize("case", list(BAD_SOURCES))
+def test_bad_records_exit_2_with_one_line_and_no_output(case, source, tmp_path, capsys, svit_cache):
+    task, index, change, parts = BAD_SOURCES[case]
+    corrupt(source, task, index, change)
+    pools_before = set((svit_cache / "pools").glob("*")) if (svit_cache / "pools").exists() else set()
+    out = tmp_path / "svit"
+    assert main(["build", "full", "--source", str(source), "--out", str(out), "--quiet"]) == 2
+    assert_one_line_error(capsys, str(source / TASK_FILES[task]), *parts)
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["source"]
+    assert set((svit_cache / "pools").glob("*")) == pools_before  # no partial pool either
+
+
+def test_malformed_json_exits_2(source, tmp_path, capsys):
+    path = source / TASK_FILES["conversation"]
+    text = path.read_text()
+    cut = text.index('{"image_id"', 1000)
+    path.write_text(text[:cut] + '{"image_id": 5, "conversations": [}' + text[cut:])
+    out = tmp_path / "svit"
+    assert main(["build", "conversation", "--source", str(source), "--out", str(out), "--quiet"]) == 2
+    line = assert_one_line_error(capsys, str(path), "malformed JSON")
+    assert "record " in line
+    assert not out.exists()
+
+
+def test_bad_records_do_not_touch_an_existing_folder(source, tmp_path, capsys):
+    out = tmp_path / "svit"
+    assert main(["build", "referring-qa", "--source", str(source), "--out", str(out), "--quiet"]) == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    corrupt(source, "referring_qa", 0, set_box("[0.6, 0.2, 0.4, 0.5]"))
+    assert main(["build", "referring-qa", "--source", str(source), "--out", str(out), "--quiet"]) == 2
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_unknown_config_exits_2_before_any_work(tmp_path, capsys):
+    out = tmp_path / "svit"
+    assert main(["build", "conversation", "core-1m", "--out", str(out), "--quiet"]) == 2
+    line = assert_one_line_error(capsys, "unknown config 'core-1m'", "known configs: full")
+    assert line.startswith("svit-recipe build: error:")
+    assert not out.exists()
+
+
+def test_unknown_format_exits_2(tmp_path, capsys, sample_folder):
+    try:
+        import svit_data.cli.export  # noqa: F401
+    except ImportError:
+        pytest.skip("svit-recipe export is not available")
+    out = tmp_path / "out.json"
+    code = main(
+        ["export", "conversation", "--format", "yaml", "--dir", str(sample_folder), "--out", str(out)]
+    )
+    assert code == 2
+    assert_one_line_error(capsys, "yaml")
+    assert not out.exists()
+
+
+def test_unwritable_output_exits_2(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert main(["build", "conversation", "--out", str(blocker / "svit"), "--quiet"]) == 2
+    assert_one_line_error(capsys, str(blocker / "svit"))
+    assert main(["build", "conversation", "--out", str(blocker), "--quiet"]) == 2
+    assert_one_line_error(capsys, "not a folder")
+    assert blocker.read_text() == "not a folder"
+
+
+def test_source_errors_exit_2(tmp_path, capsys):
+    assert main(["build", "full", "--source", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")]) == 2
+    assert_one_line_error(capsys, "is not a folder")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["build", "full", "--source", str(empty), "--out", str(tmp_path / "o")]) == 2
+    assert_one_line_error(capsys, "no SVIT task files")
+    (empty / "svit.json").write_text("[]")
+    assert main(["build", "full", "--source", str(empty), "--out", str(tmp_path / "o")]) == 2
+    assert_one_line_error(capsys, "only svit.json")
+    assert not (tmp_path / "o").exists()
+
+
+def test_unknown_subcommand_is_an_argparse_error():
+    with pytest.raises(SystemExit) as caught:
+        main(["fly"])
+    assert caught.value.code == 2
