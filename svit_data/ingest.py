@@ -221,7 +221,6 @@ def ingest_file(
     writer: pq.ParquetWriter | None = None
     try:
         for index, record in enumerate(iter_json_records(job.path)):
-            mark = len(cols)
             try:
                 _add_record(cols, record, job.task, per_qa, sizes, image_index)
             except (_Invalid, KeyError, TypeError, AttributeError, BoxError):
@@ -231,7 +230,7 @@ def ingest_file(
                 raise RuntimeError(
                     f"{file}: record {index}: the ingest fast path rejected a valid record"
                 ) from None
-            if len(cols) >= BATCH_ROWS and len(cols) > mark:
+            if len(cols) >= BATCH_ROWS:
                 writer = writer or pq.ParquetWriter(job.folder / name, schema)
                 writer.write_table(cols.table(job.task, schema))
                 count += len(cols)
