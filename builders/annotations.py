@@ -1,9 +1,13 @@
 """Visual Genome v1.4 annotations, streamed and indexed by byte offset so memory stays bounded.
 
 ``image_data.json`` is streamed in file order. ``objects.json``, ``region_descriptions.json`` and the
-optional ``attributes.json`` are scanned once into an ``image_id -> (offset, length)`` index (a few MB
-for all 108K images, optionally persisted next to the output); each image's entry is then read with
-one ``seek``. ``relationships.json`` is not needed by the context and is not read.
+optional ``attributes.json`` and ``relationships.json`` (used when present in the folder) are scanned once
+into an ``image_id -> (offset, length)`` index (a few MB for all 108K images, optionally persisted next to
+the output); each image's entry is then read with one ``seek``, so memory does not grow with the files.
+
+Attributes are keyed by object id in ``attributes.json``, which keeps VG's unmerged duplicates: an object
+of ``objects.json`` takes the attributes of its own id and of its ``merged_object_ids`` (first three
+distinct words, its own first; a word equal to the object's name is left out).
 """
 
 from __future__ import annotations
@@ -26,7 +30,10 @@ IMAGE_DATA = "image_data.json"
 OBJECTS = "objects.json"
 REGIONS = "region_descriptions.json"
 ATTRIBUTES = "attributes.json"
+RELATIONSHIPS = "relationships.json"
 REQUIRED = (IMAGE_DATA, OBJECTS, REGIONS)
+OPTIONAL = (ATTRIBUTES, RELATIONSHIPS)
+MAX_ATTRIBUTES = 3
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,17 @@ class Annotation:
     attributes: tuple[str, ...] = field(default=())
 
 
+@dataclass(frozen=True)
+class Relation:
+    """``subject predicate object`` from ``relationships.json``; both ends carry their own box."""
+
+    id: int
+    subject: Annotation
+    predicate: str
+    object: Annotation
+    merged_ids: tuple[int, ...] = field(default=())
+
+
 def _int_field(item: dict, name: str, file: str, record: int | str) -> int:
     value = item.get(name)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -72,6 +90,7 @@ class VisualGenome:
         if missing:
             raise InputError(f"missing Visual Genome file(s): {', '.join(missing)}", file=str(self.root))
         self.index_dir = Path(index_dir) if index_dir else None
+        self.present = tuple(name for name in OPTIONAL if (self.root / name).exists())
         self._indexes: dict[str, dict[int, tuple[int, int]]] = {}
         self.skipped_boxes = 0
 
@@ -152,11 +171,13 @@ class VisualGenome:
                 continue
             object_id = _int_field(obj, "object_id", file, record)
             merged = tuple(int(i) for i in obj.get("merged_object_ids") or ())
-            out.append(Annotation("object", object_id, name, box, merged, attributes.get(object_id, ())))
+            words = dict.fromkeys(w for i in (object_id, *merged) for w in attributes.get(i, ()))
+            words.pop(name.lower(), None)
+            out.append(Annotation("object", object_id, name, box, merged, tuple(words)[:MAX_ATTRIBUTES]))
         return out
 
     def _attributes(self, image: ImageMeta) -> dict[int, tuple[str, ...]]:
-        if not (self.root / ATTRIBUTES).exists():
+        if ATTRIBUTES not in self.present:
             return {}
         entry = self._entry(ATTRIBUTES, image.image_id) or {}
         out: dict[int, tuple[str, ...]] = {}
@@ -166,7 +187,34 @@ class VisualGenome:
             )
             words = tuple(w for w in words if w)
             if words and "object_id" in obj:
-                out[int(obj["object_id"])] = words[:3]
+                out[int(obj["object_id"])] = words[:MAX_ATTRIBUTES]
+        return out
+
+    def _end(self, item: object, image: ImageMeta, file: str, record: str) -> Annotation | None:
+        """One end (subject or object) of a relationship, or None when it has no name or a bad box."""
+        if not isinstance(item, dict):
+            raise InputError("expected an object", file=file, record=record)
+        names = item.get("names") or ([item["name"]] if item.get("name") else [])
+        name = " ".join(str(names[0]).split()) if names else ""
+        box = self._box(item, image, file, record)
+        if not name or box is None:
+            return None
+        return Annotation("object", _int_field(item, "object_id", file, record), name, box)
+
+    def relationships(self, image: ImageMeta) -> list[Relation]:
+        """The image's relationships; empty when ``relationships.json`` is not in the folder."""
+        if RELATIONSHIPS not in self.present:
+            return []
+        entry = self._entry(RELATIONSHIPS, image.image_id) or {}
+        file, out = str(self.root / RELATIONSHIPS), []
+        for rel in entry.get("relationships") or []:
+            record = f"image {image.image_id} relationship {rel.get('relationship_id')}"
+            predicate = " ".join(str(rel.get("predicate") or "").lower().split())
+            subject = self._end(rel.get("subject"), image, file, f"{record} subject")
+            obj = self._end(rel.get("object"), image, file, f"{record} object")
+            if predicate and subject is not None and obj is not None:
+                relationship_id = _int_field(rel, "relationship_id", file, record)
+                out.append(Relation(relationship_id, subject, predicate, obj))
         return out
 
     def regions(self, image: ImageMeta) -> list[Annotation]:

@@ -1,10 +1,10 @@
-"""Visual Genome joined with COCO captions on ``coco_id``: the per-image input of the pipeline."""
+"""Visual Genome joined with COCO captions and instances on ``coco_id``: the per-image input of the pipeline."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from svit_data.builders.annotations import ImageMeta, VisualGenome
+from svit_data.builders.annotations import Annotation, ImageMeta, VisualGenome
 from svit_data.builders.serializer import ImageContext, SerializerConfig, serialize
 from svit_data.builders.tokens import TokenCounter
 
@@ -15,9 +15,15 @@ def in_shard(image_id: int, index: int, count: int) -> bool:
 
 
 class AnnotationSource:
-    def __init__(self, vg: VisualGenome, captions: dict[int, list[str]] | None = None):
+    def __init__(
+        self,
+        vg: VisualGenome,
+        captions: dict[int, list[str]] | None = None,
+        instances: dict[int, list[Annotation]] | None = None,
+    ):
         self.vg = vg
         self.captions = captions or {}
+        self.instances = instances or {}
 
     def images(
         self,
@@ -37,5 +43,14 @@ class AnnotationSource:
                 yield image
 
     def context(self, image: ImageMeta, counter: TokenCounter, config: SerializerConfig) -> ImageContext:
-        captions = self.captions.get(image.coco_id, []) if image.coco_id is not None else []
-        return serialize(image, captions, self.vg.objects(image), self.vg.regions(image), counter, config)
+        coco_id = image.coco_id
+        return serialize(
+            image,
+            self.captions.get(coco_id, []) if coco_id is not None else [],
+            self.vg.objects(image),
+            self.vg.regions(image),
+            counter,
+            config,
+            instances=self.instances.get(coco_id, []) if coco_id is not None else [],
+            relationships=self.vg.relationships(image),
+        )

@@ -23,8 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a(
         "--vg",
         required=True,
-        help="Visual Genome v1.4 folder (image_data.json, objects.json, region_descriptions.json, "
-        "optional attributes.json)",
+        help="Visual Genome v1.4 folder (image_data.json, objects.json, region_descriptions.json; "
+        "attributes.json and relationships.json are used when present)",
     )
     a(
         "--coco-captions",
@@ -32,6 +32,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="FILE",
         help="COCO captions JSON, joined on VG coco_id (repeatable)",
+    )
+    a(
+        "--coco-instances",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="COCO instances JSON (instances_*.json): category + box per object, joined on VG coco_id "
+        "(repeatable)",
     )
     a("--tasks", default=",".join(TASKS), help=f"comma-separated tasks (default: all: {','.join(TASKS)})")
     a("--model", default="gpt-4o", help="model name sent to the API (default: gpt-4o)")
@@ -110,7 +118,7 @@ def _image_ids(path: str | None) -> set[int] | None:
 def run(args: argparse.Namespace) -> int:
     from svit_data.builders.annotations import VisualGenome
     from svit_data.builders.cache import ResponseCache
-    from svit_data.builders.coco import load_captions
+    from svit_data.builders.coco import load_captions, load_instances
     from svit_data.builders.cost import Budget, price_for
     from svit_data.builders.openai_client import ClientConfig
     from svit_data.builders.output import OutputLayout, write_atomic
@@ -151,9 +159,12 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(str(exc)) from exc
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    source = AnnotationSource(
-        VisualGenome(args.vg, index_dir=out / ".index"), load_captions(args.coco_captions)
-    )
+    vg = VisualGenome(args.vg, index_dir=out / ".index")
+    instances = {}
+    if args.coco_instances:
+        coco_ids = {image.coco_id for image in vg.images() if image.coco_id is not None}
+        instances = load_instances(args.coco_instances, keep=coco_ids)
+    source = AnnotationSource(vg, load_captions(args.coco_captions), instances)
     prompts = load_prompts(tasks, args.prompts)
     counter = TokenCounter(args.model)
     price = price_for(args.model, args.price_input, args.price_output)
@@ -161,7 +172,9 @@ def run(args: argparse.Namespace) -> int:
     resolved = {
         **config.to_dict(),
         "vg": args.vg,
+        "vg_optional_files": list(vg.present),
         "coco_captions": args.coco_captions,
+        "coco_instances": args.coco_instances,
         "prompts": args.prompts,
         "prompt_hashes": {t: p.hash for t, p in prompts.items()},
         "base_url": args.base_url,
