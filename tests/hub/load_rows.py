@@ -1,8 +1,9 @@
 """Print a JSON digest of every config and split of a dataset, loaded with ``datasets``.
 
 Usage: ``python load_rows.py PATH_OR_REPO CONFIG...``. Run in a subprocess so HF_ENDPOINT applies.
-Each split gives its row count, a digest over every row (ids, text, image bytes) and the first
-streamed id, so a local folder and its pushed copy can be compared exactly.
+Each split gives its row count and a digest over every row (ids, text, image bytes), loaded in full and
+streamed, so a local folder and its pushed copy can be compared exactly. Streams are read to the end:
+a half-read stream leaves reader threads behind that abort the interpreter at exit.
 """
 
 import hashlib
@@ -17,7 +18,7 @@ datasets.disable_progress_bars()
 
 def digest(dataset) -> str:
     h = hashlib.sha256()
-    for row in dataset.cast_column("image", datasets.Image(decode=False)):
+    for row in dataset:
         image = row["image"]["bytes"] if row["image"] else b""
         h.update(json.dumps([row["id"], row["conversations"], row["width"]]).encode())
         h.update(hashlib.sha256(image or b"").digest())
@@ -29,10 +30,11 @@ def main(path: str, configs: list[str]) -> None:
     for config in configs:
         loaded = load_dataset(path, config)
         streamed = load_dataset(path, config, streaming=True)
-        out[config] = {
-            split: {"rows": len(ds), "digest": digest(ds), "first": next(iter(streamed[split]))["id"]}
-            for split, ds in sorted(loaded.items())
-        }
+        out[config] = {}
+        for split, ds in sorted(loaded.items()):
+            full = digest(ds.cast_column("image", datasets.Image(decode=False)))
+            stream = digest(streamed[split].cast_column("image", datasets.Image(decode=False)))
+            out[config][split] = {"rows": len(ds), "digest": full, "streamed_digest": stream}
     print(json.dumps(out))
 
 

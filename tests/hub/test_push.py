@@ -44,7 +44,10 @@ def test_push_then_load_dataset_returns_the_same_rows(hub: HubServer, hub_env: d
     remote = hub.state.files(REPO)
     assert {p: b for p, b in remote.items() if p != ".gitattributes"} == local_files(built)
     configs = sorted(read_state(built)["configs"])
-    assert rows(REPO, hub_env, configs) == rows(str(built), hub_env, configs)
+    remote_rows = rows(REPO, hub_env, configs)
+    assert remote_rows == rows(str(built), hub_env, configs)
+    splits = [split for config in remote_rows.values() for split in config.values()]
+    assert splits and all(s["rows"] > 0 and s["streamed_digest"] == s["digest"] for s in splits)
     assert TOKEN not in result.stdout + result.stderr
     written = [p for root in (built, Path(hub_env["HF_HOME"])) for p in root.rglob("*") if p.is_file()]
     assert written and not [p for p in written if TOKEN.encode() in p.read_bytes()]
