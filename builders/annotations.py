@@ -82,7 +82,7 @@ def _int_field(item: dict, name: str, file: str, record: int | str) -> int:
 class VisualGenome:
     """Random access to one VG image's objects and regions; see the module docstring."""
 
-    def __init__(self, root: str | Path, *, index_dir: str | Path | None = None):
+    def __init__(self, root: str | Path, *, index_dir: str | Path | None = None, write_index: bool = True):
         self.root = Path(root)
         if not self.root.is_dir():
             raise InputError("Visual Genome directory not found", file=str(self.root))
@@ -90,6 +90,7 @@ class VisualGenome:
         if missing:
             raise InputError(f"missing Visual Genome file(s): {', '.join(missing)}", file=str(self.root))
         self.index_dir = Path(index_dir) if index_dir else None
+        self.write_index = write_index  # False: use a persisted index if there is one, never write one
         self.present = tuple(name for name in OPTIONAL if (self.root / name).exists())
         self._indexes: dict[str, dict[int, tuple[int, int]]] = {}
         self.skipped_boxes = 0
@@ -129,7 +130,7 @@ class VisualGenome:
                     raise InputError("expected an object", file=str(path), record=record)
                 key = "image_id" if "image_id" in item else "id"
                 index[_int_field(item, key, str(path), record)] = (offset, length)
-            if cached is not None:
+            if cached is not None and self.write_index:
                 cached.parent.mkdir(parents=True, exist_ok=True)
                 tmp = cached.with_suffix(".tmp")
                 tmp.write_text(json.dumps(index))

@@ -26,8 +26,11 @@ CREATE TABLE IF NOT EXISTS batches (
 
 
 class ResponseCache:
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, read_only: bool = False):
         self.path = Path(path)
+        if read_only:
+            self.db = _connect_read_only(self.path)
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         self.db.execute("PRAGMA journal_mode=WAL")
@@ -88,3 +91,18 @@ class ResponseCache:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """Open an existing cache without writing a byte (for --dry-run).
+
+    A read-only WAL connection creates ``-wal``/``-shm`` files when they are missing, so a cache closed
+    cleanly (no ``-wal`` file) is opened ``immutable``, which creates nothing; when a ``-wal`` file exists
+    (a killed or running writer) it holds answers not yet in the main file, and a plain read-only
+    connection reads them through the existing files.
+    """
+    if not path.is_file():
+        raise FileNotFoundError(path)
+    wal = path.with_name(path.name + "-wal")
+    mode = "ro" if wal.exists() else "ro&immutable=1"
+    return sqlite3.connect(f"{path.resolve().as_uri()}?mode={mode}", uri=True, check_same_thread=False)

@@ -132,10 +132,14 @@ class Generator:
     def plan(self) -> dict:
         """Requests, exact input tokens, estimated output tokens and price; sends nothing."""
         per_task: dict[str, Counter] = {t: Counter() for t in self.config.tasks}
+        in_batches = self.cache.batched_keys() if self.cache is not None else set()
         for task, _, request in self.requests():
             row = per_task[task]
             if self.cache is not None and request.key in self.cache:
                 row["cached"] += 1
+                continue
+            if request.key in in_batches:  # submitted and paid for; the next run collects it
+                row["in_open_batch"] += 1
                 continue
             row["requests"] += 1
             row["input_tokens"] += self.counter.count_messages(request.message_dicts())
@@ -145,6 +149,7 @@ class Generator:
             "model": self.config.model,
             "requests": total["requests"],
             "cached": total["cached"],
+            "in_open_batch": total["in_open_batch"],
             "input_tokens": total["input_tokens"],
             "output_tokens_est": total["output_tokens_est"],
             "cost_online_usd": round(self.price.cost(total["input_tokens"], total["output_tokens_est"]), 4),

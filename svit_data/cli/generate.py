@@ -158,8 +158,9 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise InputError(str(exc)) from exc
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    vg = VisualGenome(args.vg, index_dir=out / ".index")
+    if not args.dry_run:  # a dry run writes nothing: no folder, no index, no cache
+        out.mkdir(parents=True, exist_ok=True)
+    vg = VisualGenome(args.vg, index_dir=out / ".index", write_index=not args.dry_run)
     instances = {}
     if args.coco_instances:
         coco_ids = {image.coco_id for image in vg.images() if image.coco_id is not None}
@@ -168,7 +169,11 @@ def run(args: argparse.Namespace) -> int:
     prompts = load_prompts(tasks, args.prompts)
     counter = TokenCounter(args.model)
     price = price_for(args.model, args.price_input, args.price_output)
-    cache = ResponseCache(args.cache or out / "cache.sqlite")
+    cache_path = Path(args.cache or out / "cache.sqlite")
+    if args.dry_run:  # read the answers a previous run paid for, if any, without creating anything
+        cache = ResponseCache(cache_path, read_only=True) if cache_path.is_file() else None
+    else:
+        cache = ResponseCache(cache_path)
     resolved = {
         **config.to_dict(),
         "vg": args.vg,
@@ -212,7 +217,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             summary = asyncio.run(_run_online(generator, client_config, cache, counter))
     finally:
-        cache.close()
+        if cache is not None:
+            cache.close()
     layout = OutputLayout(out, shard_index, shard_count)
     write_atomic(layout.summary, json.dumps(summary, indent=2) + "\n")
     records = sum(summary["records"].values())
@@ -279,7 +285,9 @@ async def _run_batch(generator, client_config, cache, out, budget, counter, args
 def _print_plan(plan: dict) -> None:
     out = sys.stdout
     out.write(
-        f"model {plan['model']}: {plan['requests']} requests to send ({plan['cached']} already cached)\n"
+        f"model {plan['model']}: {plan['requests']} requests to send ({plan['cached']} already cached"
+        + (f", {plan['in_open_batch']} in open batches" if plan["in_open_batch"] else "")
+        + ")\n"
     )
     for task, row in plan["per_task"].items():
         out.write(

@@ -91,6 +91,40 @@ def test_dry_run_sends_nothing_and_prices(small_vg, tmp_path, fake_server, capsy
     assert online > 0 and batch == pytest.approx(online / 2, abs=0.011)
 
 
+def _plan_numbers(text: str) -> dict[str, float]:
+    return {
+        "requests": int(text.split(" requests to send")[0].rsplit(" ", 1)[1]),
+        "input": int(text.split("input tokens (exact): ")[1].split()[0]),
+        "output": int(text.split("output tokens (estimate): ")[1].split()[0]),
+        "online": float(text.split("estimated cost: $")[1].split(" ")[0]),
+        "batch": float(text.split("online, $")[1].split(" ")[0]),
+    }
+
+
+def _snapshot(folder):
+    return sorted((str(p.relative_to(folder)), p.stat().st_mtime_ns) for p in folder.rglob("*"))
+
+
+def test_dry_run_writes_nothing_and_counts_exactly(small_vg, tmp_path, fake_server, capsys):
+    out = tmp_path / "out"
+    with fake_server() as (fake, url):
+        assert _run(small_vg, out, url, dry_run=True) == 0
+        assert fake.log == [] and not out.exists()  # no folder, no cache.sqlite, no index
+        plan = _plan_numbers(capsys.readouterr().out)
+        assert plan["requests"] == 24 and plan["output"] == 6 * (900 + 1500 + 1100 + 300)
+        assert plan["online"] == pytest.approx((plan["input"] * 2.5 + plan["output"] * 10) / 1e6, abs=0.006)
+        assert plan["batch"] == pytest.approx(plan["online"] / 2, abs=0.006)
+        assert _run(small_vg, out, url) == 0
+        # the exact count is what the server counted for the same requests
+        assert plan["input"] == sum(fake.counter.count_messages(e["body"]["messages"]) for e in fake.log)
+        capsys.readouterr()
+        before = _snapshot(out)
+        assert _run(small_vg, out, url, dry_run=True) == 0
+        assert len(fake.log) == 24
+    assert _snapshot(out) == before  # not even a -wal/-shm file next to the cache
+    assert "0 requests to send (24 already cached)" in capsys.readouterr().out
+
+
 def test_max_cost_is_a_hard_cap(small_vg, tmp_path, fake_server):
     with fake_server() as (_, url):
         code = _run(small_vg, tmp_path / "out", url, max_cost=0.05, max_tokens=1000, concurrency=2)
