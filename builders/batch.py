@@ -2,7 +2,15 @@
 
 A batch id is stored in the cache database the moment the batch is created, and its input JSONL is
 kept under ``batch_dir``; a restarted process finds open batches there, polls them instead of submitting
-again, and merges their answers into the response cache. After that the normal pipeline runs on the
+again, and merges their answers into the response cache.
+
+The window between ``batches.create`` and storing its id is closed by an intent: before uploading, the
+input's SHA-256, its keys and its file path are stored; the uploaded file id is added as soon as it is
+known, and the batch is created with the hash in its ``metadata``. A restarted process first settles every
+intent left behind: it lists the account's batches (newest first, back to the intent's time) for one whose
+metadata carries the hash or whose ``input_file_id`` is the intent's file, and adopts it; only when there
+is none does it create the batch (uploading again only if no file id was stored). A kill at any point
+therefore never pays for a batch twice. After that the normal pipeline runs on the
 cache alone (:class:`CacheOnly`): every answered request becomes a record; a request the batch failed
 becomes a ``request_failed`` rejection and is submitted again by the next run.
 """
@@ -10,8 +18,10 @@ becomes a ``request_failed`` rejection and is submitted again by the next run.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
+import os
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -29,6 +39,8 @@ ENDPOINT = "/v1/chat/completions"
 MAX_REQUESTS = 50_000  # OpenAI's per-batch limit
 MAX_BYTES = 190 * 1024 * 1024  # under the 200 MB input file limit
 TERMINAL = {"completed", "failed", "expired", "cancelled"}
+INTENT_KEY = "svit_input_sha256"  # batch metadata: the SHA-256 of the input JSONL
+LOOKUP_SLACK = 3600.0  # seconds of clock difference tolerated when listing batches back to an intent
 
 
 class CacheOnly:
@@ -71,7 +83,12 @@ class BatchRunner:
         self.stats: Counter[str] = Counter()
 
     async def submit(self, requests: Iterable[ChatRequest]) -> list[str]:
-        """Submit every request not answered and not already in an open batch; return the new batch ids."""
+        """Submit every request not answered and not already in an open batch; return the new batch ids.
+
+        Intents left by a killed process are settled first (adopted or created), so their requests
+        count as batched.
+        """
+        await self._settle_intents()
         skip = self.cache.batched_keys()
         batch_ids, lines, keys, size = [], [], [], 0
         for request in requests:
@@ -96,21 +113,58 @@ class BatchRunner:
         return batch_ids
 
     async def _create(self, lines: list[str], keys: list[str]) -> str:
-        self.batch_dir.mkdir(parents=True, exist_ok=True)
         data = ("\n".join(lines) + "\n").encode()
+        digest = hashlib.sha256(data).hexdigest()
+        path = self.batch_dir / f"input-{digest[:24]}.jsonl"
+        _write_bytes(path, data)
+        self.cache.add_intent(digest, str(path), keys)  # before anything is sent
+        return await self._fulfil(digest, path, data, keys, None)
+
+    async def _settle_intents(self) -> None:
+        for digest, input_path, keys, file_id, created in self.cache.intents():
+            path = Path(input_path)
+            found = await self._find_batch(digest, file_id, created)
+            if found is not None:
+                self.cache.add_batch(found.id, found.input_file_id, str(path), keys, intent=digest)
+                self.stats["batches_adopted"] += 1
+                log.info("adopted batch %s, created before the last run stopped", found.id)
+                continue
+            if not path.exists():  # its input is gone and no batch exists: the requests go out again
+                self.cache.drop_intent(digest)
+                continue
+            await self._fulfil(digest, path, path.read_bytes(), keys, file_id)
+
+    async def _find_batch(self, digest: str, file_id: str | None, since: float):  # -> Batch | None
         try:
-            uploaded = await self.client.files.create(file=("svit-batch.jsonl", data), purpose="batch")
+            async for batch in self.client.batches.list(limit=100):
+                if batch.created_at < since - LOOKUP_SLACK:
+                    break
+                if (batch.metadata or {}).get(INTENT_KEY) == digest or (
+                    file_id is not None and batch.input_file_id == file_id
+                ):
+                    return batch
+        except self.openai.AuthenticationError as exc:
+            raise LLMFatalError(f"the Batch API rejected the API key ({exc.status_code})") from exc
+        return None
+
+    async def _fulfil(
+        self, digest: str, path: Path, data: bytes, keys: list[str], file_id: str | None
+    ) -> str:
+        """Upload (unless ``file_id``) and create the batch of an intent; store it, dropping the intent."""
+        try:
+            if file_id is None:
+                uploaded = await self.client.files.create(file=("svit-batch.jsonl", data), purpose="batch")
+                file_id = uploaded.id
+                self.cache.set_intent_file(digest, file_id)
             batch = await self.client.batches.create(
-                input_file_id=uploaded.id,
+                input_file_id=file_id,
                 endpoint=ENDPOINT,
                 completion_window="24h",
-                metadata={"source": "svit"},
+                metadata={"source": "svit", INTENT_KEY: digest},
             )
         except self.openai.AuthenticationError as exc:
             raise LLMFatalError(f"the Batch API rejected the API key ({exc.status_code})") from exc
-        path = self.batch_dir / f"{batch.id}.jsonl"
-        path.write_bytes(data)
-        self.cache.add_batch(batch.id, uploaded.id, str(path), keys)
+        self.cache.add_batch(batch.id, file_id, str(path), keys, intent=digest)
         self.stats["batches_created"] += 1
         self.stats["batched_requests"] += len(keys)
         log.info("created batch %s with %d requests", batch.id, len(keys))
@@ -163,3 +217,13 @@ class BatchRunner:
 
     async def aclose(self) -> None:
         await self.client.close()
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)

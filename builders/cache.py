@@ -2,7 +2,9 @@
 
 Each answer is committed in its own transaction the moment it arrives (WAL journal), so a crash or
 ``kill -9`` loses nothing that was received, and a rerun finds it under the same key
-(:attr:`ChatRequest.key`) instead of paying again. Batch ids are stored the moment a batch is created.
+(:attr:`ChatRequest.key`) instead of paying again. Batch ids are stored the moment a batch is created,
+and an *intent* (the input's content hash, its keys, then the uploaded file id) before it is created, so a
+process killed between creating a batch and storing its id can find that batch again (see ``batch.py``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ CREATE TABLE IF NOT EXISTS responses (
 CREATE TABLE IF NOT EXISTS batches (
     batch_id TEXT PRIMARY KEY, input_file_id TEXT NOT NULL, input_path TEXT NOT NULL, keys TEXT NOT NULL,
     status TEXT NOT NULL, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS batch_intents (
+    content_hash TEXT PRIMARY KEY, input_path TEXT NOT NULL, keys TEXT NOT NULL, input_file_id TEXT,
+    created REAL NOT NULL);
 """
 
 
@@ -70,11 +75,49 @@ class ResponseCache:
     def __len__(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
 
-    def add_batch(self, batch_id: str, input_file_id: str, input_path: str, keys: list[str]) -> None:
+    def add_batch(
+        self,
+        batch_id: str,
+        input_file_id: str,
+        input_path: str,
+        keys: list[str],
+        *,
+        intent: str | None = None,
+    ) -> None:
+        """Store a created batch and, in the same transaction, drop the intent it fulfils."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute(
+                "INSERT OR REPLACE INTO batches VALUES (?, ?, ?, ?, ?, ?)",
+                (batch_id, input_file_id, input_path, json.dumps(keys), "submitted", time.time()),
+            )
+            if intent is not None:
+                self.db.execute("DELETE FROM batch_intents WHERE content_hash = ?", (intent,))
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def add_intent(self, content_hash: str, input_path: str, keys: list[str]) -> None:
         self.db.execute(
-            "INSERT OR REPLACE INTO batches VALUES (?, ?, ?, ?, ?, ?)",
-            (batch_id, input_file_id, input_path, json.dumps(keys), "submitted", time.time()),
+            "INSERT OR REPLACE INTO batch_intents VALUES (?, ?, ?, NULL, ?)",
+            (content_hash, input_path, json.dumps(keys), time.time()),
         )
+
+    def set_intent_file(self, content_hash: str, input_file_id: str) -> None:
+        self.db.execute(
+            "UPDATE batch_intents SET input_file_id = ? WHERE content_hash = ?", (input_file_id, content_hash)
+        )
+
+    def drop_intent(self, content_hash: str) -> None:
+        self.db.execute("DELETE FROM batch_intents WHERE content_hash = ?", (content_hash,))
+
+    def intents(self) -> list[tuple[str, str, list[str], str | None, float]]:
+        """Batches about to be created when a process stopped: ``(hash, input_path, keys, file_id, created)``."""
+        rows = self.db.execute(
+            "SELECT content_hash, input_path, keys, input_file_id, created FROM batch_intents ORDER BY created"
+        ).fetchall()
+        return [(h, path, json.loads(keys), file_id, created) for h, path, keys, file_id, created in rows]
 
     def set_batch_status(self, batch_id: str, status: str) -> None:
         self.db.execute("UPDATE batches SET status = ? WHERE batch_id = ?", (status, batch_id))

@@ -46,6 +46,7 @@ class FakeOpenAI:
         api_key: str | None = None,
         timeout_sleep: float = 5.0,
         batch_delay: float = 0.0,
+        create_hold: float = 0.0,
     ):
         self.answer = answer
         self.latency = latency
@@ -56,10 +57,12 @@ class FakeOpenAI:
         self.api_key = api_key
         self.timeout_sleep = timeout_sleep
         self.batch_delay = batch_delay
+        self.create_hold = create_hold  # the first batch creation answers only after this many seconds
         self.counter = TokenCounter("gpt-4o")
         self.log: list[dict] = []  # every chat request: {"body", "status", "time"}
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict] = {}
+        self.list_calls = 0
         self.ids = itertools.count(1)
         self.lock = threading.Lock()
         self.app = Starlette(
@@ -68,6 +71,7 @@ class FakeOpenAI:
                 Route("/v1/files", self.upload, methods=["POST"]),
                 Route("/v1/files/{file_id}/content", self.content, methods=["GET"]),
                 Route("/v1/batches", self.create_batch, methods=["POST"]),
+                Route("/v1/batches", self.list_batches, methods=["GET"]),
                 Route("/v1/batches/{batch_id}", self.retrieve_batch, methods=["GET"]),
             ]
         )
@@ -199,7 +203,30 @@ class FakeOpenAI:
             "metadata": body.get("metadata"),
             "_created": time.monotonic(),
         }
+        if self.create_hold:  # the batch exists; the client hears of it late (a kill lands in between)
+            hold, self.create_hold = self.create_hold, 0.0
+            await asyncio.sleep(hold)
         return JSONResponse(self._batch_json(self.batches[batch_id]))
+
+    async def list_batches(self, request: Request) -> Response:
+        """Newest first, cursor-paginated with ``after`` and ``limit``, like the real API."""
+        self.list_calls += 1
+        ordered = sorted(self.batches.values(), key=lambda b: b["_created"], reverse=True)
+        after = request.query_params.get("after")
+        if after:
+            ids = [b["id"] for b in ordered]
+            ordered = ordered[ids.index(after) + 1 :] if after in ids else []
+        limit = int(request.query_params.get("limit", 20))
+        page = ordered[:limit]
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": [self._batch_json(b) for b in page],
+                "first_id": page[0]["id"] if page else None,
+                "last_id": page[-1]["id"] if page else None,
+                "has_more": len(ordered) > limit,
+            }
+        )
 
     async def retrieve_batch(self, request: Request) -> Response:
         batch = self.batches[request.path_params["batch_id"]]
