@@ -77,6 +77,7 @@ class OpenAIChat:
         self.client = openai.AsyncOpenAI(
             base_url=config.base_url, api_key=config.api_key, max_retries=0, timeout=config.timeout
         )
+        self._response_type = _http_response_type()
         self.cache = cache
         self.limiter = limiter or RateLimiter(config.rpm, config.tpm)
         self.counter = counter
@@ -117,7 +118,11 @@ class OpenAIChat:
                     if self._fatal is not None:  # another request found the endpoint unusable meanwhile
                         raise self._fatal
                     self.stats["requests"] += 1
-                    raw = await self.client.chat.completions.with_raw_response.create(**request.body())
+                    # a plain POST of the body: skips the SDK's typed-params transform and its
+                    # response wrapper (about a third of the per-request CPU); errors map the same way
+                    raw = await self.client.post(
+                        "/chat/completions", cast_to=self._response_type, body=request.body()
+                    )
                     self.limiter.observe(raw.headers)
                     completion = json.loads(raw.content)  # a dict: cheaper than the SDK's pydantic models
                 result = self._result(completion, raw)
@@ -226,3 +231,15 @@ def _message(exc) -> str:
         if isinstance(error, dict) and error.get("message"):
             return str(error["message"])
     return str(getattr(exc, "message", exc))
+
+
+def _http_response_type() -> type:
+    """The HTTP response class the SDK returns unparsed (``httpx2`` in openai 3.x, ``httpx`` before)."""
+    try:
+        import httpx2
+
+        return httpx2.Response
+    except ImportError:
+        import httpx
+
+        return httpx.Response
