@@ -6,7 +6,8 @@
   vocabulary, cache the matrix, select (diversity then balance), manifest and diagnostics;
 - **warm**: the same with the matrix cached;
 - **materialize**: reading the selected rows back out of the pool (what the dataset folder then writes);
-- **scaling**: diversity + balance alone on 10%, 30% and 100% of the candidates (size 5% of them),
+- **scaling**: diversity + balance alone (default task quotas) on 10%, 30% and 100% of the candidates
+  (size 5% of them),
   with time / (n log2 n) to show the selection grows at most as n log n.
 
 Each timed step runs in its own subprocess so that peak RSS (``ru_maxrss``) is its own. Goals: cold
@@ -76,7 +77,7 @@ out = []
 for share in (0.1, 0.3, 1.0):
     n = int(c.size * share)
     keep = np.sort(np.random.default_rng(0).permutation(c.size)[:n])
-    part = Candidates(c.matrix[keep], c.yes[keep], c.no[keep], c.weights)
+    part = Candidates(c.matrix[keep], c.yes[keep], c.no[keep], c.weights, c.task[keep])
     runs = []
     for _ in range(3):  # best of three: the machine may be shared
         start = time.perf_counter()

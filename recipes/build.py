@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -36,6 +36,7 @@ from svit_data.recipes.selection import (
     select_diversity,
     select_random,
 )
+from svit_data.recipes.strata import FREE, TASK_MIXES, strata_of
 from svit_data.recipes.vocabulary import load_vocabulary
 from svit_data.recipes.yesno import ratio_report
 
@@ -45,6 +46,7 @@ from svit_data.materialize import ConfigRows, select_rows
 from svit_data.pool import Pool
 from svit_data.schema import FEATURES
 from svit_data.splits import TRAIN
+from svit_data.tasks import TASKS
 
 log = logging.getLogger(__name__)
 
@@ -58,45 +60,62 @@ def _unbalanced(picked: np.ndarray) -> tuple[np.ndarray, None]:
 SELECTORS: dict[str, Selector] = {
     RANDOM: lambda c, size, seed, spec: _unbalanced(select_random(c, size, seed=seed)),
     DIVERSITY: lambda c, size, seed, spec: _unbalanced(
-        select_diversity(c, size, seed=seed, decay=spec.decay)
+        select_diversity(c, size, seed=seed, decay=spec.decay, task_mix=spec.task_mix)
     ),
     BALANCE: lambda c, size, seed, spec: select_balance(
-        c, size, seed=seed, target=spec.target_yes_share, tolerance=spec.tolerance
+        c, size, seed=seed, target=spec.target_yes_share, tolerance=spec.tolerance, task_mix=spec.task_mix
     ),
-    CORE: lambda c, size, seed, spec: select_core(
-        c, size, seed=seed, decay=spec.decay, target=spec.target_yes_share, tolerance=spec.tolerance
-    ),
+    CORE: lambda c, size, seed, spec: _core(c, size, seed, spec),
     ALL: lambda c, size, seed, spec: _unbalanced(np.arange(c.size)),
-    MIX: lambda c, size, seed, spec: select_core(
-        c, size, seed=seed, decay=spec.decay, target=spec.target_yes_share, tolerance=spec.tolerance
-    ),
+    MIX: lambda c, size, seed, spec: _core(c, size, seed, spec),
 }
 
+
+def _core(c: Candidates, size: int, seed: int, spec: RecipeSpec) -> tuple[np.ndarray, BalanceReport]:
+    return select_core(
+        c,
+        size,
+        seed=seed,
+        decay=spec.decay,
+        target=spec.target_yes_share,
+        tolerance=spec.tolerance,
+        task_mix=spec.task_mix,
+    )
+
+
+TASK_MIX: dict[str, str] = {
+    "candidates": "Task mix kept (task_mix=candidates): the selection holds quota_t samples of each task t, "
+    "quota_t = floor({size} x n_t / N) plus one place for each of the tasks with the largest remainders "
+    "({size} x n_t mod N, ties in the order " + ", ".join(TASKS) + ") until the quotas sum to {size}, "
+    "where n_t is the number of train samples of task t and N = {candidates} (quotas: {quotas}). ",
+    FREE: "No task quotas (task_mix=free): every train sample counts as one task t, so quota_t = {size}. ",
+}
+RANK_SCOPE = {"candidates": "of the same task as s", FREE: ""}
 SCORE = (
     "score(s) = sum over the concepts c that sample s mentions of w_c / (1 + r_c(s))^{decay}, where r_c(s) is "
-    "the 0-based rank of s among the train samples mentioning c, ordered by their overlap b(s) = sum of w_c "
+    "the 0-based rank of s among the train samples {rank_scope} mentioning c, ordered by their overlap b(s) = sum of w_c "
     "over their concepts (descending, ties by a seeded permutation, seed {seed}). Concepts come from the "
     "vocabulary {vocabulary} (hash {vocabulary_hash}); a sample mentions a concept when a surface form of it "
     "occurs in its question or answer text after lowercasing and replacing runs of characters that are not "
     "letters, digits or spaces with a space, with simple plural/singular forms."
 )
 BALANCE_RULE = (
-    "keep the k first samples that lean to the over-represented answer and fill the other {size} - k places "
-    "with the first other samples, k chosen so that yes / (yes + no) over the selection is closest to "
-    "{target} (tolerance {tolerance}). An answer is yes (no) when its first word is 'yes' ('no') followed by "
-    ", . ! ; : or the end of the answer."
+    "take the first quota_t samples of each task in that order; a swap in task t drops its last selected "
+    "sample that leans to the over-represented answer and adds its first unselected other sample, so the "
+    "quotas hold; the j-th swap of task t comes at j / quota_t (ties in task order), and the first p swaps "
+    "are made, p chosen so that yes / (yes + no) over the selection is closest to {target} (tolerance "
+    "{tolerance}; ties: fewer swaps). An answer is yes (no) when its first word is 'yes' ('no') followed "
+    "by , . ! ; : or the end of the answer."
 )
 OBJECTIVES: dict[str, str] = {
     RANDOM: "Uniform random selection: the first {size} train samples of a seeded permutation (numpy PCG64, "
     "seed {seed}) of the pool's train samples in pool order.",
-    DIVERSITY: "Concept diversity with diminishing returns: the {size} train samples of highest score are "
-    "kept (ties by the seeded permutation), " + SCORE,
-    BALANCE: "Yes/no balance by choosing samples, never by editing text: walk the train samples in a seeded "
-    "random order (seed {seed}); " + BALANCE_RULE,
-    CORE: "Diversity then balance, at {size} samples: walk the train samples in descending diversity score, "
-    + SCORE
-    + " Then balance: "
-    + BALANCE_RULE,
+    DIVERSITY: "{task_mix}Concept diversity with diminishing returns: the quota_t train samples of highest "
+    "score in each task are kept (ties by the seeded permutation), " + SCORE,
+    BALANCE: "{task_mix}Yes/no balance by choosing samples, never by editing text: walk the train samples in a "
+    "seeded random order (seed {seed}); " + BALANCE_RULE,
+    CORE: "{task_mix}Diversity then balance, at {size} samples: walk the train samples in descending "
+    "diversity score, " + SCORE + " Then balance: " + BALANCE_RULE,
     ALL: "No selection: every sample whose image is not in SVIT's test image list.",
 }
 OBJECTIVES[MIX] = (
@@ -118,7 +137,11 @@ def candidates_of(matched: MatchedPool) -> tuple[np.ndarray, Candidates]:
     """Pool rows of the train samples, and the selection inputs restricted to them."""
     rows = np.flatnonzero(~matched.test)
     return rows, Candidates(
-        matrix=matched.matrix[rows], yes=matched.yes[rows], no=matched.no[rows], weights=matched.weights
+        matrix=matched.matrix[rows],
+        yes=matched.yes[rows],
+        no=matched.no[rows],
+        weights=matched.weights,
+        task=matched.task[rows],
     )
 
 
@@ -128,6 +151,16 @@ def sorted_ids(matched: MatchedPool, rows: np.ndarray) -> list[str]:
     return ids.take(pc.sort_indices(ids)).to_pylist()
 
 
+def recipe_spec(name: str, task_mix: str | None) -> RecipeSpec:
+    """The registered recipe, with ``task_mix`` overridden when given (a user error if unknown)."""
+    spec = get_recipe(name)
+    if task_mix is None:
+        return spec
+    if task_mix not in TASK_MIXES:
+        raise SvitError(f"unknown task mix {task_mix!r}; known: {', '.join(TASK_MIXES)}")
+    return replace(spec, task_mix=task_mix)
+
+
 def select_recipe(
     name: str,
     pool: Pool,
@@ -135,10 +168,14 @@ def select_recipe(
     size: int | None = None,
     seed: int = 0,
     concepts: str | None = None,
+    task_mix: str | None = None,
     progress: bool = True,
 ) -> Selection:
-    """Compute recipe ``name`` on ``pool``: the pure selection wrapped with caching and bookkeeping."""
-    spec = get_recipe(name)
+    """Compute recipe ``name`` on ``pool``: the pure selection wrapped with caching and bookkeeping.
+
+    ``task_mix`` (None: the recipe's) overrides :attr:`RecipeSpec.task_mix`; it enters the manifest.
+    """
+    spec = recipe_spec(name, task_mix)
     vocabulary = load_vocabulary(concepts)
     matched = match_pool(pool, vocabulary, progress=progress)
     rows, candidates = candidates_of(matched)
@@ -154,6 +191,10 @@ def select_recipe(
     diagnostics = diagnose(
         candidates.matrix, matched.task[rows], matched.answer_words[rows], picked, balance, seed=seed
     )
+    stratified = spec.method in (DIVERSITY, BALANCE, CORE, MIX) and spec.task_mix != FREE
+    if stratified:
+        quotas = strata_of(candidates.task, candidates.size, n, spec.task_mix)[1]
+        diagnostics["task_quotas"] = {t: int(q) for t, q in zip(TASKS, quotas, strict=True) if q}
     if spec.method in (BALANCE, CORE, MIX):
         diagnostics["balance"] = {
             "target_yes_share": spec.target_yes_share,
@@ -178,7 +219,14 @@ def select_recipe(
         ids=ids,
         counts=counts,
     )
+    mix_rule = TASK_MIX[spec.task_mix].format(
+        size=f"{n:,}",
+        candidates=f"{candidates.size:,}",
+        quotas=", ".join(f"{t} {q:,}" for t, q in diagnostics.get("task_quotas", {}).items()),
+    )
     objective = OBJECTIVES[spec.method].format(
+        task_mix=mix_rule,
+        rank_scope=RANK_SCOPE[spec.task_mix],
         size=f"{n:,}",
         seed=seed,
         decay=spec.decay,
@@ -219,12 +267,16 @@ def build_recipe(
     size: int | None = None,
     seed: int = 0,
     concepts: str | None = None,
+    task_mix: str | None = None,
     out_name: str | None = None,
     llava_mix: str | None = None,
     progress: bool = True,
 ) -> ConfigRows:
-    """The rows of recipe ``name`` for the dataset folder (called by ``svit-recipe build``)."""
-    spec = get_recipe(name)
+    """The rows of recipe ``name`` for the dataset folder (called by ``svit-recipe build``).
+
+    ``task_mix`` None means the recipe's default (``RecipeSpec.task_mix``).
+    """
+    spec = recipe_spec(name, task_mix)
     if spec.method == MIX and not llava_mix:
         raise SvitError("mix-665k needs --llava-mix: the LLaVA-v1.5-mix-665K JSON to rebuild")
     parts = None
@@ -232,7 +284,9 @@ def build_recipe(
         from svit_data.recipes.mix import scan_mix
 
         parts = scan_mix(llava_mix, progress=progress)
-    selection = select_recipe(name, pool, size=size, seed=seed, concepts=concepts, progress=progress)
+    selection = select_recipe(
+        name, pool, size=size, seed=seed, concepts=concepts, task_mix=task_mix, progress=progress
+    )
     config = out_name or name
     folder = write_manifest(config, selection.info["manifest"], selection.ids)
     log.info("manifest and ids of %s in %s", config, folder)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from svit_data.recipes.strata import CANDIDATES, TASK_MIXES
+
 from svit_data.errors import SvitError
 
 RANDOM, DIVERSITY, BALANCE, CORE, ALL, MIX = "random", "diversity", "balance", "core", "all", "mix"
@@ -34,6 +36,15 @@ class RecipeSpec:
         default=0.5, metadata={"help": "balance: yes / (yes + no) to reach (0.5 = 1:1)"}
     )
     tolerance: float = field(default=0.02, metadata={"help": "balance: allowed distance from the target"})
+    task_mix: str = field(
+        default=CANDIDATES,
+        metadata={
+            "help": "diversity, balance, core, mix: 'candidates' keeps the candidates' task mix (per-task "
+            "quotas by largest-remainder apportionment of the size, diversity ranked within each task, "
+            "balance swapping within a task); 'free' selects without quotas (long detail descriptions "
+            "then dominate diversity)"
+        },
+    )
     image_prefix: str = field(
         default="vg/", metadata={"help": "mix: prefix of SVIT image paths in the LLaVA records"}
     )
@@ -47,6 +58,10 @@ class RecipeSpec:
             raise ValueError(f"{self.name}: decay must be > 0, got {self.decay}")
         if not 0 < self.target_yes_share < 1:
             raise ValueError(f"{self.name}: target_yes_share must be in (0, 1), got {self.target_yes_share}")
+        if self.task_mix not in TASK_MIXES:
+            raise ValueError(
+                f"{self.name}: task_mix must be one of {', '.join(TASK_MIXES)}, got {self.task_mix!r}"
+            )
         if not 0 <= self.tolerance < 0.5:
             raise ValueError(f"{self.name}: tolerance must be in [0, 0.5), got {self.tolerance}")
 
@@ -57,6 +72,8 @@ class RecipeSpec:
             keep.add("decay")
         if self.method in (BALANCE, CORE, MIX):
             keep |= {"target_yes_share", "tolerance"}
+        if self.method in (DIVERSITY, BALANCE, CORE, MIX):
+            keep.add("task_mix")
         if self.method == MIX:
             keep.add("image_prefix")
         return {k: v for k, v in asdict(self).items() if k in keep}
@@ -68,7 +85,8 @@ RECIPES: dict[str, RecipeSpec] = {
         RecipeSpec(
             "core-150k",
             CORE,
-            "The paper's core set: the diversity order, then yes/no balance, at the size of LLaVA-Instruct-150K.",
+            "The paper's core set: the diversity order, then yes/no balance, at the size of LLaVA-Instruct-150K, "
+            "keeping the candidates' task mix.",
             size=LLAVA_INSTRUCT_SIZE,
         ),
         RecipeSpec(

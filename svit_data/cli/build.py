@@ -37,6 +37,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="recipes: random seed (default: 0)")
     parser.add_argument("--concepts", help="recipes: concept vocabulary JSON (default: the bundled one)")
+    parser.add_argument(
+        "--task-mix",
+        choices=("candidates", "free"),
+        help="diversity/balance recipes: 'candidates' keeps the train candidates' task mix (per-task quotas), "
+        "'free' selects without quotas (default: the recipe's, candidates)",
+    )
     parser.add_argument("--name", help="recipes: write the result under this config name instead")
     parser.add_argument("--llava-mix", help="mix-665k: the LLaVA-v1.5-mix-665K JSON file to rebuild")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -60,6 +66,7 @@ def config_rows(name: str, pool: Pool, args: argparse.Namespace) -> ConfigRows:
         size=args.size,
         seed=args.seed,
         concepts=args.concepts,
+        task_mix=args.task_mix,
         out_name=args.name,
         llava_mix=args.llava_mix,
         progress=not args.quiet,

@@ -39,6 +39,10 @@ def table(name: str, config: dict[str, Any]) -> list[str]:
         ("yes/no after", _yes_no(d["yes_no"]["after"])),
         ("task mix", ", ".join(f"{t} {n:,}" for t, n in d["task_mix"].items())),
         (
+            "task quotas",
+            ", ".join(f"{t} {n:,}" for t, n in d.get("task_quotas", {}).items()) or "none (free)",
+        ),
+        (
             "answer words",
             " / ".join(f"{k} {v:g}" for k, v in d["answer_length_quantiles"].items()),
         ),
