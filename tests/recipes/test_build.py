@@ -177,7 +177,10 @@ def test_stats_prints_the_manifest_and_diagnostics(built, cli, capsys):
     assert state["manifest"]["ids_sha256"][:16] in out
     assert "yes/no after" in out and "(0.500)" in out
     assert "entropy" in out and "random subset" in out
-    assert "task quotas" in out and "referring_qa 116, detail_description 12" in out
+    assert (
+        "task quotas       complex_reasoning 179, conversation 38, detail_description 12, referring_qa 116"
+        in out
+    )
     assert cli("stats", "--dir", built) == 0
     assert out.count("==") < capsys.readouterr().out.count("==") + 4
 
