@@ -107,6 +107,10 @@ def subset_rows(pool: Pool, spec: ConfigSpec) -> ConfigRows:
         description=spec.description,
         features=FEATURES,
         splits={split: select_rows(pool, tasks=spec.tasks, split=split) for split in SPLITS_OF_POOL},
-        info={"kind": spec.kind, "tasks": list(spec.tasks), "pool_fingerprint": pool.fingerprint,
-              "task_mix": {task: pool.counts[task] for task in spec.tasks if task in pool.counts}},
+        info={
+            "kind": spec.kind,
+            "tasks": list(spec.tasks),
+            "pool_fingerprint": pool.fingerprint,
+            "task_mix": {task: pool.counts[task] for task in spec.tasks if task in pool.counts},
+        },
     )
