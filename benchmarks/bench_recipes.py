@@ -6,9 +6,11 @@
   vocabulary, cache the matrix, select (diversity then balance), manifest and diagnostics;
 - **warm**: the same with the matrix cached;
 - **materialize**: reading the selected rows back out of the pool (what the dataset folder then writes);
-- **scaling**: diversity + balance alone (default task quotas) on 10%, 30% and 100% of the candidates
-  (size 5% of them),
-  with time / (n log2 n) to show the selection grows at most as n log n.
+- **scaling**: diversity (the batched greedy, ``rounds`` mat-vecs) + balance alone (default task quotas)
+  on 10%, 30% and 100% of the candidates (size 5% of them), with time / (n log2 n): the selection costs
+  O(rounds * nnz + n log n), so it grows about as n log n at a fixed number of rounds;
+- **entropy**: concept-mention entropy (diagnostics.py) of core-150k against the diagnostics' random
+  subset of the same size.
 
 Each timed step runs in its own subprocess so that peak RSS (``ru_maxrss``) is its own. Goals: cold
 < 120 s, warm < 15 s, peak RSS < 4 GB.

@@ -60,7 +60,7 @@ def _unbalanced(picked: np.ndarray) -> tuple[np.ndarray, None]:
 SELECTORS: dict[str, Selector] = {
     RANDOM: lambda c, size, seed, spec: _unbalanced(select_random(c, size, seed=seed)),
     DIVERSITY: lambda c, size, seed, spec: _unbalanced(
-        select_diversity(c, size, seed=seed, decay=spec.decay, task_mix=spec.task_mix)
+        select_diversity(c, size, seed=seed, decay=spec.decay, rounds=spec.rounds, task_mix=spec.task_mix)
     ),
     BALANCE: lambda c, size, seed, spec: select_balance(
         c, size, seed=seed, target=spec.target_yes_share, tolerance=spec.tolerance, task_mix=spec.task_mix
@@ -77,6 +77,7 @@ def _core(c: Candidates, size: int, seed: int, spec: RecipeSpec) -> tuple[np.nda
         size,
         seed=seed,
         decay=spec.decay,
+        rounds=spec.rounds,
         target=spec.target_yes_share,
         tolerance=spec.tolerance,
         task_mix=spec.task_mix,
@@ -90,14 +91,32 @@ TASK_MIX: dict[str, str] = {
     "where n_t is the number of train samples of task t and N = {candidates} (quotas: {quotas}). ",
     FREE: "No task quotas (task_mix=free): every train sample counts as one task t, so quota_t = {size}. ",
 }
-RANK_SCOPE = {"candidates": "of the same task as s", FREE: ""}
-SCORE = (
-    "score(s) = sum over the concepts c that sample s mentions of w_c / (1 + r_c(s))^{decay}, where r_c(s) is "
-    "the 0-based rank of s among the train samples {rank_scope} mentioning c, ordered by their overlap b(s) = sum of w_c "
-    "over their concepts (descending, ties by a seeded permutation, seed {seed}). Concepts come from the "
-    "vocabulary {vocabulary} (hash {vocabulary_hash}); a sample mentions a concept when a surface form of it "
-    "occurs in its question or answer text after lowercasing and replacing runs of characters that are not "
-    "letters, digits or spaces with a space, with simple plural/singular forms."
+QUOTA_RULE = {
+    "candidates": "subject to |S ∩ task t| = quota_t for every task t",
+    FREE: "subject to |S| = {size}",
+}
+DIVERSITY_RULE = (
+    "maximize F(S) = sum over concepts c of w_c x g(|S ∩ P_c|), g(k) = sum over j = 1..k of j^-{decay} "
+    "(the k-th selected sample mentioning c adds w_c x k^-{decay}: diminishing returns per concept), where "
+    "P_c is the set of train samples that mention concept c and w_c its weight, {quota_rule}, by a batched "
+    "greedy in {rounds} rounds: each round computes every unselected sample's gain F(S + s) - F(S) = sum over "
+    "its concepts c of w_c x (k_c + 1)^-{decay} (k_c: samples of S mentioning c, counted over all tasks) and "
+    "each task t takes its ceil(left_t / rounds left) unselected samples of highest gain (left_t: its quota "
+    "not yet filled; ties, and samples of zero gain after all others, by a seeded permutation, seed {seed}). "
+    "Concepts come from the vocabulary {vocabulary} (hash {vocabulary_hash}); a sample mentions a concept "
+    "when a surface form of it occurs in its question or answer text after lowercasing and replacing runs of "
+    "characters that are not letters, digits or spaces with a space, with simple plural/singular forms."
+)
+DIVERSITY_ORDER = (
+    "The diversity order is the greedy's picks in the order picked (within a round by gain, descending), then "
+    "every other train sample by its gain against the greedy selection (descending, ties by the permutation)."
+)
+DIAGNOSTICS = (
+    " Diagnostics, each next to a random subset of the same size (seed {seed} + 1000003): coverage is the "
+    "share of the concepts mentioned by some train sample that the selection mentions at least once; entropy "
+    "is the Shannon entropy (nats) of p_c = df_c / sum of df over concepts, df_c the number of selected "
+    "samples that mention concept c (the distribution of concept mentions over concepts; unweighted, at most "
+    "log of the number of concepts mentioned)."
 )
 BALANCE_RULE = (
     "take the first quota_t samples of each task in that order; a swap in task t drops its last selected "
@@ -110,14 +129,18 @@ BALANCE_RULE = (
 OBJECTIVES: dict[str, str] = {
     RANDOM: "Uniform random selection: the first {size} train samples of a seeded permutation (numpy PCG64, "
     "seed {seed}) of the pool's train samples in pool order.",
-    DIVERSITY: "{task_mix}Concept diversity with diminishing returns: the quota_t train samples of highest "
-    "score in each task are kept (ties by the seeded permutation), " + SCORE,
+    DIVERSITY: "{task_mix}Concept coverage with diminishing returns: " + DIVERSITY_RULE,
     BALANCE: "{task_mix}Yes/no balance by choosing samples, never by editing text: walk the train samples in a "
     "seeded random order (seed {seed}); " + BALANCE_RULE,
-    CORE: "{task_mix}Diversity then balance, at {size} samples: walk the train samples in descending "
-    "diversity score, " + SCORE + " Then balance: " + BALANCE_RULE,
+    CORE: "{task_mix}Diversity then balance, at {size} samples. Diversity: "
+    + DIVERSITY_RULE
+    + " "
+    + DIVERSITY_ORDER
+    + " Then balance: walk the train samples in the diversity order; "
+    + BALANCE_RULE,
     ALL: "No selection: every sample whose image is not in SVIT's test image list.",
 }
+OBJECTIVES = {method: text + DIAGNOSTICS for method, text in OBJECTIVES.items()}
 OBJECTIVES[MIX] = (
     "LLaVA-v1.5-mix-665K with its LLaVA-Instruct-150K records replaced by core-150k in LLaVA format. "
     + OBJECTIVES[CORE]
@@ -226,7 +249,8 @@ def select_recipe(
     )
     objective = OBJECTIVES[spec.method].format(
         task_mix=mix_rule,
-        rank_scope=RANK_SCOPE[spec.task_mix],
+        quota_rule=QUOTA_RULE[spec.task_mix].format(size=f"{n:,}"),
+        rounds=spec.rounds,
         size=f"{n:,}",
         seed=seed,
         decay=spec.decay,

@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from svit_data.recipes.selection import BalanceReport, random_order
+from svit_data.recipes.candidates import random_order
+from svit_data.recipes.selection import BalanceReport
 
 from svit_data.tasks import TASKS
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from svit_data.recipes.diversity import ROUNDS
 from svit_data.recipes.strata import CANDIDATES, TASK_MIXES
 
 from svit_data.errors import SvitError
@@ -30,7 +31,18 @@ class RecipeSpec:
         default=None, metadata={"help": "samples to select on the full SVIT pool (None: every candidate)"}
     )
     decay: float = field(
-        default=1.0, metadata={"help": "diversity: exponent of the per-concept diminishing returns"}
+        default=1.0,
+        metadata={
+            "help": "diversity: exponent of the per-concept diminishing returns, the k-th sample of a "
+            "concept adds w_c * k^-decay (1: harmonic, about log(1 + k); near 0: none; large: set cover)"
+        },
+    )
+    rounds: int = field(
+        default=ROUNDS,
+        metadata={
+            "help": "diversity: rounds of the batched greedy, one sparse mat-vec each (more: closer to the "
+            "exact greedy, which is rounds >= the largest task quota; slower)"
+        },
     )
     target_yes_share: float = field(
         default=0.5, metadata={"help": "balance: yes / (yes + no) to reach (0.5 = 1:1)"}
@@ -40,9 +52,9 @@ class RecipeSpec:
         default=CANDIDATES,
         metadata={
             "help": "diversity, balance, core, mix: 'candidates' keeps the candidates' task mix (per-task "
-            "quotas by largest-remainder apportionment of the size, diversity ranked within each task, "
-            "balance swapping within a task); 'free' selects without quotas (long detail descriptions "
-            "then dominate diversity)"
+            "quotas by largest-remainder apportionment of the size, filled by diversity and balance "
+            "within each task); 'free' selects without quotas (long detail descriptions then dominate "
+            "diversity)"
         },
     )
     image_prefix: str = field(
@@ -54,6 +66,8 @@ class RecipeSpec:
             raise ValueError(f"{self.name}: unknown method {self.method!r}; known: {', '.join(METHODS)}")
         if self.size is not None and self.size < 1:
             raise ValueError(f"{self.name}: size must be >= 1, got {self.size}")
+        if self.rounds < 1:
+            raise ValueError(f"{self.name}: rounds must be >= 1, got {self.rounds}")
         if not self.decay > 0:
             raise ValueError(f"{self.name}: decay must be > 0, got {self.decay}")
         if not 0 < self.target_yes_share < 1:
@@ -69,7 +83,7 @@ class RecipeSpec:
         """The parameters that matter for this method (written into the manifest)."""
         keep = {"method", "size"}
         if self.method in (DIVERSITY, CORE, MIX):
-            keep.add("decay")
+            keep |= {"decay", "rounds"}
         if self.method in (BALANCE, CORE, MIX):
             keep |= {"target_yes_share", "tolerance"}
         if self.method in (DIVERSITY, BALANCE, CORE, MIX):
@@ -92,7 +106,12 @@ RECIPES: dict[str, RecipeSpec] = {
         RecipeSpec(
             "svit-80k", RANDOM, "80K samples uniformly at random (the ablation baseline).", size=80_000
         ),
-        RecipeSpec("svit-80k-d", DIVERSITY, "The 80K samples of highest diversity score.", size=80_000),
+        RecipeSpec(
+            "svit-80k-d",
+            DIVERSITY,
+            "80K samples chosen greedily for concept coverage with diminishing returns.",
+            size=80_000,
+        ),
         RecipeSpec("svit-80k-b", BALANCE, "80K random samples, balanced to a 1:1 yes:no ratio.", size=80_000),
         RecipeSpec("svit-train", ALL, "Every sample whose image is not in the held-out test list."),
         RecipeSpec(

@@ -33,8 +33,16 @@ def table(name: str, config: dict[str, Any]) -> list[str]:
         ("pool fingerprint", m["pool_fingerprint"]),
         ("vocabulary hash", m["vocabulary_hash"]),
         ("ids sha256", m["ids_sha256"][:16] + "..."),
-        ("coverage", f"{d['coverage']['selected']:.4f} (random subset {d['coverage']['random']:.4f})"),
-        ("entropy", f"{d['entropy']['selected']:.4f} (random subset {d['entropy']['random']:.4f})"),
+        (
+            "concept coverage",
+            f"{d['coverage']['selected']:.4f} (random subset {d['coverage']['random']:.4f}; share of the "
+            "candidates' concepts mentioned at least once)",
+        ),
+        (
+            "mention entropy",
+            f"{d['entropy']['selected']:.4f} (random subset {d['entropy']['random']:.4f}; nats, of the "
+            "concepts' share of sample mentions)",
+        ),
         ("yes/no before", _yes_no(d["yes_no"]["before"])),
         ("yes/no after", _yes_no(d["yes_no"]["after"])),
         ("task mix", ", ".join(f"{t} {n:,}" for t, n in d["task_mix"].items())),

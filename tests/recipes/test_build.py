@@ -74,13 +74,19 @@ def test_balanced_recipes_report_the_ratio_before_and_after(built):
         assert abs(yes_no["after"]["yes_share"] - 0.5) <= 0.02
     d = configs["svit-80k-d"]["diagnostics"]
     r = configs["svit-80k"]["diagnostics"]
-    # with task quotas (the default) the mix is the quotas' exactly; within-task diversity is tested in
-    # test_strata.py (overall entropy is not a fair yardstick: it grows with the share of long texts)
+    # with task quotas (the default) the mix is the quotas' exactly; the diversity recipes spread concept
+    # mentions more evenly than the diagnostics' random subset (test_selection.py: than five of them)
     for name in ("core-150k", "svit-80k-d", "svit-80k-b"):
         diagnostics = configs[name]["diagnostics"]
         assert diagnostics["task_mix"] == diagnostics["task_quotas"]
         assert configs[name]["manifest"]["parameters"]["task_mix"] == "candidates"
     assert d["coverage"]["selected"] >= d["coverage"]["random"]
+    for name in ("core-150k", "svit-80k-d"):
+        entropy = configs[name]["diagnostics"]["entropy"]
+        assert entropy["selected"] > entropy["random"], (name, entropy)
+        objective = configs[name]["objective"]
+        assert "F(S) = sum over concepts c of w_c x g(|S ∩ P_c|)" in objective
+        assert "batched greedy in 16 rounds" in objective and "Shannon entropy (nats)" in objective
     assert r["yes_no"]["before"] == r["yes_no"]["after"] and "task_quotas" not in r
 
 
