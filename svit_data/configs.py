@@ -7,6 +7,7 @@ A plain dict. Subsets are slices of the pool by task; recipes are selections com
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from svit_data.errors import SvitError
@@ -14,6 +15,8 @@ from svit_data.tasks import COMPLEX_REASONING, CONVERSATION, DETAIL_DESCRIPTION,
 
 SUBSET, RECIPE = "subset", "recipe"
 SVIT_SCHEMA, LLAVA_SCHEMA = "svit", "llava"
+# A config name is a folder name under data/ and a YAML key: no separators, no leading dot.
+CONFIG_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 @dataclass(frozen=True)
@@ -69,3 +72,15 @@ def get_config(name: str) -> ConfigSpec:
         return CONFIGS[name]
     except KeyError:
         raise SvitError(f"unknown config {name!r}; known configs: {', '.join(CONFIGS)}") from None
+
+
+def check_custom_name(name: str) -> str:
+    """A ``--name`` for a custom recipe build: a safe folder name that no registered config uses."""
+    if not CONFIG_NAME_RE.fullmatch(name) or ".." in name:
+        raise SvitError(
+            f"--name {name!r} is not a valid config name: use letters, digits, '-', '_' or '.', "
+            "starting with a letter or digit"
+        )
+    if name in CONFIGS:
+        raise SvitError(f"--name {name!r} is a registered config; choose a name of your own")
+    return name

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from datasets import Features
 
+from svit_data.configs import CONFIG_NAME_RE
 from svit_data.errors import SvitError
 
 log = logging.getLogger(__name__)
@@ -127,6 +128,8 @@ class DatasetFolder:
         info: dict[str, Any] | None = None,
     ) -> dict[str, int]:
         """Write one config (replacing any older build of it); return rows per split."""
+        if not CONFIG_NAME_RE.fullmatch(name) or ".." in name:  # callers validate; never leave data/
+            raise ValueError(f"unsafe config name {name!r}")
         folder = self.stage / "data" / name
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)

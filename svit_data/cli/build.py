@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from svit_data.configs import CONFIGS, RECIPE, get_config
+from svit_data.configs import CONFIGS, RECIPE, check_custom_name, get_config
 from svit_data.errors import SvitError
 from svit_data.folder import DatasetFolder
 from svit_data.materialize import ConfigRows, subset_rows
@@ -78,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
         get_config(name)
     if args.name and len(args.configs) != 1:
         raise SvitError("--name needs exactly one config to build")
+    if args.name:
+        check_custom_name(args.name)
     pool = open_pool(args.source, images=args.images, image_data=args.image_data, progress=not args.quiet)
     log.info(
         "pool %s: %s samples (%s)",
@@ -87,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
     )
     from svit_data.cards import render_card
 
+    written = []
     with DatasetFolder(args.out) as folder:
         for name in args.configs:
             rows = config_rows(name, pool, args)
@@ -99,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
                 info={**rows.info, "source": args.source},
             )
             log.info("config %s: %s", rows.name, ", ".join(f"{s} {n:,}" for s, n in counts.items()))
+            written.append(rows.name)
         out = folder.commit(render_card)
-    print(f"wrote {', '.join(args.configs)} to {out}")
+    print(f"wrote {', '.join(written)} to {out}")
     return 0
