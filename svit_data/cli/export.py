@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -118,17 +119,38 @@ def _write_lines(records: Iterator[dict[str, Any]], out: Path) -> int:
 
 
 def _write_svit(rows: list[dict[str, Any]], out: Path, extras: tuple[str, ...]) -> int:
-    """One ``<task>.json`` per task present, records grouped per image in their original order."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise SvitError(f"cannot create the output folder {out}: {error.strerror}") from None
-    count = 0
-    for task, name in TASK_FILES.items():
-        task_rows = [r for r in rows if r["task"] == task]
-        if task_rows:
-            task_rows.sort(
-                key=lambda r: (r["image_id"], r["conversation_index"], int(r["id"].rsplit("/", 1)[1]))
+    """One ``<task>.json`` per task present, records grouped per image in their original order.
+
+    The files are written into a staging folder that then replaces ``out`` as a whole, so a failed
+    export leaves ``out`` as it was and a new export never keeps task files of an older one.
+    """
+    if out.exists():
+        if not out.is_dir():
+            raise SvitError(f"cannot write the output folder {out}: it exists and is not a folder")
+        strangers = sorted(p.name for p in out.iterdir() if p.name not in TASK_FILES.values())
+        if strangers:
+            raise SvitError(
+                f"output folder {out} holds files that are not SVIT task files ({', '.join(strangers[:3])}); "
+                "give a new or empty folder"
             )
-            count += write_json_array(group_samples(task_rows, extras=extras), out / name)
+    stage = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    old = out.with_name(f".{out.name}.old-{os.getpid()}")
+    count = 0
+    try:
+        stage.mkdir(parents=True)
+        for task, name in TASK_FILES.items():
+            task_rows = [r for r in rows if r["task"] == task]
+            if task_rows:
+                task_rows.sort(
+                    key=lambda r: (r["image_id"], r["conversation_index"], int(r["id"].rsplit("/", 1)[1]))
+                )
+                count += write_json_array(group_samples(task_rows, extras=extras), stage / name)
+        if out.exists():
+            os.replace(out, old)
+        os.replace(stage, out)
+    except OSError as error:
+        raise SvitError(f"cannot write the output folder {out}: {error.strerror}") from None
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
     return count

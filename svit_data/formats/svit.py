@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from svit_data.boxes import START, parse_refs
-from svit_data.errors import BoxError, InputError
+from svit_data.errors import BoxError, InputError, SvitError
 from svit_data.schema import GPT, SPEAKERS, USER, Sample, default_image_file, parse_sample_id
 from svit_data.tasks import PER_QA_TASKS, check_task
 
@@ -121,8 +121,12 @@ def iter_samples(records: Iterable[Any], task: str, *, file: str) -> Iterator[Sa
         yield from expand_record(record, task, file=file, index=index)
 
 
-def group_samples(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+def group_samples(
+    rows: Iterable[dict[str, Any]], *, extras: tuple[str, ...] = EXTRA_KEYS
+) -> Iterator[dict[str, Any]]:
     """Rows (``FEATURES`` dicts, one task, each image's rows together) back into SVIT records.
+
+    ``extras`` are the non-released keys (of ``EXTRA_KEYS``) a record keeps when they are set.
 
     Within an image, rows are put back in sample order, so rows sorted by their id strings (where
     ``.../10`` sorts before ``.../2``) regroup correctly too.
@@ -130,18 +134,18 @@ def group_samples(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     image_rows: list[dict[str, Any]] = []
     for row in rows:
         if image_rows and image_rows[0]["image_id"] != row["image_id"]:
-            yield _record_of(image_rows)
+            yield _record_of(image_rows, extras)
             image_rows = []
         image_rows.append(row)
     if image_rows:
-        yield _record_of(image_rows)
+        yield _record_of(image_rows, extras)
 
 
-def _record_of(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def _record_of(rows: list[dict[str, Any]], extras: tuple[str, ...]) -> dict[str, Any]:
     rows = sorted(rows, key=lambda row: (row["conversation_index"], parse_sample_id(row["id"])[2]))
     first = rows[0]
     record: dict[str, Any] = {"image_id": first["image_id"], "conversations": []}
-    for key in EXTRA_KEYS:
+    for key in extras:
         value = first.get(key)
         if value is not None and not (key == "image_file" and value == default_image_file(first["image_id"])):
             record[key] = value
@@ -169,6 +173,8 @@ def write_json_array(items: Iterable[Any], path: str | Path) -> int:
                 count += 1
             handle.write("\n]\n")
         os.replace(tmp, path)
+    except OSError as error:
+        raise SvitError(f"cannot write {path}: {error.strerror}") from None
     finally:
         tmp.unlink(missing_ok=True)
     return count

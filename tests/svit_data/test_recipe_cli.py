@@ -162,10 +162,6 @@ def test_unknown_config_exits_2_before_any_work(tmp_path, capsys):
 
 
 def test_unknown_format_exits_2(tmp_path, capsys, sample_folder):
-    try:
-        import svit_data.cli.export  # noqa: F401
-    except ImportError:
-        pytest.skip("svit-recipe export is not available")
     out = tmp_path / "out.json"
     code = main(
         ["export", "conversation", "--format", "yaml", "--dir", str(sample_folder), "--out", str(out)]
@@ -183,6 +179,34 @@ def test_unwritable_output_exits_2(tmp_path, capsys):
     assert main(["build", "conversation", "--out", str(blocker), "--quiet"]) == 2
     assert_one_line_error(capsys, "not a folder")
     assert blocker.read_text() == "not a folder"
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("..", "not a valid config name"),
+        ("../evil", "not a valid config name"),
+        ("a b", "not a valid config name"),
+        (".hidden", "not a valid config name"),
+        ("conversation", "is a registered config"),
+        ("core-150k", "is a registered config"),
+    ],
+)
+def test_bad_custom_names_exit_2_before_any_work(name, message, tmp_path, capsys):
+    out = tmp_path / "work" / "svit"
+    out.parent.mkdir()
+    assert main(["build", "core-150k", "--size", "5", "--name", name, "--out", str(out), "--quiet"]) == 2
+    assert_one_line_error(capsys, f"--name {name!r}", message)
+    assert list(tmp_path.iterdir()) == [out.parent] and list(out.parent.iterdir()) == []
+
+
+def test_export_into_a_missing_folder_exits_2(tmp_path, capsys, sample_folder):
+    out = tmp_path / "missing" / "x.json"
+    for fmt in ("llava", "messages"):
+        argv = ["export", "conversation", "--format", fmt, "--dir", str(sample_folder), "--out", str(out)]
+        assert main(argv) == 2
+        assert_one_line_error(capsys, f"cannot write {out}")
+    assert not (tmp_path / "missing").exists()
 
 
 def test_source_errors_exit_2(tmp_path, capsys):
