@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
     ask = sub.add_parser("ask", help="answer one question about one image with a trained run")
     ask.add_argument("run", help="run folder or LLaVA checkpoint")
-    ask.add_argument("question")
+    ask.add_argument("question", help="the question to ask, in quotes")
     ask.add_argument("--image", help="image file (omit for a text-only question)")
     ask.add_argument("--max-new-tokens", type=int, default=128, help="answer length limit")
     return parser
@@ -76,6 +76,9 @@ def run_stage(args: argparse.Namespace) -> int:
     resume = overrides.get("resume") or flags["resume"] or yaml_layer.get("resume")
     saved = resumed_config(resume) if resume else {}
     config = resolve(saved, yaml_layer, flags, overrides, {"stage": args.command})
+    for name, flag in (("data", "--data"), ("out", "--out")):
+        if not getattr(config, name):
+            raise SvitError(f"{flag} is required (or give it in --config or as {name}=...)")
     summary = train(config)
     logging.getLogger(__name__).info(
         "done: %d steps, final loss %.4f",
@@ -90,7 +93,10 @@ def resumed_config(checkpoint: str) -> dict:
     state = Path(checkpoint) / "state.json"
     if not state.exists():
         raise InputError("not a svit-train checkpoint: missing state.json", file=checkpoint)
-    saved = json.loads(state.read_text())["config"]
+    try:
+        saved = json.loads(state.read_text())["config"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise InputError("cannot read the run's config from state.json", file=checkpoint) from None
     return {k: v for k, v in saved.items() if k not in ("resume", "max_steps")}
 
 

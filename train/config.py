@@ -122,6 +122,14 @@ class TrainConfig:
             raise SvitError("epochs and max_steps must be positive")
         if not 0 <= self.warmup_ratio < 1:
             raise SvitError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        for name in ("lr", "projector_lr", "lora_alpha", "log_every"):
+            if getattr(self, name) <= 0:
+                raise SvitError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("save_every", "num_workers", "weight_decay", "max_grad_norm"):
+            if getattr(self, name) < 0:
+                raise SvitError(f"{name} must not be negative, got {getattr(self, name)}")
+        if not 0 <= self.lora_dropout < 1:
+            raise SvitError(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -176,6 +184,10 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         data = yaml.safe_load(Path(path).read_text()) or {}
     except OSError as e:
         raise InputError(f"cannot read config: {e.strerror}", file=str(path)) from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise InputError(f"not valid YAML{where}", file=str(path)) from None
     if not isinstance(data, dict):
         raise InputError("a config file must be a YAML mapping", file=str(path))
     return {ALIASES.get(k, k): coerce(k, v) for k, v in data.items()}

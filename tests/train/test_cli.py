@@ -52,6 +52,40 @@ def test_invalid_configs_name_the_problem(layers, message):
         resolve(layers)
 
 
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("log_every=0", "log_every must be positive"),
+        ("lr=-1", "lr must be positive"),
+        ("num_workers=-1", "num_workers must not be negative"),
+        ("lora_dropout=1.5", "lora_dropout must be in"),
+    ],
+)
+def test_out_of_range_values_name_the_field(override, message):
+    with pytest.raises(SvitError, match=message):
+        resolve({"stage": "stage1", "init_from": "r"}, parse_overrides([override]))
+
+
+def test_cli_errors_before_any_work_exit_2(tmp_path, capsys):
+    base = ["stage1", "--vision", "v", "--llm", "l"]
+    assert main([*base, "--data", "svit:conversation"]) == 2
+    assert (
+        capsys.readouterr().err
+        == "svit-train: error: --out is required (or give it in --config or as out=...)\n"
+    )
+    assert main([*base, "--out", str(tmp_path / "o")]) == 2
+    assert "--data is required" in capsys.readouterr().err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("lr: 1e-3\nepochs: [1\n")
+    assert main(["stage1", "--config", str(bad)]) == 2
+    assert capsys.readouterr().err == f"svit-train: error: {bad}: not valid YAML at line 3\n"
+    (tmp_path / "ckpt").mkdir()
+    (tmp_path / "ckpt" / "state.json").write_text("{")
+    assert main(["stage1", "--resume", str(tmp_path / "ckpt")]) == 2
+    assert "cannot read the run's config from state.json" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
 def test_bad_override_names_the_key():
     with pytest.raises(SvitError, match="'epochs' expects float"):
         parse_overrides(["epochs=many"])
