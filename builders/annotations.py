@@ -19,10 +19,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from svit_data.builders.jsonstream import iter_array, read_span
-
 from svit_data.boxes import Box, normalize_xywh
 from svit_data.errors import BoxError, InputError
+from svit_data.formats.jsonstream import iter_json_array, iter_json_array_spans, read_span
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +96,7 @@ class VisualGenome:
 
     def images(self) -> Iterator[ImageMeta]:
         path = self.root / IMAGE_DATA
-        for index, (item, _, _) in enumerate(iter_array(path)):
+        for index, item in enumerate(iter_json_array(path)):
             if not isinstance(item, dict):
                 raise InputError("expected an object", file=str(path), record=index)
             image_id = _int_field(item, "image_id" if "image_id" in item else "id", str(path), index)
@@ -125,7 +124,7 @@ class VisualGenome:
         else:
             log.info("indexing %s", path)
             index = {}
-            for record, (item, offset, length) in enumerate(iter_array(path)):
+            for record, (item, offset, length) in enumerate(iter_json_array_spans(path)):
                 if not isinstance(item, dict):
                     raise InputError("expected an object", file=str(path), record=record)
                 key = "image_id" if "image_id" in item else "id"

@@ -9,13 +9,13 @@ import random
 import pytest
 from svit_data.builders.annotations import Annotation, ImageMeta, VisualGenome
 from svit_data.builders.coco import load_captions
-from svit_data.builders.jsonstream import iter_array
 from svit_data.builders.prompt_loader import load_prompts
 from svit_data.builders.serializer import SerializerConfig, merge_duplicates, serialize
 from svit_data.builders.tokens import TokenCounter, seed_cache
 
 from svit_data.boxes import normalize_xywh
 from svit_data.errors import InputError
+from svit_data.formats.jsonstream import iter_json_array_spans, read_span
 from svit_data.tasks import TASKS
 
 
@@ -29,8 +29,9 @@ def test_tokens_offline_and_exact(tmp_path):
 
 def test_streaming_matches_json_load(vg_dir):
     for name in ("objects.json", "region_descriptions.json", "image_data.json"):
-        items = [item for item, _, _ in iter_array(vg_dir / name, chunk_size=512)]
-        assert items == json.loads((vg_dir / name).read_text())
+        spans = list(iter_json_array_spans(vg_dir / name, chunk_chars=512))
+        assert [item for item, _, _ in spans] == json.loads((vg_dir / name).read_text())
+        assert all(read_span(vg_dir / name, offset, length) == item for item, offset, length in spans)
 
 
 def test_vg_reads_objects_regions_and_persists_its_index(vg_dir, tmp_path):

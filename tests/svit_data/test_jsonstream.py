@@ -12,7 +12,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from svit_data.errors import InputError
-from svit_data.formats.jsonstream import iter_json_array, iter_json_lines, iter_json_records
+from svit_data.formats.jsonstream import (
+    iter_json_array,
+    iter_json_array_spans,
+    iter_json_lines,
+    iter_json_object_array,
+    iter_json_object_arrays,
+    iter_json_records,
+    read_span,
+)
 
 json_values = st.recursive(
     st.none()
@@ -146,6 +154,103 @@ def test_dispatch_by_suffix(tmp_path):
     (tmp_path / "a.json").write_text('[{"a": 1}]')
     (tmp_path / "a.jsonl").write_text('{"a": 1}\n')
     assert list(iter_json_records(tmp_path / "a.json")) == list(iter_json_records(tmp_path / "a.jsonl"))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(json_values, max_size=8),
+    st.integers(1, 40),
+    st.sampled_from(["", " ", "\r\n  ", "\t"]),
+    st.booleans(),
+)
+def test_spans_read_back_the_elements_whatever_the_chunk_size(tmp_path_factory, items, chunk, space, bom):
+    """Byte spans stay exact across chunk edges, multi-byte text, CRLF and a leading BOM."""
+    path = tmp_path_factory.mktemp("j") / "a.json"
+    text = "[" + space + f",{space}".join(json.dumps(i, ensure_ascii=False) for i in items) + space + "]"
+    path.write_bytes(("\ufeff" if bom else "").encode() + text.encode("utf-8"))
+    data = path.read_bytes()
+    got = list(iter_json_array_spans(path, chunk_chars=chunk))
+    assert [item for item, _, _ in got] == items
+    for item, offset, length in got:
+        assert read_span(path, offset, length) == item
+        assert json.loads(data[offset : offset + length]) == item
+
+
+def test_spans_of_a_non_ascii_file(tmp_path):
+    path = tmp_path / "a.json"
+    items = [{"name": "café"}, {"name": "猫"}, {"name": "x"}]
+    path.write_text("[\n" + ",\n".join(json.dumps(i, ensure_ascii=False) for i in items) + "\n]")
+    spans = [(offset, length) for _, offset, length in iter_json_array_spans(path, chunk_chars=3)]
+    assert [read_span(path, *span) for span in spans] == items
+    assert spans[1][0] == len('[\n{"name": "café"},\n'.encode())
+
+
+def test_a_stale_span_is_an_input_error(tmp_path):
+    path = tmp_path / "a.json"
+    path.write_text('[{"a": 1}, {"a": 2}]')
+    (_, offset, length), _ = iter_json_array_spans(path)
+    path.write_text('[   {"a": 1}]')
+    with pytest.raises(InputError, match="changed since it was indexed") as caught:
+        read_span(path, offset, length)
+    assert caught.value.file == str(path)
+
+
+COCO_LIKE = {
+    "info": {"year": 2017, "images": [1, 2]},
+    "licenses": [{"id": 1, "name": "x"}],
+    "images": [{"id": 1, "width": 10}, {"id": 2, "width": 20}],
+    "annotations": [{"id": 7, "image_id": 1, "segmentation": [[1.5, 2.5, 3.25]]}, {"id": 8, "image_id": 2}],
+    "categories": [],
+    "n": 123456789,
+}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 40), st.sampled_from([None, 0, 2]))
+def test_named_arrays_of_a_top_level_object_whatever_the_chunk_size(tmp_path_factory, chunk, indent):
+    path = tmp_path_factory.mktemp("j") / "coco.json"
+    path.write_text(json.dumps(COCO_LIKE, indent=indent))
+    keys = ("images", "annotations", "categories")
+    got = list(iter_json_object_arrays(path, keys, chunk_chars=chunk))
+    assert got == [(k, v) for k in keys for v in COCO_LIKE[k]]  # file order; "info" has its own "images"
+    assert list(iter_json_object_array(path, "annotations", chunk_chars=chunk)) == COCO_LIKE["annotations"]
+
+
+def test_a_missing_key_names_the_file_and_key(tmp_path):
+    path = tmp_path / "coco.json"
+    path.write_text(json.dumps({"images": [{"id": 1}]}))
+    with pytest.raises(InputError, match="no such top-level key") as caught:
+        list(iter_json_object_array(path, "annotations"))
+    assert (caught.value.file, caught.value.field) == (str(path), "annotations")
+    path.write_text("{ }")
+    with pytest.raises(InputError, match="'images'"):
+        list(iter_json_object_array(path, "images"))
+
+
+@pytest.mark.parametrize(
+    "text, record, field, message",
+    [
+        ("[]", None, None, "is not a JSON object"),
+        ('{"images": {"id": 1}}', None, "images", "is not a JSON array"),
+        ('{"images": [{"id": 1}, {"id": 2,}]}', 1, "images", "malformed JSON"),
+        ('{"images": [{"id": 1} {"id": 2}]}', 0, "images", "expected ',' or ']'"),
+        ('{"images": [{"id": 1}, {"id": 2}', 2, "images", "ends before the JSON array is closed"),
+        ('{"images": [], "info": {"a": }}', None, "info", "malformed JSON"),
+        ('{"images": [] "info": 1}', None, "images", "expected ',' or '}'"),
+        ('{"images": [], }', None, None, "',' before '}'"),
+        ('{"images" [1]}', None, "images", "expected ':'"),
+        ("{images: [1]}", None, None, "expected a key"),
+        ('{"images": [1], "licenses": [{"a": 1}, oops]}', 1, "licenses", "malformed JSON"),
+        ('{"images": [1], "info": ', None, "info", "ends before the JSON object is closed"),
+    ],
+)
+def test_malformed_objects_name_the_file_record_and_key(tmp_path, text, record, field, message):
+    path = tmp_path / "bad.json"
+    path.write_text(text)
+    with pytest.raises(InputError, match=message) as caught:
+        list(iter_json_object_array(path, "images", chunk_chars=4))
+    assert (caught.value.file, caught.value.record, caught.value.field) == (str(path), record, field)
+    assert "\n" not in str(caught.value)
 
 
 @pytest.mark.slow
