@@ -215,7 +215,7 @@ def compute_matrix(pool: Pool, vocabulary: Vocabulary, *, progress: bool = True)
         for p in parts:
             p.matrix = None
 
-    def cat(name: str, dtype) -> np.ndarray:
+    def cat(name: str, dtype: type) -> np.ndarray:
         return (
             np.concatenate([getattr(p, name) for p in parts]).astype(dtype) if parts else np.zeros(0, dtype)
         )

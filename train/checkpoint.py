@@ -14,6 +14,7 @@ import random
 import shutil
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -23,6 +24,9 @@ from svit_data.train.config import TrainConfig, check_resume_compatible
 from svit_data.train.distributed import Env, barrier, gather_objects, unwrap
 
 from svit_data.errors import InputError
+
+if TYPE_CHECKING:
+    from transformers import ProcessorMixin
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +73,15 @@ def set_rng_state(state: dict) -> None:
 
 
 def save_checkpoint(
-    folder: Path, *, model, optimizer, scheduler, step: int, config: TrainConfig, env: Env, skipped: Counter
+    folder: Path,
+    *,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    step: int,
+    config: TrainConfig,
+    env: Env,
+    skipped: Counter,
 ) -> None:
     weights = model_state(model, env, only_trainable=True)
     if env.fsdp:
@@ -96,7 +108,13 @@ def save_checkpoint(
 
 
 def load_checkpoint(
-    folder: str, *, model, optimizer, scheduler, config: TrainConfig, env: Env
+    folder: str,
+    *,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    config: TrainConfig,
+    env: Env,
 ) -> tuple[int, Counter]:
     """Restore everything `save_checkpoint` wrote; returns (step, skip counts so far)."""
     path = Path(folder)
@@ -136,7 +154,15 @@ def load_checkpoint(
     return int(state["step"]), Counter(state.get("skipped", {}))
 
 
-def save_run(out: Path, *, model, processor, config: TrainConfig, env: Env, summary: dict) -> None:
+def save_run(
+    out: Path,
+    *,
+    model: torch.nn.Module,
+    processor: ProcessorMixin,
+    config: TrainConfig,
+    env: Env,
+    summary: dict,
+) -> None:
     """The final folder: loadable with from_pretrained (merged), LoRA adapters in adapter/, processor."""
     full = model_state(model, env, only_trainable=False) if env.fsdp else None
     if not env.is_main:

@@ -11,7 +11,7 @@ from typing import Any
 
 import datasets
 import torch
-from PIL import UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 from svit_data.train.data import has_image, is_svit_schema, to_record
 from svit_data.train.encode import Skip, encode
 from svit_data.train.images import open_image, preprocess, square_side
@@ -42,7 +42,7 @@ class TrainDataset(torch.utils.data.Dataset):
         self.svit_schema = is_svit_schema(ds)
         self.draft_side = square_side(self.image_processor)
 
-    def load_image(self, row: dict[str, Any], rid: str):
+    def load_image(self, row: dict[str, Any], rid: str) -> Image.Image:
         """Decoded RGB image; a missing or undecodable file is a counted skip, not a crash."""
         image = row.get("image")
         data = image.get("bytes") if isinstance(image, dict) else None

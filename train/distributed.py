@@ -10,6 +10,7 @@ import contextlib
 import logging
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -85,7 +86,7 @@ def unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
 
 
-def grad_sync(model: torch.nn.Module, sync: bool):
+def grad_sync(model: torch.nn.Module, sync: bool) -> contextlib.AbstractContextManager:
     """Skip the gradient all-reduce on all but the last micro-batch of a step."""
     if sync:
         return contextlib.nullcontext()
@@ -113,7 +114,7 @@ def all_sum(values: list[float], env: Env) -> list[float]:
     return t.tolist()
 
 
-def gather_objects(obj, env: Env) -> list:
+def gather_objects(obj: Any, env: Env) -> list:
     if env.world == 1:
         return [obj]
     out = [None] * env.world

@@ -9,6 +9,10 @@ into those: a sample whose image would be cut is skipped with a reason instead.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 IGNORE = -100
 
@@ -28,7 +32,9 @@ class Skip(Exception):
         super().__init__(f"record {record}: {reason}")
 
 
-def render_segments(tokenizer, messages: list[dict[str, str]], record: str) -> list[tuple[str, bool]]:
+def render_segments(
+    tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, str]], record: str
+) -> list[tuple[str, bool]]:
     """(text, is_label) pieces whose concatenation is the full rendered conversation."""
 
     def render(msgs: list[dict[str, str]], gen: bool) -> str:
@@ -53,7 +59,7 @@ def render_segments(tokenizer, messages: list[dict[str, str]], record: str) -> l
 
 
 def encode(
-    tokenizer,
+    tokenizer: PreTrainedTokenizerBase,
     messages: list[dict[str, str]],
     *,
     record: str,

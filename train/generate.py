@@ -8,14 +8,18 @@ at inference matches what it was trained on.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from PIL import Image
 from svit_data.train.images import open_image, preprocess
 from svit_data.train.model import IMAGE_TOKEN, load_pretrained
 
+if TYPE_CHECKING:
+    from transformers import ProcessorMixin
 
-def load_run(path: str):
+
+def load_run(path: str) -> tuple[torch.nn.Module, ProcessorMixin]:
     """(model, processor) of a run folder (merged, or base + adapters) or any LLaVA checkpoint."""
     model, processor = load_pretrained(path)
     return model.eval(), processor
@@ -23,8 +27,8 @@ def load_run(path: str):
 
 @torch.no_grad()
 def ask(
-    model,
-    processor,
+    model: torch.nn.Module,
+    processor: ProcessorMixin,
     question: str,
     *,
     image: str | Path | Image.Image | None = None,

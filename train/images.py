@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -15,8 +16,11 @@ from PIL import Image
 
 from svit_data.errors import InputError
 
+if TYPE_CHECKING:
+    from transformers import BaseImageProcessor
 
-def mean_colour(image_processor) -> tuple[int, int, int]:
+
+def mean_colour(image_processor: BaseImageProcessor) -> tuple[int, int, int]:
     return tuple(int(round(v * 255)) for v in image_processor.image_mean)
 
 
@@ -58,7 +62,7 @@ def open_image(
     return rgb
 
 
-def square_side(image_processor) -> int | None:
+def square_side(image_processor: BaseImageProcessor) -> int | None:
     """The output side when the processor maps a square image to a square (CLIP, SigLIP); else None."""
     size, crop = dict(image_processor.size or {}), dict(getattr(image_processor, "crop_size", None) or {})
     side = size.get("shortest_edge") or (
@@ -74,7 +78,7 @@ def square_side(image_processor) -> int | None:
     return int(side)
 
 
-def preprocess(image: Image.Image, image_processor):
+def preprocess(image: Image.Image, image_processor: BaseImageProcessor) -> torch.Tensor:
     """Pad to square, then resize/rescale/normalise as the vision tower's processor; a (3, H, W) tensor.
 
     For square-output processors (CLIP, SigLIP) the same steps run directly in PIL + numpy, which is

@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -31,10 +32,15 @@ from svit_data.train.sampler import StepSampler, total_steps
 from svit_data.train.stages import param_groups, prepare
 from tqdm import tqdm
 
+if TYPE_CHECKING:
+    from transformers import ProcessorMixin
+
 log = logging.getLogger(__name__)
 
 
-def cosine_with_warmup(optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
+def cosine_with_warmup(
+    optimizer: torch.optim.Optimizer, warmup: int, total: int
+) -> torch.optim.lr_scheduler.LambdaLR:
     def factor(step: int) -> float:
         if step < warmup:
             return (step + 1) / warmup
@@ -51,7 +57,7 @@ def token_loss_sum(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     )
 
 
-def autocast(env: D.Env, config: TrainConfig):
+def autocast(env: D.Env, config: TrainConfig) -> contextlib.AbstractContextManager:
     if env.device.type == "cuda" and config.precision in ("auto", "bf16"):
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
@@ -63,7 +69,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def build(config: TrainConfig):
+def build(config: TrainConfig) -> tuple[torch.nn.Module, ProcessorMixin]:
     if config.vision is not None:
         return build_fresh(
             config.vision,
