@@ -14,7 +14,6 @@ from svit_data.cards.metadata import default_config, size_category
 from svit_data.cards.sections import EXAMPLE_BOX, EXAMPLE_SIZE
 from svit_data.cards.validate import card_problems
 
-from svit_data.boxes import format_box, to_square
 from svit_data.errors import SvitError
 from svit_data.schema import FEATURES
 
@@ -76,8 +75,10 @@ def test_prose_has_the_table_schema_box_example_licenses_and_citation(folder: Pa
     assert f"| `detail-description` | subset | {detail:,} |" in text and "detail_description 100%" in text
     assert "| `full` (default) |" in text
     assert "| `conversations` | list of {from: string, value: string} |" in text
-    square = format_box(to_square(EXAMPLE_BOX, *EXAMPLE_SIZE))
-    assert f"<st>dog<ed> {format_box(EXAMPLE_BOX)}`" in text and f"`{square}` (padded-square frame)" in text
+    # by hand: 640x480 -> pixels 160, 48, 480, 288; y shifts by (640 - 480) // 2 = 80; all / 640
+    assert (EXAMPLE_BOX, EXAMPLE_SIZE) == ((0.25, 0.1, 0.75, 0.6), (640, 480))
+    assert "<st>dog<ed> [0.25, 0.1, 0.75, 0.6]`" in text
+    assert "`[0.25, 0.2, 0.75, 0.575]` (padded-square frame)" in text
     assert "CC BY 4.0" in text and "OpenAI's terms of use" in text
     assert "arXiv:2307.04087" in text and "Zhao, Bo and Wu, Boya and He, Muyang and Huang, Tiejun" in text
     assert "SYNTHETIC" in text  # built from the bundled sample, and says so
