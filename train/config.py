@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field, fields
@@ -47,6 +48,18 @@ RESUME_KEYS = (
     "seed",
     "group_by_modality_length",
 )
+
+
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
+
+
+def check_model_reference(flag: str, value: str) -> None:
+    """A model is a local folder or a Hub id: say so now, before the data is read, not deep in transformers."""
+    if Path(value).expanduser().is_dir():
+        return
+    looks_local = value.startswith((".", "/", "~")) or os.sep in value.strip("/").replace("/", "", 1)
+    if looks_local or not HUB_ID.fullmatch(value) or ".." in value:
+        raise InputError(f"{flag}: no such folder, and not a Hub id of the form OWNER/NAME", file=value)
 
 
 def _help(text: str, default: Any = None, **kw: Any) -> Any:
@@ -116,6 +129,9 @@ class TrainConfig:
             raise SvitError(
                 "give either --vision and --llm (fresh model) or --from (a run or LLaVA checkpoint)"
             )
+        for flag, value in (("--vision", self.vision), ("--llm", self.llm), ("--from", self.init_from)):
+            if value is not None:
+                check_model_reference(flag, value)
         for name in ("global_batch", "micro_batch", "max_length", "lora_r"):
             if getattr(self, name) <= 0:
                 raise SvitError(f"{name} must be positive, got {getattr(self, name)}")

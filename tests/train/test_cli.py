@@ -180,3 +180,21 @@ def test_cli_without_torch_names_the_extra(tmp_path):
         timeout=120,
     )
     assert proc.returncode == 2 and "pip install svit[train]" in proc.stderr
+
+
+@pytest.mark.parametrize("flag", ["--from", "--vision"])
+@pytest.mark.parametrize("value", ["/no/such/run", "./missing_run", "a/b/c", "bad id!"])
+def test_a_model_that_is_neither_a_folder_nor_a_hub_id_fails_before_any_work(flag, value):
+    from svit_data.train.config import check_model_reference
+
+    from svit_data.errors import InputError
+
+    with pytest.raises(InputError, match=f"{flag}: no such folder, and not a Hub id"):
+        check_model_reference(flag, value)
+
+
+def test_hub_ids_and_existing_folders_are_accepted(tmp_path):
+    from svit_data.train.config import check_model_reference
+
+    for value in ("lmsys/vicuna-7b-v1.5", "openai/clip-vit-large-patch14-336", "gpt2", str(tmp_path)):
+        check_model_reference("--llm", value)  # raises on a bad reference
