@@ -87,6 +87,8 @@ def main() -> None:
     input_bytes = sum(
         (args.folder / name).stat().st_size for name in TASK_FILES.values() if (args.folder / name).is_file()
     )
+    if args.work is not None:
+        args.work.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=args.work) as work:
         work = Path(work)
         (work / "cache").mkdir()
