@@ -161,11 +161,14 @@ def run(args: argparse.Namespace) -> int:
     if not args.dry_run:  # a dry run writes nothing: no folder, no index, no cache
         out.mkdir(parents=True, exist_ok=True)
     vg = VisualGenome(args.vg, index_dir=out / ".index", write_index=not args.dry_run)
-    instances = {}
-    if args.coco_instances:
+    instances, captions = {}, {}
+    if args.coco_instances or args.coco_captions:  # keep only the COCO images VG links to: bounded memory
         coco_ids = {image.coco_id for image in vg.images() if image.coco_id is not None}
-        instances = load_instances(args.coco_instances, keep=coco_ids)
-    source = AnnotationSource(vg, load_captions(args.coco_captions), instances)
+        if args.coco_instances:
+            instances = load_instances(args.coco_instances, keep=coco_ids)
+        if args.coco_captions:
+            captions = load_captions(args.coco_captions, keep=coco_ids)
+    source = AnnotationSource(vg, captions, instances)
     prompts = load_prompts(tasks, args.prompts)
     counter = TokenCounter(args.model)
     price = price_for(args.model, args.price_input, args.price_output)
