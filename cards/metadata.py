@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from datasets import Features
 from datasets.info import DatasetInfo
 from datasets.splits import SplitDict, SplitInfo
+
+from svit_data.folder import config_features
 
 DEFAULT_CONFIG = "full"
 PRETTY_NAME = "SVIT: Scaling up Visual Instruction Tuning"
@@ -55,7 +56,7 @@ def _dataset_info(config: dict[str, Any]) -> dict[str, Any]:
     for name in sorted(config["splits"]):
         split = config["splits"][name]
         splits.add(SplitInfo(name=name, num_bytes=split["num_bytes"], num_examples=split["num_examples"]))
-    info = DatasetInfo(features=Features.from_dict(config["features"]), splits=splits)
+    info = DatasetInfo(features=config_features(config), splits=splits)
     return info._to_yaml_dict()
 
 

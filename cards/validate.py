@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from datasets import Features
 from datasets.info import DatasetInfo
 from svit_data.cards.metadata import data_files_pattern
+
+from svit_data.folder import config_features
 
 
 def _by_name(entries: Any, what: str, problems: list[str]) -> dict[str, dict[str, Any]]:
@@ -48,7 +49,7 @@ def _info_problems(name: str, info: dict[str, Any] | None, state_config: dict[st
     except (KeyError, TypeError, ValueError) as error:
         return [f"card: dataset_info of config {name!r} cannot be read ({error})"]
     problems = []
-    if parsed.features != Features.from_dict(state_config["features"]):
+    if parsed.features != config_features(state_config):
         problems.append(f"card: features of config {name!r} differ from the data")
     card_counts = {s: parsed.splits[s].num_examples for s in parsed.splits} if parsed.splits else {}
     data_counts = {s: v["num_examples"] for s, v in state_config["splits"].items()}

@@ -151,6 +151,7 @@ class DatasetFolder:
             "description": description,
             "schema": schema,
             "features": features.to_dict(),
+            "columns": list(features),
             "splits": split_state,
             **(info or {}),
         }
@@ -186,6 +187,13 @@ def _recover(out: Path) -> None:
     if leftovers:
         os.replace(leftovers[-1], out)
         log.warning("restored %s from an interrupted build", out)
+
+
+def config_features(config: dict[str, Any]) -> Features:
+    """A built config's features in column order (the state file sorts its keys, so order is kept apart)."""
+    features = Features.from_dict(config["features"])
+    order = [c for c in config.get("columns", []) if c in features]
+    return Features({name: features[name] for name in order + [c for c in features if c not in order]})
 
 
 def read_state(folder: str | Path) -> dict[str, Any]:

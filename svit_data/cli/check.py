@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from svit_data.errors import SvitError
-from svit_data.folder import read_state
+from svit_data.folder import config_features, read_state
 from svit_data.viewer import inspect_parquet, split_count_problems
 
 HELP = "check offline that a dataset folder loads (also streaming) and is ready for the Hub viewer"
@@ -74,7 +74,7 @@ def _check_files(check: SplitCheck, folder: Path, config: dict[str, Any]) -> lis
 def _check_viewer(check: SplitCheck, paths: list[Path], config: dict[str, Any]) -> None:
     from datasets import Features
 
-    declared = Features.from_dict(config["features"])
+    declared = config_features(config)
     problems, rows = [], 0
     for path in paths:
         report = inspect_parquet(path)
@@ -113,11 +113,11 @@ def _check_load(
     checks: list[SplitCheck], folder: Path, name: str, config: dict[str, Any], cache: str
 ) -> None:
     """Load the config as a user would, fully and streaming, and compare with the declared data."""
-    from datasets import Features, load_dataset
+    from datasets import load_dataset
 
     from svit_data.schema import FEATURES
 
-    declared = Features.from_dict(config["features"])
+    declared = config_features(config)
     try:
         loaded = load_dataset(str(folder), name, cache_dir=cache)
     except Exception as error:  # whatever datasets raises is the answer to "would it load?"

@@ -17,6 +17,7 @@ from svit_data import splits
 from svit_data.cli import main
 from svit_data.errors import SvitError
 from svit_data.folder import STATE_FILE, DatasetFolder, SplitWriter, config_files, read_state
+from svit_data.schema import FEATURES
 
 SUBSETS = {
     "full": None,
@@ -95,10 +96,12 @@ def test_load_dataset_and_streaming_return_exactly_the_rows_written(sample_folde
         loaded = load_dataset(str(sample_folder), config, split=split, cache_dir=str(tmp_path / "hf"))
         loaded = loaded.cast_column("image", Image(decode=False))
         assert loaded.num_rows == len(expected)
+        assert loaded.column_names == list(FEATURES)  # declared order, not the state file's sorted keys
         assert loaded.to_list() == expected
         streamed = load_dataset(str(sample_folder), config, split=split, streaming=True)
         streamed = streamed.cast_column("image", Image(decode=False))
         assert list(streamed) == expected
+        assert list(streamed.features) == list(FEATURES)
 
 
 def test_images_decode_as_pictures(sample_folder, tmp_path):
