@@ -180,7 +180,7 @@ def _recipe_lines(name: str, config: dict[str, Any]) -> list[str]:
     quantiles = diagnostics.get("answer_length_quantiles") or {}
     if quantiles:
         text = ", ".join(f"{k} {_number(quantiles[k])}" for k in ("p10", "p50", "p90") if k in quantiles)
-        lines += [f"Answer length (characters) quantiles: {text}.", ""]
+        lines += [f"Answer length (words per sample) quantiles: {text}.", ""]
     return lines
 
 
