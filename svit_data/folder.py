@@ -31,8 +31,30 @@ ROW_GROUP_BYTES = 64 << 20  # the Hub viewer wants row groups under ~100 MB unco
 SHARD_BYTES = 512 << 20
 
 
+def legacy_features_dict(value: Any) -> Any:
+    """``Features.to_dict()`` in the encoding that datasets < 4 also reads, with the same meaning.
+
+    datasets >= 4 writes ``{"_type": "List"}``, unknown to older readers (and to older viewers). A list
+    of structs is written as ``[struct]`` and a list of values as ``{"_type": "Sequence"}``: both old
+    and new readers decode these to the same types (old ``Sequence`` of a *dict* would mean a dict of
+    lists, so it is never used for structs).
+    """
+    if isinstance(value, dict):
+        if value.get("_type") == "List":
+            feature = legacy_features_dict(value["feature"])
+            if "_type" not in value["feature"]:  # a struct
+                return [feature]
+            extra = {k: v for k, v in value.items() if k not in ("feature", "_type")}
+            return {"feature": feature, **extra, "_type": "Sequence"}
+        return {key: legacy_features_dict(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [legacy_features_dict(item) for item in value]
+    return value
+
+
 def _parquet_schema(features: Features) -> pa.Schema:
-    meta = {"huggingface": json.dumps({"info": {"features": features.to_dict()}})}
+    encoded = legacy_features_dict(features.to_dict())
+    meta = {"huggingface": json.dumps({"info": {"features": encoded}})}
     return features.arrow_schema.with_metadata(meta)
 
 

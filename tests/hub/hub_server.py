@@ -87,6 +87,7 @@ class HubState:
         self.lfs_puts: list[str] = []
         self.fail: dict[str, tuple[int, str | None]] = {}  # route name -> (status, X-Error-Code)
         self.stall_puts_after: int | None = None
+        self.puts_started = 0  # decided under the lock, so concurrent PUTs cannot both slip past a stall
         self.stalled = threading.Event()
         self.release = threading.Event()
 
@@ -369,7 +370,8 @@ class Handler(BaseHTTPRequestHandler):
         data = self._body()
         hub = self.hub
         with hub.lock:
-            stall = hub.stall_puts_after is not None and len(hub.lfs_puts) >= hub.stall_puts_after
+            hub.puts_started += 1
+            stall = hub.stall_puts_after is not None and hub.puts_started > hub.stall_puts_after
         if stall:
             hub.stalled.set()
             hub.release.wait(timeout=60)

@@ -6,6 +6,7 @@ import json
 import shutil
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -131,6 +132,9 @@ def test_interrupted_upload_resumes_where_it_stopped(hub, hub_env, built):
     )
     try:
         assert hub.state.stalled.wait(timeout=120), "the upload never reached the stalled PUT"
+        deadline = time.monotonic() + 30  # the PUTs admitted before the stall may still be finishing
+        while len(hub.state.lfs_puts) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
     finally:
         process.send_signal(signal.SIGKILL)
         process.communicate(timeout=30)

@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from datasets import Image, load_dataset
+from datasets import Features, Image, load_dataset
 
 from svit_data import splits
 from svit_data.cli import main
@@ -220,3 +220,17 @@ def test_read_state_and_config_files_errors(built, tmp_path):
         read_state(tmp_path)
     with pytest.raises(SvitError, match="not built"):
         config_files(built, "referring-qa")
+
+
+def test_parquet_metadata_uses_types_that_older_datasets_readers_know(sample_folder):
+    """No datasets>=4-only "List" type in the shards: lists of structs as [struct], lists of values as
+    Sequence, decoding to exactly the declared features with today's reader."""
+    shard = next((sample_folder / "data" / "full").glob("train-*.parquet"))
+    encoded = json.loads(pq.read_schema(shard).metadata[b"huggingface"])["info"]["features"]
+    assert '"List"' not in json.dumps(encoded)
+    assert isinstance(encoded["conversations"], list) and set(encoded["conversations"][0]) == {
+        "from",
+        "value",
+    }
+    assert encoded["provenance"]["source_ids"]["_type"] == "Sequence"
+    assert Features.from_dict(encoded) == FEATURES
