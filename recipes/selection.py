@@ -157,6 +157,28 @@ def balance_order(
     return picked, BalanceReport(before, after, reached, note)
 
 
+def _balance(
+    candidates: Candidates,
+    order: np.ndarray,
+    size: int,
+    stratum: np.ndarray,
+    quotas: np.ndarray,
+    target: float,
+    tolerance: float,
+) -> tuple[np.ndarray, BalanceReport]:
+    """Balance the candidates' yes/no answers along a priority ``order`` under the task quotas."""
+    return balance_order(
+        order,
+        candidates.yes,
+        candidates.no,
+        size,
+        target=target,
+        tolerance=tolerance,
+        stratum=stratum,
+        quotas=quotas,
+    )
+
+
 def select_balance(
     candidates: Candidates,
     size: int,
@@ -168,16 +190,7 @@ def select_balance(
 ) -> tuple[np.ndarray, BalanceReport]:
     stratum, quotas = strata_of(candidates.task, candidates.size, size, task_mix)
     order = random_order(candidates.size, seed)
-    return balance_order(
-        order,
-        candidates.yes,
-        candidates.no,
-        size,
-        target=target,
-        tolerance=tolerance,
-        stratum=stratum,
-        quotas=quotas,
-    )
+    return _balance(candidates, order, size, stratum, quotas, target, tolerance)
 
 
 def select_core(
@@ -193,16 +206,7 @@ def select_core(
 ) -> tuple[np.ndarray, BalanceReport]:
     stratum, quotas = strata_of(candidates.task, candidates.size, size, task_mix)
     order = diversity_order(candidates, stratum, quotas, seed=seed, decay=decay, rounds=rounds)
-    return balance_order(
-        order,
-        candidates.yes,
-        candidates.no,
-        size,
-        target=target,
-        tolerance=tolerance,
-        stratum=stratum,
-        quotas=quotas,
-    )
+    return _balance(candidates, order, size, stratum, quotas, target, tolerance)
 
 
 __all__ = [
