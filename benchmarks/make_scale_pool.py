@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
+from svit_data.atomic import atomic_open, write_text
 from svit_data.sample import VG_IMAGES, Thing, _position, generate_records
 from svit_data.tasks import TASK_FILES, TASKS
 
@@ -56,11 +57,10 @@ def lengthen(answer: str, things: list[Thing], scene: str, words: int, rng: rand
 def write_pool(out: Path, num_images: int, seed: int) -> dict[str, int]:
     out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed + 1)
-    tmp = {task: out / f".{TASK_FILES[task]}.tmp" for task in TASKS}
-    handles = {task: open(path, "w", encoding="utf-8") for task, path in tmp.items()}
     counts = {"images": 0, "samples": 0, "qa": 0}
     sizes = []
-    try:
+    with ExitStack() as stack:  # every task file is renamed into place only if all were written
+        handles = {task: stack.enter_context(atomic_open(out / TASK_FILES[task])) for task in TASKS}
         for handle in handles.values():
             handle.write("[")
         for i, (image_id, width, height, scene, things, records) in enumerate(
@@ -83,15 +83,7 @@ def write_pool(out: Path, num_images: int, seed: int) -> dict[str, int]:
                 print(f"{counts['images']:,} images", file=sys.stderr, flush=True)
         for handle in handles.values():
             handle.write("\n]\n")
-            handle.close()
-        for task, path in tmp.items():
-            os.replace(path, out / TASK_FILES[task])
-        (out / "image_data.json").write_text(json.dumps(sizes))
-    finally:
-        for handle in handles.values():
-            handle.close()
-        for path in tmp.values():
-            path.unlink(missing_ok=True)
+    write_text(out / "image_data.json", json.dumps(sizes))
     return counts
 
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from svit_data.atomic import write_text
 from svit_data.boxes import Box, normalize_xywh
 from svit_data.errors import BoxError, InputError
 from svit_data.formats.jsonstream import iter_json_array, iter_json_array_spans, read_span
@@ -131,9 +131,7 @@ class VisualGenome:
                 index[_int_field(item, key, str(path), record)] = (offset, length)
             if cached is not None and self.write_index:
                 cached.parent.mkdir(parents=True, exist_ok=True)
-                tmp = cached.with_suffix(".tmp")
-                tmp.write_text(json.dumps(index))
-                os.replace(tmp, cached)
+                write_text(cached, json.dumps(index))
         self._indexes[name] = index
         return index
 

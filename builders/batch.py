@@ -21,7 +21,6 @@ import asyncio
 import hashlib
 import json
 import logging
-import os
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -32,6 +31,8 @@ from svit_data.builders.cost import Budget
 from svit_data.builders.llm import ChatRequest, ChatResult, LLMFatalError, RequestFailed
 from svit_data.builders.openai_client import ClientConfig, result_from_completion
 from svit_data.builders.tokens import TokenCounter
+
+from svit_data.atomic import write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -221,9 +222,4 @@ class BatchRunner:
 
 def _write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    write_bytes(path, data, durable=True)

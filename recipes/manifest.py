@@ -11,11 +11,11 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from svit_data import paths
+from svit_data.atomic import write_bytes
 
 
 def ids_sha256(ids: list[str]) -> str:
@@ -53,9 +53,7 @@ def write_manifest(config: str, manifest: dict[str, Any], ids: list[str]) -> Pat
         ("ids.txt.gz", gzip.compress("".join(f"{i}\n" for i in ids).encode(), mtime=0)),
         ("manifest.json", json.dumps(manifest, indent=2, sort_keys=True).encode()),
     ):
-        tmp = folder / f".{name}.tmp-{os.getpid()}"
-        tmp.write_bytes(data)
-        os.replace(tmp, folder / name)
+        write_bytes(folder / name, data)
     return folder
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -32,6 +31,7 @@ from svit_data.recipes.yesno import count_yes_no
 from tqdm.auto import tqdm
 
 from svit_data import paths
+from svit_data.atomic import staged_folder
 from svit_data.pool import Pool
 from svit_data.schema import GPT
 from svit_data.splits import test_image_ids
@@ -244,10 +244,7 @@ def cache_path(pool: Pool, vocabulary: Vocabulary) -> Path:
 
 def save(matched: MatchedPool, folder: Path) -> None:
     """Write atomically: a temporary folder renamed into place."""
-    tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with staged_folder(folder) as tmp:
         m = matched.matrix
         np.savez(tmp / "matrix.npz", indptr=m.indptr, indices=m.indices, data=m.data, shape=np.array(m.shape))
         columns = pa.table(
@@ -263,10 +260,6 @@ def save(matched: MatchedPool, folder: Path) -> None:
         pq.write_table(columns, tmp / "columns.parquet", compression="lz4")
         meta = {"concepts": matched.concepts, "weights": matched.weights.tolist(), "key": matched.key}
         (tmp / "meta.json").write_text(json.dumps(meta))
-        shutil.rmtree(folder, ignore_errors=True)
-        os.replace(tmp, folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def load(folder: Path) -> MatchedPool:

@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import random
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from svit_data import paths
+from svit_data.atomic import staged_folder
 from svit_data.boxes import format_ref
 from svit_data.formats.svit import write_json_array
 from svit_data.splits import test_image_ids
@@ -377,12 +376,6 @@ def sample_dir() -> Path:
     folder = paths.cache_dir() / f"sample-v{SAMPLE_VERSION}"
     if (folder / "README.txt").is_file():
         return folder
-    tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with staged_folder(folder, keep_existing=True) as tmp:
         write_sample(tmp)
-        if not folder.exists():
-            os.replace(tmp, folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return folder

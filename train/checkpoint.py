@@ -23,6 +23,7 @@ from safetensors.torch import load_file, save_file
 from svit_data.train.config import TrainConfig, check_resume_compatible
 from svit_data.train.distributed import Env, barrier, gather_objects, unwrap
 
+from svit_data.atomic import staged_folder, temp_path
 from svit_data.errors import InputError
 
 if TYPE_CHECKING:
@@ -92,17 +93,13 @@ def save_checkpoint(
         optim = optimizer.state_dict()
     rngs = gather_objects(rng_state(), env)
     if env.is_main:
-        tmp = folder.with_name(folder.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        save_file(weights, tmp / "trainable.safetensors")
-        torch.save(optim, tmp / "optimizer.pt")
-        torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
-        torch.save(rngs, tmp / "rng.pt")
-        state = {"step": step, "world": env.world, "skipped": dict(skipped), "config": config.to_dict()}
-        (tmp / "state.json").write_text(json.dumps(state, indent=1))
-        shutil.rmtree(folder, ignore_errors=True)
-        tmp.rename(folder)
+        with staged_folder(folder, durable=True) as tmp:  # hours of training: survive a machine crash
+            save_file(weights, tmp / "trainable.safetensors")
+            torch.save(optim, tmp / "optimizer.pt")
+            torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
+            torch.save(rngs, tmp / "rng.pt")
+            state = {"step": step, "world": env.world, "skipped": dict(skipped), "config": config.to_dict()}
+            (tmp / "state.json").write_text(json.dumps(state, indent=1))
         log.info("checkpoint %s", folder)
     barrier(env)
 
@@ -168,25 +165,26 @@ def save_run(
     if not env.is_main:
         barrier(env)
         return
-    tmp = out / "final.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    inner = unwrap(model)
-    if config.lora:
-        inner.save_pretrained(tmp / "adapter", state_dict=full)
-        if config.save_merged and not env.fsdp:
-            inner.merge_and_unload().save_pretrained(tmp)
-        elif config.save_merged:
-            log.warning("FSDP + LoRA: writing the adapters only; load the run as base + adapters")
-    else:
-        inner.save_pretrained(tmp, state_dict=full)
-    processor.save_pretrained(tmp)
-    (tmp / "train_config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
-    (tmp / "train_summary.json").write_text(json.dumps(summary, indent=1))
-    for item in tmp.iterdir():
-        target = out / item.name
-        if target.is_dir():
-            shutil.rmtree(target)
-        item.replace(target)
-    tmp.rmdir()
+    tmp = temp_path(out / "final")  # the run folder holds checkpoints too: items move in one by one
+    try:
+        inner = unwrap(model)
+        if config.lora:
+            inner.save_pretrained(tmp / "adapter", state_dict=full)
+            if config.save_merged and not env.fsdp:
+                inner.merge_and_unload().save_pretrained(tmp)
+            elif config.save_merged:
+                log.warning("FSDP + LoRA: writing the adapters only; load the run as base + adapters")
+        else:
+            inner.save_pretrained(tmp, state_dict=full)
+        processor.save_pretrained(tmp)
+        (tmp / "train_config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+        (tmp / "train_summary.json").write_text(json.dumps(summary, indent=1))
+        for item in tmp.iterdir():
+            target = out / item.name
+            if target.is_dir():
+                shutil.rmtree(target)
+            item.replace(target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     log.info("wrote %s", out)
     barrier(env)

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from svit_data.atomic import write_text
 from svit_data.errors import InputError, SvitError
 
 STAGES = ("stage1", "stage2")
@@ -153,13 +154,7 @@ class TrainConfig:
 
     def save(self, path: str | Path) -> None:
         """Write the resolved config through a temporary file, so a reader never sees half of it."""
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        try:
-            tmp.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
 
 ALIASES = {"from": "init_from"}

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from svit_data import paths
+from svit_data.atomic import write_text
 from svit_data.errors import InputError
 
 HELP = "ask an OpenAI-compatible model for the key concepts of benchmark questions; write a vocabulary"
@@ -80,9 +81,7 @@ def run(args: argparse.Namespace) -> int:
         questions=len(questions),
     )
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, out)
+    write_text(out, json.dumps(document, indent=1, ensure_ascii=False) + "\n")
     print(
         f"wrote {len(concepts):,} concepts to {out} "
         f"({counts['parsed']} of {counts['requests']} replies parsed, {counts['failed']} failed)"

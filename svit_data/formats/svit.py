@@ -10,11 +10,11 @@ into records, so that svit -> internal -> svit is lossless.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from svit_data.atomic import atomic_open
 from svit_data.boxes import START, parse_refs
 from svit_data.errors import BoxError, InputError, SvitError
 from svit_data.schema import GPT, SPEAKERS, USER, Sample, default_image_file, parse_sample_id
@@ -162,19 +162,15 @@ def _record_of(rows: list[dict[str, Any]], extras: tuple[str, ...]) -> dict[str,
 def write_json_array(items: Iterable[Any], path: str | Path) -> int:
     """Write ``items`` as one JSON array, streaming, through a temporary file renamed at the end."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     count = 0
     try:
-        with open(tmp, "w", encoding="utf-8") as handle:
+        with atomic_open(path) as handle:
             handle.write("[")
             for item in items:
                 handle.write(",\n" if count else "\n")
                 handle.write(json.dumps(item, ensure_ascii=False))
                 count += 1
             handle.write("\n]\n")
-        os.replace(tmp, path)
     except OSError as error:
         raise SvitError(f"cannot write {path}: {error.strerror}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
     return count

@@ -94,4 +94,4 @@ def test_ddp_two_processes_match_one(tmp_path, tiny_parts, llava_parquet):
         torch.testing.assert_close(pa, pb, rtol=1e-4, atol=1e-5, msg=name)
     rngs = torch.load(tmp_path / "two" / "checkpoint-2" / "rng.pt", weights_only=False)
     assert len(rngs) == 2  # every rank's RNG, written once by rank 0
-    assert not list((tmp_path / "two").glob("*.tmp"))
+    assert not list((tmp_path / "two").glob("*.tmp*"))
