@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from datasets import Features
 
+from svit_data.atomic import clean_leftovers, swap_in, temp_path, write_text
 from svit_data.configs import CONFIG_NAME_RE
 from svit_data.errors import SvitError
 
@@ -106,7 +107,7 @@ class DatasetFolder:
 
     def __init__(self, out_dir: str | Path):
         self.out = Path(out_dir).resolve()
-        _recover(self.out)
+        self.removed = clean_leftovers(self.out)  # staging of killed builds; puts back a set-aside folder
         if self.out.exists() and not self.out.is_dir():
             raise SvitError(f"output {self.out} exists and is not a folder")
         if self.out.is_dir() and any(self.out.iterdir()) and not (self.out / STATE_FILE).is_file():
@@ -115,8 +116,7 @@ class DatasetFolder:
             )
         try:
             self.out.parent.mkdir(parents=True, exist_ok=True)
-            self.stage = self.out.with_name(f".{self.out.name}.building-{os.getpid()}")
-            shutil.rmtree(self.stage, ignore_errors=True)
+            self.stage = temp_path(self.out)
             if self.out.is_dir():
                 shutil.copytree(self.out, self.stage, copy_function=os.link)
             else:
@@ -182,33 +182,17 @@ class DatasetFolder:
     def commit(self, render_card: Callable[[dict[str, Any]], str]) -> Path:
         """Write the card and state, then swap the staged folder into place."""
         card = render_card(self.state)
-        _write_new(self.stage / STATE_FILE, json.dumps(self.state, indent=2, sort_keys=True))
-        _write_new(self.stage / "README.md", card)
-        old = self.out.with_name(f".{self.out.name}.old-{os.getpid()}")
-        if self.out.exists():
-            os.replace(self.out, old)
-        os.replace(self.stage, self.out)
-        shutil.rmtree(old, ignore_errors=True)
+        # new files, never in place: the staged copies are hard links of the live folder's files
+        write_text(self.stage / STATE_FILE, json.dumps(self.state, indent=2, sort_keys=True))
+        write_text(self.stage / "README.md", card)
+        try:
+            swap_in(self.stage, self.out)
+        except OSError as error:
+            raise SvitError(
+                f"cannot replace the output folder {self.out} ({error.strerror}); it was left as it was"
+            ) from None
         log.info("wrote %s", self.out)
         return self.out
-
-
-def _write_new(path: Path, text: str) -> None:
-    """Write ``path`` as a new file: the staged copy is a hard link of the live folder's file, so
-    writing it in place would change the live folder before the swap."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _recover(out: Path) -> None:
-    """Put back a folder left aside by a build killed between its two renames."""
-    if out.exists() or not out.parent.is_dir():
-        return
-    leftovers = sorted(out.parent.glob(f".{out.name}.old-*"))
-    if leftovers:
-        os.replace(leftovers[-1], out)
-        log.warning("restored %s from an interrupted build", out)
 
 
 def config_features(config: dict[str, Any]) -> Features:

@@ -13,7 +13,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from svit_data import paths
+from svit_data.atomic import staged_folder
 from svit_data.errors import InputError, SvitError
 from svit_data.formats.jsonstream import iter_json_records
 from svit_data.ingest import IngestJob, run_jobs
@@ -204,14 +204,11 @@ def _ingest(
     Big sources are ingested by up to ``os.cpu_count()`` processes, one task file each, largest
     first: decoding JSON is CPU-bound and the task files are of similar size.
     """
-    tmp = root.with_name(f"{root.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    jobs = [
-        IngestJob(task, path, f"{number:03d}-{task}", tmp, FEATURES.arrow_schema)
-        for number, (task, path) in enumerate((t, p) for t in TASKS for p in task_files.get(t, []))
-    ]
-    try:
+    with staged_folder(root) as tmp:
+        jobs = [
+            IngestJob(task, path, f"{number:03d}-{task}", tmp, FEATURES.arrow_schema)
+            for number, (task, path) in enumerate((t, p) for t in TASKS for p in task_files.get(t, []))
+        ]
         total = sum(job.path.stat().st_size for job in jobs)
         workers = min(len(jobs), os.cpu_count() or 1) if total >= PARALLEL_BYTES else 1
         with tqdm(total=total, desc="ingest", unit="B", unit_scale=True, disable=not progress) as bar:
@@ -222,9 +219,8 @@ def _ingest(
             files += names
             if count:
                 counts[job.task] = counts.get(job.task, 0) + count
+        if not counts:  # raising here leaves no pool behind: the next try ingests again
+            given = ", ".join(str(p) for ps in task_files.values() for p in ps)
+            raise SvitError(f"the source holds no samples: {given} contain no records")
         (tmp / "pool.json").write_text(json.dumps({"files": files, "counts": counts}, indent=2))
-        shutil.rmtree(root, ignore_errors=True)
-        os.replace(tmp, root)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     log.info("ingested %d samples into %s", sum(counts.values()), root)

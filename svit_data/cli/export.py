@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 
+from svit_data.atomic import atomic_open, staged_folder
 from svit_data.configs import LLAVA_SCHEMA
 from svit_data.errors import SvitError
 from svit_data.folder import config_files, read_state
@@ -83,6 +82,10 @@ def run(args: argparse.Namespace) -> int:
     files = [f for s, fs in sorted(by_split.items()) if args.split in ("all", s) for f in fs]
     schema = read_state(args.dir)["configs"][args.config]["schema"]
     out = Path(args.out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise SvitError(f"cannot create the output folder {out.parent}: {error.strerror}") from None
     if schema == LLAVA_SCHEMA:
         if args.format != "llava":
             raise SvitError(f"config {args.config!r} is stored in LLaVA format and exports only as llava")
@@ -98,23 +101,24 @@ def run(args: argparse.Namespace) -> int:
     else:
         extras = EXTRA_KEYS if args.with_image_info else ("provenance",)
         count = _write_svit(list(_rows(files)), out, extras)
-    print(f"wrote {count:,} {'image records' if args.format == 'svit' else 'records'} to {out}")
+    splits = sorted(by_split) if args.split == "all" else [args.split]
+    what = "image records" if args.format == "svit" else "records"
+    print(
+        f"wrote {count:,} {what} of {args.config} ({'splits' if len(splits) > 1 else 'split'} "
+        f"{', '.join(splits)}) to {out}"
+    )
     return 0
 
 
 def _write_lines(records: Iterator[dict[str, Any]], out: Path) -> int:
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     count = 0
     try:
-        with open(tmp, "w", encoding="utf-8") as handle:
+        with atomic_open(out) as handle:
             for record in records:
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
                 count += 1
-        os.replace(tmp, out)
     except OSError as error:
         raise SvitError(f"cannot write {out}: {error.strerror}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
     return count
 
 
@@ -133,24 +137,16 @@ def _write_svit(rows: list[dict[str, Any]], out: Path, extras: tuple[str, ...]) 
                 f"output folder {out} holds files that are not SVIT task files ({', '.join(strangers[:3])}); "
                 "give a new or empty folder"
             )
-    stage = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    old = out.with_name(f".{out.name}.old-{os.getpid()}")
     count = 0
     try:
-        stage.mkdir(parents=True)
-        for task, name in TASK_FILES.items():
-            task_rows = [r for r in rows if r["task"] == task]
-            if task_rows:
-                task_rows.sort(
-                    key=lambda r: (r["image_id"], r["conversation_index"], int(r["id"].rsplit("/", 1)[1]))
-                )
-                count += write_json_array(group_samples(task_rows, extras=extras), stage / name)
-        if out.exists():
-            os.replace(out, old)
-        os.replace(stage, out)
+        with staged_folder(out) as stage:
+            for task, name in TASK_FILES.items():
+                task_rows = [r for r in rows if r["task"] == task]
+                if task_rows:
+                    task_rows.sort(
+                        key=lambda r: (r["image_id"], r["conversation_index"], int(r["id"].rsplit("/", 1)[1]))
+                    )
+                    count += write_json_array(group_samples(task_rows, extras=extras), stage / name)
     except OSError as error:
         raise SvitError(f"cannot write the output folder {out}: {error.strerror}") from None
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
     return count

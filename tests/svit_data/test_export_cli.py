@@ -45,7 +45,11 @@ def square(box: list[float], width: int, height: int) -> list[float]:
 def test_svit_export_of_the_full_pool_reproduces_the_released_files(sample_folder, tmp_path, capsys):
     out = tmp_path / "svit_json"
     assert export(sample_folder, "full", out, "--format", "svit", "--split", "all") == 0
-    assert capsys.readouterr().out.strip() == f"wrote {4 * 240:,} image records to {out}"
+    splits = ", ".join(sorted(config_files(sample_folder, "full")))
+    assert (
+        capsys.readouterr().out.strip()
+        == f"wrote {4 * 240:,} image records of full (splits {splits}) to {out}"
+    )
     assert sorted(p.name for p in out.iterdir()) == sorted(TASK_FILES.values())
     for name in TASK_FILES.values():
         assert json.loads((out / name).read_text()) == json.loads((sample_dir() / name).read_text()), name
@@ -65,6 +69,15 @@ def test_svit_export_replaces_an_older_export_and_keeps_out_of_other_folders(sam
     assert export(sample_folder, "conversation", out, "--format", "svit") == 2
     assert "notes.txt" in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_export_creates_parent_folders_and_names_the_split(sample_folder, tmp_path, capsys):
+    out = tmp_path / "not" / "yet" / "there.jsonl"
+    assert export(sample_folder, "referring-qa", out, "--format", "messages") == 0
+    rows = len(rows_of(sample_folder, "referring-qa"))
+    assert capsys.readouterr().out.strip() == f"wrote {rows:,} records of referring-qa (split train) to {out}"
+    assert len(out.read_text().splitlines()) == rows
+    assert [p.name for p in out.parent.iterdir()] == ["there.jsonl"]  # no temporary file left
 
 
 def test_llava_export_of_referring_qa_follows_design_5(sample_folder, tmp_path):

@@ -207,6 +207,42 @@ def test_a_folder_left_aside_by_a_killed_build_is_restored(built):
     assert snapshot(built) == before and not aside.exists()
 
 
+def test_a_later_build_removes_the_staging_folders_of_killed_builds(built, caplog):
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # its pid is now the pid of no process: a build killed with SIGKILL
+    stale = [
+        built.with_name(f".{built.name}.building-{child.pid}"),  # the staging name of older versions
+        built.with_name(f".{built.name}.tmp-{child.pid}-0123abcd"),
+    ]
+    for folder in stale:
+        shutil.copytree(built, folder)
+    with caplog.at_level("WARNING", logger="svit_data.atomic"):
+        assert build(built, "conversation") == 0
+    assert sorted(p.name for p in built.parent.iterdir()) == [built.name]
+    (record,) = [r for r in caplog.records if r.name == "svit_data.atomic"]
+    assert all(folder.name in record.getMessage() for folder in stale)
+
+
+def test_a_folder_swap_refused_by_the_system_exits_2_and_keeps_the_old_folder(built, capsys, monkeypatch):
+    before = snapshot(built)
+
+    def refuse(stage, out, **_):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("svit_data.folder.swap_in", refuse)
+    assert build(built, "conversation") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"svit-recipe build: error: cannot replace the output folder {built} (Permission denied); "
+        "it was left as it was"
+    ]
+    assert snapshot(built) == before
+    assert sorted(p.name for p in built.parent.iterdir()) == [built.name]
+
+
 def test_empty_config_is_an_error(tmp_path):
     from svit_data.schema import FEATURES
 

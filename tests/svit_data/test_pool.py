@@ -181,6 +181,20 @@ def test_source_and_size_file_errors(tmp_path):
     assert caught.value.file == str(sizes)
 
 
+def test_an_empty_source_is_an_error_and_leaves_no_cached_pool(tmp_path, svit_cache):
+    source = tmp_path / "empty"
+    source.mkdir()
+    (source / "conversation.json").write_text("[]")
+    (source / "referring_qa.json").write_text("[]\n")
+    pools = svit_cache / "pools"
+    before = sorted(pools.iterdir()) if pools.exists() else []
+    for _ in range(2):  # the second try is refused again, not served an empty pool from the cache
+        with pytest.raises(SvitError, match="holds no samples") as caught:
+            open_pool(str(source), progress=False)
+        assert str(source / "conversation.json") in str(caught.value)
+        assert sorted(pools.iterdir()) == before
+
+
 def test_real_vg_image_data_gives_sizes(shared_fixtures):
     sizes = read_image_sizes(shared_fixtures / "visual_genome" / "image_data.json")
     assert len(sizes) == 30 and sizes[1] == (800, 600)

@@ -200,13 +200,15 @@ def test_bad_custom_names_exit_2_before_any_work(name, message, tmp_path, capsys
     assert list(tmp_path.iterdir()) == [out.parent] and list(out.parent.iterdir()) == []
 
 
-def test_export_into_a_missing_folder_exits_2(tmp_path, capsys, sample_folder):
-    out = tmp_path / "missing" / "x.json"
+def test_export_under_a_file_exits_2(tmp_path, capsys, sample_folder):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    out = blocker / "x.json"
     for fmt in ("llava", "messages"):
         argv = ["export", "conversation", "--format", fmt, "--dir", str(sample_folder), "--out", str(out)]
         assert main(argv) == 2
-        assert_one_line_error(capsys, f"cannot write {out}")
-    assert not (tmp_path / "missing").exists()
+        assert_one_line_error(capsys, f"cannot create the output folder {blocker}")
+    assert [p.name for p in tmp_path.iterdir()] == ["file"] and blocker.read_text() == "not a folder"
 
 
 def test_source_errors_exit_2(tmp_path, capsys):
