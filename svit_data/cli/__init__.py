@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
+import signal
 import sys
 
 from svit_data.errors import SvitError
@@ -50,13 +52,39 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+# Libraries that give their own logger a stderr handler: propagating to ours too prints each line twice.
+OWN_HANDLER_LIBRARIES = ("huggingface_hub", "datasets")
+EXIT_CLOSED_PIPE = 128 + signal.SIGPIPE  # what a shell reports for a command killed by SIGPIPE
+
+
+def print_library_logs_once() -> None:
+    """huggingface_hub and datasets print through their own handler (with their own verbosity
+    settings); stop their records from reaching ours as well."""
+    for name in OWN_HANDLER_LIBRARIES:
+        logging.getLogger(name).propagate = False
+
+
+def _closed_pipe() -> int:
+    """The reader of our output went away (``| head``): stop quietly, as Unix tools do. Python would
+    flush stdout again at exit and print a second BrokenPipeError, so stdout now points to devnull."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_CLOSED_PIPE
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
+    print_library_logs_once()
     try:
-        return int(args.run(args) or 0)
+        code = int(args.run(args) or 0)
+        sys.stdout.flush()  # a pipe closed by its reader fails here when the output was buffered
+        return code
+    except BrokenPipeError:
+        return _closed_pipe()
     except SvitError as error:
         print(f"svit-recipe {args.command}: error: {error}", file=sys.stderr)
         return 2
