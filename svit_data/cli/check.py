@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from svit_data.atomic import clean_leftovers
 from svit_data.errors import SvitError
 from svit_data.folder import config_features, read_state
 from svit_data.viewer import inspect_parquet, split_count_problems
@@ -84,7 +85,7 @@ def _check_viewer(check: SplitCheck, paths: list[Path], config: dict[str, Any]) 
             problems.append(f"{path.name}: its declared features differ from the card")
     expected = config["splits"][check.split]["num_examples"]
     if rows != expected:
-        problems.append(f"the parquet files hold {rows} rows, the card says {expected}")
+        problems.append(f"the parquet files hold {rows:,} rows, the card says {expected:,}")
     check.mark("viewer", problems)
 
 
@@ -106,7 +107,7 @@ def _check_images(check: SplitCheck, dataset: Any) -> None:
             dataset[i]["image"].load()
         except Exception as error:  # any decoder failure is a finding, not a crash
             problems.append(f"row {i}: its image does not decode ({type(error).__name__}: {error})")
-    check.mark("images", problems, ok=f"{len(indices)} ok" if not problems else "FAIL")
+    check.mark("images", problems, ok=f"{len(indices):,} ok" if not problems else "FAIL")
 
 
 def _check_load(
@@ -136,7 +137,8 @@ def _check_load(
             continue
         expected = config["splits"][check.split]["num_examples"]
         check.mark(
-            "load", [] if len(dataset) == expected else [f"loaded {len(dataset)} rows, expected {expected}"]
+            "load",
+            [] if len(dataset) == expected else [f"loaded {len(dataset):,} rows, expected {expected:,}"],
         )
         schema = [] if dataset.features == declared else ["loaded features differ from the declared ones"]
         if config.get("schema", "svit") == "svit" and declared != FEATURES:
@@ -189,7 +191,7 @@ def format_table(results: list[SplitCheck]) -> str:
             r.config,
             r.split,
             f"{r.rows:,}",
-            f"{r.files}" if r.cells.get("files") == "ok" else "FAIL",
+            f"{r.files:,}" if r.cells.get("files") == "ok" else "FAIL",
             *(r.cells.get(c, "skipped") for c in COLUMNS[1:]),
             "ok" if not r.problems else "FAIL",
         )
@@ -203,8 +205,14 @@ def format_table(results: list[SplitCheck]) -> str:
     return "\n".join(lines)
 
 
+def counted(number: int, noun: str) -> str:
+    """``1 problem``, ``2 problems``, ``1,024 rows``: one number format in every line of the report."""
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
+
+
 def run(args: argparse.Namespace) -> int:
     folder = Path(args.folder)
+    clean_leftovers(folder.resolve())  # staging folders of killed builds (it logs what it removed)
     state, meta = load_folder(folder)
     results, general = check_folder(folder, state, meta)
     print(format_table(results))
@@ -212,7 +220,7 @@ def run(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"FAIL {problem}")
     print(
-        f"{len(results)} splits checked in {len(state['configs'])} configs: "
-        + (f"{len(problems)} problems" if problems else "all ok")
+        f"{counted(len(results), 'split')} checked in {counted(len(state['configs']), 'config')}: "
+        + (counted(len(problems), "problem") if problems else "all ok")
     )
     return 1 if problems else 0

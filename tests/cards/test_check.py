@@ -36,7 +36,7 @@ def test_a_built_folder_passes(folder: Path, capsys):
     ]
     assert sum(line.startswith(("full ", "detail-description ")) for line in lines) == 4
     assert all(line.split()[-1] == "ok" for line in lines[1:5])
-    assert "all ok" in lines[-1]
+    assert lines[-1] == "4 splits checked in 2 configs: all ok"
 
 
 def test_stray_and_missing_files_fail(folder: Path, capsys):
@@ -55,6 +55,24 @@ def test_card_counts_that_disagree_fail(folder: Path, capsys):
     card.write_text(card.read_text().replace("default: true", "default: false"))
     code, out = check(folder, capsys)
     assert code == 1 and "exactly one config must be the default" in out
+    assert out.splitlines()[-1] == "4 splits checked in 2 configs: 1 problem"
+
+
+def test_check_removes_the_staging_folders_of_killed_builds(folder: Path, capsys, caplog):
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # a process id that no process has: the build that used it was killed
+    stale = folder.with_name(f".{folder.name}.building-{child.pid}")
+    (stale / "data").mkdir(parents=True)
+    with caplog.at_level("WARNING", logger="svit_data.atomic"):
+        code, out = check(folder, capsys)
+    assert code == 0, out
+    assert not stale.exists()
+    assert [r.getMessage() for r in caplog.records if r.name == "svit_data.atomic"] == [
+        f"removed 1 leftover of killed runs beside {folder.resolve()}: {stale.name}"
+    ]
 
 
 def test_an_undecodable_image_fails(folder: Path, capsys):
