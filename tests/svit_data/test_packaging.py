@@ -15,8 +15,9 @@ SOURCES = ["pyproject.toml", "README.md", "svit_data", "builders", "recipes", "t
 
 
 @pytest.fixture(scope="module")
-def wheel_names(tmp_path_factory) -> list[str]:
-    """File names inside a wheel built from a copy of the sources (the work tree stays clean)."""
+def wheel_build(tmp_path_factory) -> tuple[list[str], str]:
+    """File names inside a wheel built from a copy of the sources (the work tree stays clean), and
+    what the build printed."""
     tmp = tmp_path_factory.mktemp("wheel")
     src = tmp / "src"
     src.mkdir()
@@ -36,7 +37,7 @@ def wheel_names(tmp_path_factory) -> list[str]:
             str(src),
             "--no-deps",
             "--no-build-isolation",
-            "-q",
+            "-v",
             "-w",
             str(tmp / "dist"),
         ],
@@ -46,7 +47,20 @@ def wheel_names(tmp_path_factory) -> list[str]:
     assert result.returncode == 0, result.stderr
     (wheel,) = (tmp / "dist").glob("svit-*.whl")
     with zipfile.ZipFile(wheel) as archive:
-        return archive.namelist()
+        return archive.namelist(), result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def wheel_names(wheel_build) -> list[str]:
+    return wheel_build[0]
+
+
+@pytest.mark.slow
+def test_the_build_prints_no_setuptools_warnings(wheel_build):
+    """Every folder of package data is declared, so setuptools has nothing to warn about."""
+    log = wheel_build[1]
+    assert "running bdist_wheel" in log  # the backend's output is really in the log (pip -v)
+    assert "BuildBackendWarning" not in log and "SetuptoolsDeprecationWarning" not in log
 
 
 @pytest.mark.slow
