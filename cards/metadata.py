@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from datasets.info import DatasetInfo
+from datasets.info import DatasetInfo, DatasetInfosDict
 from datasets.splits import SplitDict, SplitInfo
+from huggingface_hub import DatasetCardData
 
 from svit_data.folder import config_features
 
@@ -51,13 +52,27 @@ def data_files_pattern(config: str, split: str) -> str:
     return f"data/{config}/{split}-*.parquet"
 
 
-def _dataset_info(config: dict[str, Any]) -> dict[str, Any]:
+def _dataset_info(config: dict[str, Any]) -> DatasetInfo:
     splits = SplitDict()
     for name in sorted(config["splits"]):
         split = config["splits"][name]
         splits.add(SplitInfo(name=name, num_bytes=split["num_bytes"], num_examples=split["num_examples"]))
-    info = DatasetInfo(features=config_features(config), splits=splits)
-    return info._to_yaml_dict()
+    return DatasetInfo(features=config_features(config), splits=splits)
+
+
+def dataset_info_entries(configs: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ``dataset_info:`` list, one entry per config in name order, written by the public card
+    writer that ``push_to_hub`` uses (``DatasetInfosDict.to_dataset_card_data``); it writes a single
+    config as a mapping instead of a list, so that case is put back into list form."""
+    names = sorted(configs)
+    card = DatasetCardData()
+    DatasetInfosDict({name: _dataset_info(configs[name]) for name in names}).to_dataset_card_data(card)
+    written = card["dataset_info"]
+    entries = written if isinstance(written, list) else [written]
+    return [
+        {"config_name": name, **{k: v for k, v in entry.items() if k != "config_name"}}
+        for name, entry in zip(names, entries, strict=True)
+    ]
 
 
 def metadata(state: dict[str, Any]) -> dict[str, Any]:
@@ -66,7 +81,7 @@ def metadata(state: dict[str, Any]) -> dict[str, Any]:
     if not configs:
         raise ValueError("a dataset card needs at least one built config")
     default = default_config(configs)
-    entries, infos = [], []
+    entries = []
     for name in sorted(configs):
         entry: dict[str, Any] = {
             "config_name": name,
@@ -78,7 +93,6 @@ def metadata(state: dict[str, Any]) -> dict[str, Any]:
         if name == default:
             entry["default"] = True
         entries.append(entry)
-        infos.append({"config_name": name, **_dataset_info(configs[name])})
     largest = max(config_rows(c) for c in configs.values())
     return {
         "pretty_name": PRETTY_NAME,
@@ -88,5 +102,5 @@ def metadata(state: dict[str, Any]) -> dict[str, Any]:
         "tags": TAGS,
         "size_categories": [size_category(largest)],
         "configs": entries,
-        "dataset_info": infos,
+        "dataset_info": dataset_info_entries(configs),
     }

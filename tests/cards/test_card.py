@@ -157,3 +157,23 @@ def test_the_card_is_a_function_of_the_stored_state(folder: Path):
     stored = json.loads(json.dumps(in_memory, sort_keys=True, default=lambda v: v.item()))
     assert render_card(in_memory) == render_card(stored)
     assert render_card(state) == (folder / "README.md").read_text()
+
+
+def test_dataset_info_is_written_and_read_by_the_public_datasets_card_api(folder):
+    """dataset_info comes from DatasetInfosDict.to_dataset_card_data (what push_to_hub writes), and
+    datasets' own card reader gives back the declared features and split sizes, for two configs and
+    for one (which that writer stores as a mapping, not a list)."""
+    from datasets.info import DatasetInfosDict
+    from huggingface_hub import DatasetCardData
+    from svit_data.cards.metadata import dataset_info_entries
+
+    meta = parse_card((folder / "README.md").read_text(encoding="utf-8"))
+    infos = DatasetInfosDict.from_dataset_card_data(DatasetCardData(dataset_info=meta["dataset_info"]))
+    assert sorted(infos) == ["detail-description", "full"]
+    for info in infos.values():
+        assert info.features == FEATURES and set(info.splits) == {"train", "test"}
+    (one,) = dataset_info_entries({"core-150k": RECIPE})
+    assert one["config_name"] == "core-150k"
+    assert one["splits"] == [{"name": "train", "num_bytes": 1000, "num_examples": 120}]
+    again = DatasetInfosDict.from_dataset_card_data(DatasetCardData(dataset_info=[one]))
+    assert again["core-150k"].features == FEATURES
