@@ -70,12 +70,28 @@ def run_jobs(
             results[k] = future.result()
             progress(jobs[k].path.stat().st_size)
     except BaseException:
-        for process in list(getattr(executor, "_processes", {}).values()):
-            process.terminate()  # stop the other files at once instead of finishing them
+        _stop_workers(executor)  # stop the other files at once instead of finishing them
         executor.shutdown(wait=False, cancel_futures=True)
         raise
     executor.shutdown()
     return results  # type: ignore[return-value]
+
+
+def _stop_workers(executor: ProcessPoolExecutor) -> None:
+    """Terminate the executor's worker processes now.
+
+    ``shutdown(cancel_futures=True)`` only cancels jobs that have not started; a worker halfway
+    through a multi-GB file would run on for minutes. Python 3.14 adds the public
+    ``terminate_workers()``; before it, the executor's private process table ``_processes`` is the only
+    handle on its workers. tests/svit_data/test_pool.py (a worker blocked for ever) fails if this
+    stops working.
+    """
+    terminate = getattr(executor, "terminate_workers", None)
+    if terminate is not None:
+        terminate()
+        return
+    for process in list((executor._processes or {}).values()):
+        process.terminate()
 
 
 _WORKER_TABLES: tuple[dict[int, tuple[int, int]], dict[int, str]] = ({}, {})

@@ -115,6 +115,38 @@ def test_errors_cross_the_process_boundary_with_their_location(tmp_path):
     assert str(copy) == str(caught.value) and copy.field == caught.value.field
 
 
+def test_a_failing_file_stops_the_other_workers_at_once(tmp_path):
+    """The other worker is blocked for ever (reading a FIFO nobody writes): run_jobs must terminate
+    it, not wait for it. This fails if svit_data.ingest._stop_workers stops working."""
+    import multiprocessing
+    import os
+    import time
+
+    bad = tmp_path / "referring_qa.json"
+    bad.write_text(json.dumps([{"image_id": 1, "conversations": [{"content": [{"from": "bot"}]}]}]))
+    fifo = tmp_path / "conversation.json"
+    os.mkfifo(fifo)
+    jobs = [
+        IngestJob("referring_qa", bad, "0", tmp_path, FEATURES.arrow_schema),
+        IngestJob("conversation", fifo, "1", tmp_path, FEATURES.arrow_schema),
+    ]
+    try:
+        with pytest.raises(InputError):
+            run_jobs(jobs, {}, {}, workers=2)
+        deadline = time.monotonic() + 10
+        while multiprocessing.active_children() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert multiprocessing.active_children() == []
+    finally:
+        try:  # release a worker still blocked on the FIFO, so a failure does not hang the session
+            writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:
+            pass
+        else:
+            os.write(writer, b"[]")
+            os.close(writer)
+
+
 def test_builder_shards_keep_sizes_files_and_provenance(tmp_path):
     (tmp_path / "referring_qa").mkdir()
     provenance = {
