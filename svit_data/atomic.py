@@ -157,7 +157,8 @@ def process_alive(pid: int) -> bool:
 
 
 def _leftover_re(name: str) -> re.Pattern[str]:
-    return re.compile(rf"\.{re.escape(name)}\.({TEMP}|{ASIDE}|{LEGACY})-(\d+)(?:-[0-9a-f]+)?")
+    # the leading dot is optional: caches (pools, matrices, the sample) used "<name>.tmp-<pid>" before
+    return re.compile(rf"\.?{re.escape(name)}\.({TEMP}|{ASIDE}|{LEGACY})-(\d+)(?:-[0-9a-f]+)?")
 
 
 def clean_leftovers(path: str | Path) -> list[Path]:

@@ -148,6 +148,7 @@ def test_leftovers_of_dead_processes_are_removed_and_named(tmp_path, caplog):
         tmp_path / f".svit.building-{pid}",  # the name builds used before this module
         tmp_path / f".svit.tmp-{pid}-0a1b2c3d",
         tmp_path / f".svit.old-{pid}-0a1b2c3d",
+        tmp_path / f"svit.tmp-{pid}",  # caches' staging name before this module
     ]
     for folder in stale:
         folder.mkdir()
@@ -162,7 +163,7 @@ def test_leftovers_of_dead_processes_are_removed_and_named(tmp_path, caplog):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["svit", live.name, other.name])
     assert len(caplog.records) == 1
     message = caplog.records[0].getMessage()
-    assert message.startswith(f"removed 3 leftovers of killed runs beside {out}")
+    assert message.startswith(f"removed 4 leftovers of killed runs beside {out}")
     assert all(p.name in message for p in stale)
 
 
