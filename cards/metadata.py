@@ -13,6 +13,7 @@ from datasets.info import DatasetInfo
 from datasets.splits import SplitDict, SplitInfo
 
 from svit_data.folder import config_features
+from svit_data.state import BuildState, ConfigState
 
 DEFAULT_CONFIG = "full"
 PRETTY_NAME = "SVIT: Scaling up Visual Instruction Tuning"
@@ -35,34 +36,34 @@ def size_category(num_rows: int) -> str:
     return next((label for bound, label in bounds if num_rows < bound), "1B<n<10B")
 
 
-def default_config(configs: dict[str, Any]) -> str:
+def default_config(configs: dict[str, ConfigState]) -> str:
     """``full`` when built, else the first recipe, else the first config (alphabetically)."""
     if DEFAULT_CONFIG in configs:
         return DEFAULT_CONFIG
-    recipes = sorted(name for name, c in configs.items() if c.get("kind") == "recipe")
+    recipes = sorted(name for name, c in configs.items() if c.kind == "recipe")
     return recipes[0] if recipes else sorted(configs)[0]
 
 
-def config_rows(config: dict[str, Any]) -> int:
-    return sum(split["num_examples"] for split in config["splits"].values())
+def config_rows(config: ConfigState) -> int:
+    return config.num_rows()
 
 
 def data_files_pattern(config: str, split: str) -> str:
     return f"data/{config}/{split}-*.parquet"
 
 
-def _dataset_info(config: dict[str, Any]) -> dict[str, Any]:
+def _dataset_info(config: ConfigState) -> dict[str, Any]:
     splits = SplitDict()
-    for name in sorted(config["splits"]):
-        split = config["splits"][name]
-        splits.add(SplitInfo(name=name, num_bytes=split["num_bytes"], num_examples=split["num_examples"]))
+    for name in sorted(config.splits):
+        split = config.splits[name]
+        splits.add(SplitInfo(name=name, num_bytes=split.num_bytes, num_examples=split.num_examples))
     info = DatasetInfo(features=config_features(config), splits=splits)
     return info._to_yaml_dict()
 
 
-def metadata(state: dict[str, Any]) -> dict[str, Any]:
+def metadata(state: BuildState) -> dict[str, Any]:
     """The YAML header as a dict: license, tasks, size, configs (one default) and dataset_info."""
-    configs = state["configs"]
+    configs = state.configs
     if not configs:
         raise ValueError("a dataset card needs at least one built config")
     default = default_config(configs)
@@ -72,7 +73,7 @@ def metadata(state: dict[str, Any]) -> dict[str, Any]:
             "config_name": name,
             "data_files": [
                 {"split": split, "path": data_files_pattern(name, split)}
-                for split in sorted(configs[name]["splits"])
+                for split in sorted(configs[name].splits)
             ],
         }
         if name == default:

@@ -12,10 +12,12 @@ import gzip
 import hashlib
 import json
 import os
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from svit_data import paths
+from svit_data.state import Manifest
 
 
 def ids_sha256(ids: list[str]) -> str:
@@ -34,24 +36,24 @@ def make_manifest(
     seed: int,
     ids: list[str],
     counts: dict[str, Any],
-) -> dict[str, Any]:
-    return {
-        "pool_fingerprint": pool_fingerprint,
-        "vocabulary_hash": vocabulary_hash,
-        "parameters": parameters,
-        "seed": seed,
-        "ids_sha256": ids_sha256(ids),
-        "counts": counts,
-    }
+) -> Manifest:
+    return Manifest(
+        pool_fingerprint=pool_fingerprint,
+        vocabulary_hash=vocabulary_hash,
+        parameters=parameters,
+        seed=seed,
+        ids_sha256=ids_sha256(ids),
+        counts=counts,
+    )
 
 
-def write_manifest(config: str, manifest: dict[str, Any], ids: list[str]) -> Path:
+def write_manifest(config: str, manifest: Manifest, ids: list[str]) -> Path:
     """Write ``manifest.json`` and ``ids.txt.gz`` atomically; return their folder."""
-    folder = paths.cache_dir() / "recipes" / config / manifest["ids_sha256"][:16]
+    folder = paths.cache_dir() / "recipes" / config / manifest.ids_sha256[:16]
     folder.mkdir(parents=True, exist_ok=True)
     for name, data in (
         ("ids.txt.gz", gzip.compress("".join(f"{i}\n" for i in ids).encode(), mtime=0)),
-        ("manifest.json", json.dumps(manifest, indent=2, sort_keys=True).encode()),
+        ("manifest.json", json.dumps(asdict(manifest), indent=2, sort_keys=True).encode()),
     ):
         tmp = folder / f".{name}.tmp-{os.getpid()}"
         tmp.write_bytes(data)

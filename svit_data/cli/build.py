@@ -93,14 +93,7 @@ def run(args: argparse.Namespace) -> int:
     with DatasetFolder(args.out) as folder:
         for name in args.configs:
             rows = config_rows(name, pool, args)
-            counts = folder.write_config(
-                rows.name,
-                rows.features,
-                rows.splits,
-                description=rows.description,
-                schema=rows.schema,
-                info={**rows.info, "source": args.source},
-            )
+            counts = folder.write_config(rows, source=args.source)
             log.info("config %s: %s", rows.name, ", ".join(f"{s} {n:,}" for s, n in counts.items()))
             written.append(rows.name)
         out = folder.commit(render_card)

@@ -18,18 +18,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    built = read_state(args.dir)["configs"] if (Path(args.dir) / STATE_FILE).is_file() else {}
+    built = read_state(args.dir).configs if (Path(args.dir) / STATE_FILE).is_file() else {}
     names = list(CONFIGS) + sorted(set(built) - set(CONFIGS))
     width = max(len(n) for n in names)
     for name in names:
         spec = CONFIGS.get(name)
-        description = spec.description if spec else built[name]["description"]
-        kind = spec.kind if spec else "recipe"
+        description = spec.description if spec else built[name].description
+        kind = spec.kind if spec else built[name].kind
         rows = ""
         if name in built:
             rows = (
                 "  [built: "
-                + ", ".join(f"{s} {v['num_examples']:,}" for s, v in sorted(built[name]["splits"].items()))
+                + ", ".join(f"{s} {v.num_examples:,}" for s, v in sorted(built[name].splits.items()))
                 + "]"
             )
         print(f"{name:<{width}}  {kind:<6}  {description}{rows}")

@@ -30,7 +30,7 @@ def test_list_shows_built_rows(capsys, sample_folder):
     assert main(["list", "--dir", str(sample_folder)]) == 0
     out = capsys.readouterr().out
     state = read_state(sample_folder)
-    n = state["configs"]["conversation"]["splits"]["train"]["num_examples"]
+    n = state.configs["conversation"].splits["train"].num_examples
     (line,) = [line for line in out.splitlines() if line.startswith("conversation ")]
     assert f"train {n:,}" in line
     (line,) = [line for line in out.splitlines() if line.startswith("core-150k ")]
@@ -41,7 +41,7 @@ def test_build_writes_the_requested_configs(tmp_path, capsys):
     out = tmp_path / "svit"
     assert main(["build", "conversation", "referring-qa", "--out", str(out), "--quiet"]) == 0
     assert f"wrote conversation, referring-qa to {out}" in capsys.readouterr().out
-    assert set(read_state(out)["configs"]) == {"conversation", "referring-qa"}
+    assert set(read_state(out).configs) == {"conversation", "referring-qa"}
     assert sorted(p.name for p in (out / "data").iterdir()) == ["conversation", "referring-qa"]
 
 
