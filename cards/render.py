@@ -33,6 +33,8 @@ def render_card(state: BuildState) -> str:
     state = state.normalized()
     header = yaml.safe_dump(metadata(state), sort_keys=False, allow_unicode=True, width=1000)
     body = _template().format(
+        intro=sections.intro(state),
+        licenses=sections.licenses(state),
         default=default_config(state.configs),
         config_table=sections.config_table(state),
         schema_table=sections.schema_table(state),

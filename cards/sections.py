@@ -212,6 +212,58 @@ def _source_label(source: str) -> str:
     return f"local folder {Path(source).name}"
 
 
+PAPER = (
+    "SVIT (Zhao, Wu, He and Huang, [arXiv 2307.04087](https://arxiv.org/abs/2307.04087)) is a large visual "
+    "instruction-tuning dataset"
+)
+SVIT_ORIGIN = (
+    ": GPT-4 wrote conversations, complex reasoning questions, referring questions with bounding boxes and "
+    "detailed descriptions for Visual Genome images, working only from the images' human annotations "
+    "(Visual Genome objects, regions and attributes, and COCO captions). The paper also shows that a "
+    "small, well-chosen subset can train as well as the whole set."
+)
+SAMPLE_WARNING = (
+    "**This copy holds svit's SYNTHETIC bundled sample, not SVIT data**: drawn shapes for images and "
+    "template text for conversations, made by svit for testing. No text here was written by GPT-4 and no "
+    "image comes from Visual Genome, COCO or Flickr."
+)
+SOME_SAMPLE_WARNING = (
+    "**Configs built from the `sample` source ({names}) hold svit's SYNTHETIC bundled sample, not SVIT "
+    "data**: drawn shapes and template text made by svit for testing."
+)
+LICENSES = """- Visual Genome annotations and COCO annotations, from which every text was generated: CC BY 4.0.
+- The texts were written by OpenAI's GPT-4; their use is subject to OpenAI's terms of use, including
+  the restriction on developing models that compete with OpenAI.
+- Images belong to their owners (Visual Genome and COCO draw them from Flickr under their own
+  licenses); check them before redistributing image bytes.
+- The SVIT release itself is published under CC BY 4.0, the license this card declares."""
+SAMPLE_LICENSES = """- The bundled sample is synthetic (drawn shapes, template text) and made by svit; it carries no
+  third-party text or images. The card declares CC BY 4.0, the license of the SVIT release it stands in for."""
+
+
+def _sample_configs(state: BuildState) -> list[str]:
+    return [name for name in sorted(state.configs) if state.configs[name].source == "sample"]
+
+
+def intro(state: BuildState) -> str:
+    """The opening: what SVIT is or, for a build of the bundled sample, that this is not SVIT data."""
+    sample = _sample_configs(state)
+    if sample and len(sample) == len(state.configs):
+        return f"{SAMPLE_WARNING}\n\n{PAPER}; this copy only has its shape."
+    text = PAPER + SVIT_ORIGIN
+    if sample:
+        text = SOME_SAMPLE_WARNING.format(names=", ".join(f"`{n}`" for n in sample)) + "\n\n" + text
+    return text
+
+
+def licenses(state: BuildState) -> str:
+    """Licenses of what the folder holds: SVIT's sources, or only the synthetic sample's note."""
+    sample = _sample_configs(state)
+    if sample and len(sample) == len(state.configs):
+        return SAMPLE_LICENSES
+    return LICENSES + ("\n" + SAMPLE_LICENSES if sample else "")
+
+
 def provenance(state: BuildState) -> str:
     """Where each config's rows came from: the source and the pool fingerprint."""
     lines = ["| config | source | pool fingerprint |", "|---|---|---|"]
@@ -219,11 +271,4 @@ def provenance(state: BuildState) -> str:
         config = state.configs[name]
         source = _source_label(config.source)
         lines.append(f"| `{name}` | `{_cell(source)}` | `{config.pool_fingerprint or 'n/a'}` |")
-    sample = any(c.source == "sample" for c in state.configs.values())
-    note = (
-        "\n\nConfigs built from the `sample` source hold the SYNTHETIC bundled sample (drawn shapes and "
-        "template text) that ships with svit for testing; they are not SVIT data."
-        if sample
-        else ""
-    )
-    return "\n".join(lines) + note
+    return "\n".join(lines)

@@ -78,3 +78,22 @@ def card_problems(meta: dict[str, Any], state: BuildState) -> list[str]:
         if not meta.get(key):
             problems.append(f"card: metadata field {key!r} is missing")
     return problems
+
+
+def rendered_card_problems(card_text: str, state: BuildState, *, where: str = "README.md") -> list[str]:
+    """The card must be exactly what the build state renders: a hand edit of the prose is drift too."""
+    from svit_data.cards.render import render_card
+
+    expected = render_card(state)
+    if card_text == expected:
+        return []
+    if card_text.split("\n---\n", 1)[-1] == expected.split("\n---\n", 1)[-1]:
+        return [f"{where}: the card's YAML header differs from the one the build state renders; rebuild"]
+    got, want = card_text.splitlines(), expected.splitlines()
+    line = next(
+        (i for i, (a, b) in enumerate(zip(got, want, strict=False)) if a != b), min(len(got), len(want))
+    )
+    return [
+        f"{where}: line {line + 1} of the card differs from the one the build state renders "
+        "(hand-edited or stale); rebuild with 'svit-recipe build' instead of editing it"
+    ]

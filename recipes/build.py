@@ -297,10 +297,13 @@ def build_recipe(
     folder = write_manifest(config, selection.recipe.manifest, selection.ids)
     log.info("manifest and ids of %s in %s", config, folder)
     description = CONFIGS[name].description
+    size_rule = selection.recipe.manifest.parameters["size_rule"]
     if out_name:
         description = (
             f"{description} Custom build of recipe {name}: {len(selection.ids):,} samples, seed {seed}."
         )
+    elif size_rule not in ("recipe default", "every candidate"):  # say the size this build really has
+        description = f"{description} This build: {len(selection.ids):,} samples ({size_rule})."
     check_ids(pool, selection.ids)  # the selection contract: sorted, unique, every id in the pool
     if spec.method == MIX:
         from svit_data.recipes.mix import mix_rows

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
 from svit_data.configs import CONFIGS, RECIPE, check_custom_name, get_config
 from svit_data.errors import SvitError
@@ -51,8 +52,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def config_rows(name: str, pool: Pool, args: argparse.Namespace) -> ConfigRows:
     spec = get_config(name)
     if spec.kind != RECIPE:
-        if args.name:
-            raise SvitError("--name applies to recipes only")
+        for flag, value in (("--name", args.name), ("--size", args.size), ("--task-mix", args.task_mix)):
+            if value is not None:
+                raise SvitError(
+                    f"{flag} applies to recipes only; {name} is a subset of the pool, built whole"
+                )
         return subset_rows(pool, spec)
     try:
         from svit_data.recipes import build_recipe
@@ -98,4 +102,16 @@ def run(args: argparse.Namespace) -> int:
             written.append(rows.name)
         out = folder.commit(render_card)
     print(f"wrote {', '.join(written)} to {out}")
+    print(f"load it with: {load_line(out, written[0])}")
     return 0
+
+
+def load_line(out: Path, config: str, cwd: Path | None = None) -> str:
+    """The ``load_dataset`` call that loads ``config`` from ``out``.
+
+    ``load_dataset("svit", ...)`` finds a folder named ``svit`` in the working directory (else it asks
+    the Hub), so only ``./svit`` in the cwd may be named that way; any other folder is named by path.
+    """
+    cwd = (cwd or Path.cwd()).resolve()
+    target = "svit" if out == cwd / "svit" else str(out)
+    return f"load_dataset({target!r}, {config!r}, split='train')"

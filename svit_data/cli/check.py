@@ -157,10 +157,12 @@ def check_folder(folder: Path, state: BuildState, meta: dict[str, Any]) -> tuple
     """Per-split results and folder-level problems (card vs data, split counts)."""
     import datasets
 
-    from svit_data.cards.validate import card_problems
+    from svit_data.cards.validate import card_problems, rendered_card_problems
 
     datasets.disable_progress_bars()
     general = card_problems(meta, state)
+    card = folder / "README.md"
+    general += rendered_card_problems(card.read_text(encoding="utf-8"), state, where=str(card))
     results: list[SplitCheck] = []
     with tempfile.TemporaryDirectory(prefix="svit-check-") as cache:
         for name in sorted(state.configs):

@@ -87,9 +87,14 @@ def test_prose_has_the_table_schema_box_example_licenses_and_citation(folder: Pa
     assert (EXAMPLE_BOX, EXAMPLE_SIZE) == ((0.25, 0.1, 0.75, 0.6), (640, 480))
     assert "<st>dog<ed> [0.25, 0.1, 0.75, 0.6]`" in text
     assert "`[0.25, 0.2, 0.75, 0.575]` (padded-square frame)" in text
-    assert "CC BY 4.0" in text and "OpenAI's terms of use" in text
+    assert "CC BY 4.0" in text
     assert "arXiv:2307.04087" in text and "Zhao, Bo and Wu, Boya and He, Muyang and Huang, Tiejun" in text
-    assert "SYNTHETIC" in text  # built from the bundled sample, and says so
+    # built from the bundled sample: it says so at the top and claims neither GPT-4 texts nor Flickr images
+    body = text.split("---\n", 2)[2]
+    assert "SYNTHETIC bundled sample, not SVIT data" in body.split("## Configs")[0]
+    assert (
+        "OpenAI's terms of use" not in text and "GPT-4 wrote" not in text and "from Flickr under" not in text
+    )
     assert "No recipe config was built" in text
 
 
@@ -215,3 +220,15 @@ def test_a_folder_built_by_the_previous_version_still_reads(folder: Path):
     assert config.recipe.manifest.seed == 0 and config.recipe.name == "core-150k"
     assert config.pool_fingerprint == "74d00c6192845bf5"
     assert config.task_mix == {"conversation": 30, "referring_qa": 90}
+
+
+def test_a_card_of_real_data_names_its_origin_and_licenses():
+    text = render_card(typed({"core-150k": RECIPE}))
+    assert "GPT-4 wrote conversations" in text and "OpenAI's terms of use" in text
+    assert "SYNTHETIC" not in text
+
+
+def test_config_descriptions_show_markup_as_text():
+    recipe = {**RECIPE, "description": "Referring QA grounded with <st>object<ed> boxes."}
+    text = render_card(typed({"referring": recipe}))
+    assert "grounded with &lt;st&gt;object&lt;ed&gt; boxes. |" in text

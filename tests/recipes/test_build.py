@@ -60,6 +60,8 @@ def test_recipe_builds_and_loads(built, name, tmp_path):
     assert config.pool_fingerprint == manifest.pool_fingerprint
     assert sum(config.recipe.diagnostics.task_mix.values()) == EXPECTED[name]
     assert config.recipe.objective
+    if name != "svit-train":  # a scaled build says its real size, not only the full-scale one
+        assert f"This build: {EXPECTED[name]:,} samples (scaled: " in config.description
     # the selection contract travels with the data: sorted ids and the manifest beside the parquet
     assert config.recipe.ids_file == f"data/{name}/ids.txt.gz"
     assert read_ids(built / "data" / name) == sorted(ids)
