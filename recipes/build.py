@@ -9,13 +9,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from svit_data.recipes.diagnostics import diagnose, top_concepts
-from svit_data.recipes.manifest import make_manifest, write_manifest
+from svit_data.recipes.manifest import load_ids, make_manifest, write_manifest
 from svit_data.recipes.matching import MatchedPool, match_pool
 from svit_data.recipes.objectives import objective
 from svit_data.recipes.registry import (
@@ -143,17 +144,40 @@ class _Picked:
     size_rule: str
 
 
-def _select(spec: RecipeSpec, matched: MatchedPool, size: int | None, seed: int) -> _Picked:
-    """The pure selection: the train candidates and the ones the recipe's method picks."""
+def _select(
+    spec: RecipeSpec, matched: MatchedPool, size: int | None, seed: int, ids_file: str | None = None
+) -> _Picked:
+    """The pure selection: the train candidates and the ones the recipe's method picks (or ``ids_file`` lists)."""
     rows, candidates = candidates_of(matched)
     if candidates.size == 0:
         raise SvitError("the pool has no train samples to select from (every image is in the test list)")
-    n, size_rule = resolve_size(spec, size, matched.num_rows, candidates.size)
-    picked, balance = SELECTORS[spec.method](candidates, n, seed, spec)
+    if ids_file is not None:
+        picked = _given(ids_file, matched, rows)
+        n, size_rule = len(picked), f"--ids {Path(ids_file).name}"
+        balance = None
+    else:
+        n, size_rule = resolve_size(spec, size, matched.num_rows, candidates.size)
+        picked, balance = SELECTORS[spec.method](candidates, n, seed, spec)
     if balance is None:
         ratio = ratio_report(candidates.yes[picked].sum(), candidates.no[picked].sum())
-        balance = BalanceReport(ratio, ratio, True)
+        reached = abs(ratio["yes_share"] - spec.target_yes_share) <= spec.tolerance or ids_file is None
+        balance = BalanceReport(ratio, ratio, reached)
     return _Picked(matched, rows, candidates, picked, balance, n, size_rule)
+
+
+def _given(ids_file: str, matched: MatchedPool, rows: np.ndarray) -> np.ndarray:
+    """Candidate indices of the ids in ``ids_file``, in candidate order; every id must be a train sample."""
+    ids = load_ids(ids_file)
+    if not ids:
+        raise SvitError(f"{ids_file}: the id list is empty")
+    where = pc.index_in(pa.array(ids, pa.string()), value_set=matched.ids.take(pa.array(rows, pa.int64())))
+    if where.null_count:
+        first = ids[where.is_null().to_pylist().index(True)]
+        raise SvitError(
+            f"{ids_file}: {where.null_count:,} ids are not train samples of this pool (first: {first!r}); "
+            "rebuild from the pool the list was made from"
+        )
+    return np.sort(where.to_numpy())
 
 
 def _report(spec: RecipeSpec, p: _Picked, seed: int) -> Diagnostics:
@@ -236,18 +260,26 @@ def select_recipe(
     concepts: str | None = None,
     task_mix: str | None = None,
     progress: bool = True,
+    ids_file: str | None = None,
 ) -> Selection:
     """Compute recipe ``name`` on ``pool``: select, then report diagnostics, then describe (manifest, objective).
 
     ``task_mix`` (None: the recipe's) overrides :attr:`RecipeSpec.task_mix`; it enters the manifest.
+    ``ids_file`` (a sorted id list, e.g. a dataset folder's ``data/<config>/ids.txt.gz``) replaces the
+    selection: the config is rebuilt from exactly those ids, with fresh diagnostics.
     """
     spec = recipe_spec(name, task_mix)
     vocabulary = load_vocabulary(concepts)
     matched = match_pool(pool, vocabulary, progress=progress)
-    picked = _select(spec, matched, size, seed)
+    picked = _select(spec, matched, size, seed, ids_file)
     ids = sorted_ids(matched, picked.rows[picked.picked])
     diagnostics = _report(spec, picked, seed)
     recipe = _describe(name, spec, picked, diagnostics, ids, pool, seed, vocabulary)
+    if ids_file is not None:
+        recipe.objective = (
+            f"Rebuilt from the id list {Path(ids_file).name} ({len(ids):,} ids, sha256 "
+            f"{recipe.manifest.ids_sha256[:16]}), made by recipe {name}: {recipe.objective}"
+        )
     before, after = diagnostics.yes_no.before, diagnostics.yes_no.after
     log.info(
         "recipe %s: %s of %s train samples (%s); coverage %.3f vs random %.3f, entropy %.3f vs %.3f; "
@@ -277,10 +309,12 @@ def build_recipe(
     out_name: str | None = None,
     llava_mix: str | None = None,
     progress: bool = True,
+    ids_file: str | None = None,
 ) -> ConfigRows:
     """The rows of recipe ``name`` for the dataset folder (called by ``svit-recipe build``).
 
-    ``task_mix`` None means the recipe's default (``RecipeSpec.task_mix``).
+    ``task_mix`` None means the recipe's default (``RecipeSpec.task_mix``); ``ids_file`` rebuilds the
+    config from a sorted id list instead of selecting (see :func:`select_recipe`).
     """
     spec = recipe_spec(name, task_mix)
     if spec.method == MIX and not llava_mix:
@@ -291,7 +325,14 @@ def build_recipe(
 
         parts = scan_mix(llava_mix, progress=progress)
     selection = select_recipe(
-        name, pool, size=size, seed=seed, concepts=concepts, task_mix=task_mix, progress=progress
+        name,
+        pool,
+        size=size,
+        seed=seed,
+        concepts=concepts,
+        task_mix=task_mix,
+        progress=progress,
+        ids_file=ids_file,
     )
     config = out_name or name
     folder = write_manifest(config, selection.recipe.manifest, selection.ids)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from svit_data import paths
+from svit_data.errors import SvitError
 from svit_data.state import Manifest
 
 
@@ -63,3 +64,20 @@ def write_manifest(config: str, manifest: Manifest, ids: list[str]) -> Path:
 
 def read_ids(folder: str | Path) -> list[str]:
     return gzip.decompress((Path(folder) / "ids.txt.gz").read_bytes()).decode().split()
+
+
+def load_ids(path: str | Path) -> list[str]:
+    """A user-given id list (``.gz`` or plain text, one id a line), which must be sorted and unique."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+        text = (gzip.decompress(data) if path.suffix == ".gz" else data).decode("utf-8")
+    except OSError as error:
+        raise SvitError(f"cannot read the id list {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError:
+        raise SvitError(f"{path}: the id list is not UTF-8 text, one id a line") from None
+    ids = text.split()
+    for line, (a, b) in enumerate(zip(ids, ids[1:], strict=False), start=2):
+        if not a < b:
+            raise SvitError(f"{path}: line {line}: ids must be sorted and unique ({b!r} after {a!r})")
+    return ids

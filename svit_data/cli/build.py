@@ -45,6 +45,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "'free' selects without quotas (default: the recipe's, candidates)",
     )
     parser.add_argument("--name", help="recipes: write the result under this config name instead")
+    parser.add_argument(
+        "--ids",
+        metavar="FILE",
+        help="recipes: rebuild the config from this sorted id list instead of selecting, e.g. a dataset "
+        "folder's data/CONFIG/ids.txt.gz (plain text, one id a line, also works)",
+    )
     parser.add_argument("--llava-mix", help="mix-665k: the LLaVA-v1.5-mix-665K JSON file to rebuild")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -52,7 +58,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def config_rows(name: str, pool: Pool, args: argparse.Namespace) -> ConfigRows:
     spec = get_config(name)
     if spec.kind != RECIPE:
-        for flag, value in (("--name", args.name), ("--size", args.size), ("--task-mix", args.task_mix)):
+        recipe_flags = (
+            ("--name", args.name),
+            ("--size", args.size),
+            ("--task-mix", args.task_mix),
+            ("--ids", args.ids),
+        )
+        for flag, value in recipe_flags:
             if value is not None:
                 raise SvitError(
                     f"{flag} applies to recipes only; {name} is a subset of the pool, built whole"
@@ -74,6 +86,7 @@ def config_rows(name: str, pool: Pool, args: argparse.Namespace) -> ConfigRows:
         out_name=args.name,
         llava_mix=args.llava_mix,
         progress=not args.quiet,
+        ids_file=args.ids,
     )
 
 
@@ -82,6 +95,10 @@ def run(args: argparse.Namespace) -> int:
         get_config(name)
     if args.name and len(args.configs) != 1:
         raise SvitError("--name needs exactly one config to build")
+    if args.ids and len(args.configs) != 1:
+        raise SvitError("--ids needs exactly one config to build")
+    if args.ids and args.size is not None:
+        raise SvitError("--ids and --size exclude each other: the id list fixes the size")
     if args.name:
         check_custom_name(args.name)
     pool = open_pool(args.source, images=args.images, image_data=args.image_data, progress=not args.quiet)

@@ -198,3 +198,51 @@ def test_stats_of_a_config_that_is_not_a_built_recipe(built, cli, tmp_path, caps
     assert "built recipes: core-150k" in capsys.readouterr().err
     assert cli("stats", "--dir", tmp_path) == 2
     assert "not a dataset folder built by svit" in capsys.readouterr().err
+
+
+def test_a_config_rebuilds_from_the_folders_id_list_alone(built, cli, tmp_path, capsys):
+    ids_file = built / "data" / "svit-80k-b" / "ids.txt.gz"
+    out = tmp_path / "again"
+    assert cli("build", "svit-80k-b", "--ids", ids_file, "--seed", 3, "--out", out, "--quiet") == 0
+    original = read_state(built).configs["svit-80k-b"].recipe
+    rebuilt = read_state(out).configs["svit-80k-b"]
+    assert rebuilt.recipe.manifest.ids_sha256 == original.manifest.ids_sha256
+    assert rebuilt.recipe.manifest.parameters["size_rule"] == "--ids ids.txt.gz"
+    assert rebuilt.recipe.objective.startswith("Rebuilt from the id list ids.txt.gz")
+    assert rebuilt.recipe.diagnostics.yes_no.after == original.diagnostics.yes_no.after
+    a = load_dataset(str(built), "svit-80k-b", cache_dir=str(tmp_path / "hf"))["train"]
+    b = load_dataset(str(out), "svit-80k-b", cache_dir=str(tmp_path / "hf"))["train"]
+    assert a["id"] == b["id"] and a["conversations"] == b["conversations"]
+    # a plain-text list works too, under a custom name
+    plain = tmp_path / "ids.txt"
+    plain.write_text("\n".join(read_ids(ids_file.parent)[:7]) + "\n")
+    assert cli("build", "svit-80k", "--ids", plain, "--name", "seven", "--out", out, "--quiet") == 0
+    assert read_state(out).configs["seven"].num_rows() == 7
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        (
+            ["conversation/1/1", "zz-not-in-pool"],
+            "2 ids are not train samples of this pool (first: 'conversation/1/1')",
+        ),
+        (["b", "a"], "line 2: ids must be sorted and unique ('a' after 'b')"),
+        ([], "the id list is empty"),
+    ],
+)
+def test_bad_id_lists_are_one_sentence(cli, tmp_path, capsys, lines, message):
+    ids = tmp_path / "ids.txt"
+    ids.write_text("".join(f"{line}\n" for line in lines))
+    assert cli("build", "svit-80k", "--ids", ids, "--out", tmp_path / "svit", "--quiet") == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "svit").exists()
+
+
+def test_the_build_checks_the_selected_ids_against_the_pool(pool, monkeypatch, svit_cache):
+    from svit_data.recipes import build as build_module
+
+    seen = []
+    monkeypatch.setattr(build_module, "check_ids", lambda p, ids: seen.append(list(ids)))
+    rows = build_recipe("svit-80k", pool, size=9, progress=False)
+    assert seen == [rows.ids] and len(rows.ids) == 9
