@@ -7,7 +7,6 @@ recipe never trains on the test split); their configs have one split, ``train``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -18,14 +17,11 @@ import pyarrow.compute as pc
 from svit_data.recipes.diagnostics import diagnose, top_concepts
 from svit_data.recipes.manifest import load_ids, make_manifest, write_manifest
 from svit_data.recipes.matching import MatchedPool, match_pool
+from svit_data.recipes.methods import METHODS
 from svit_data.recipes.objectives import objective
 from svit_data.recipes.registry import (
     ALL,
-    BALANCE,
-    CORE,
-    DIVERSITY,
     MIX,
-    RANDOM,
     RecipeSpec,
     get_recipe,
     resolve_size,
@@ -33,10 +29,6 @@ from svit_data.recipes.registry import (
 from svit_data.recipes.selection import (
     BalanceReport,
     Candidates,
-    select_balance,
-    select_core,
-    select_diversity,
-    select_random,
 )
 from svit_data.recipes.strata import FREE, TASK_MIXES, strata_of
 from svit_data.recipes.vocabulary import load_vocabulary
@@ -59,39 +51,6 @@ from svit_data.state import (
 from svit_data.tasks import TASKS
 
 log = logging.getLogger(__name__)
-
-Selector = Callable[[Candidates, int, int, RecipeSpec], tuple[np.ndarray, BalanceReport | None]]
-
-
-def _unbalanced(picked: np.ndarray) -> tuple[np.ndarray, None]:
-    return picked, None
-
-
-SELECTORS: dict[str, Selector] = {
-    RANDOM: lambda c, size, seed, spec: _unbalanced(select_random(c, size, seed=seed)),
-    DIVERSITY: lambda c, size, seed, spec: _unbalanced(
-        select_diversity(c, size, seed=seed, decay=spec.decay, rounds=spec.rounds, task_mix=spec.task_mix)
-    ),
-    BALANCE: lambda c, size, seed, spec: select_balance(
-        c, size, seed=seed, target=spec.target_yes_share, tolerance=spec.tolerance, task_mix=spec.task_mix
-    ),
-    CORE: lambda c, size, seed, spec: _core(c, size, seed, spec),
-    ALL: lambda c, size, seed, spec: _unbalanced(np.arange(c.size)),
-    MIX: lambda c, size, seed, spec: _core(c, size, seed, spec),
-}
-
-
-def _core(c: Candidates, size: int, seed: int, spec: RecipeSpec) -> tuple[np.ndarray, BalanceReport]:
-    return select_core(
-        c,
-        size,
-        seed=seed,
-        decay=spec.decay,
-        rounds=spec.rounds,
-        target=spec.target_yes_share,
-        tolerance=spec.tolerance,
-        task_mix=spec.task_mix,
-    )
 
 
 @dataclass
@@ -157,7 +116,7 @@ def _select(
         balance = None
     else:
         n, size_rule = resolve_size(spec, size, matched.num_rows, candidates.size)
-        picked, balance = SELECTORS[spec.method](candidates, n, seed, spec)
+        picked, balance = METHODS[spec.method].select(candidates, n, seed, spec)
     if balance is None:
         ratio = ratio_report(candidates.yes[picked].sum(), candidates.no[picked].sum())
         reached = abs(ratio["yes_share"] - spec.target_yes_share) <= spec.tolerance or ids_file is None
@@ -194,10 +153,11 @@ def _report(spec: RecipeSpec, p: _Picked, seed: int) -> Diagnostics:
         answer_length_quantiles=raw["answer_length_quantiles"],
         top_concepts=top_concepts(c.matrix, p.picked, p.matched.concepts),
     )
-    if spec.method in (DIVERSITY, BALANCE, CORE, MIX) and spec.task_mix != FREE:
+    method = METHODS[spec.method]
+    if method.stratified and spec.task_mix != FREE:
         quotas = strata_of(c.task, c.size, p.size, spec.task_mix)[1]
         diagnostics.task_quotas = {t: int(q) for t, q in zip(TASKS, quotas, strict=True) if q}
-    if spec.method in (BALANCE, CORE, MIX):
+    if method.balances:
         diagnostics.balance = BalanceState(
             target_yes_share=spec.target_yes_share,
             tolerance=spec.tolerance,
@@ -240,6 +200,7 @@ def _describe(
         },
     )
     text = objective(
+        METHODS[spec.method].objective,
         spec,
         size=p.size,
         candidates=c.size,

@@ -6,10 +6,14 @@ selectors themselves live in ``selection.py``, their parameters in ``registry.py
 
 from __future__ import annotations
 
-from svit_data.recipes.registry import ALL, BALANCE, CORE, DIVERSITY, MIX, RANDOM, RecipeSpec
+from typing import TYPE_CHECKING
+
 from svit_data.recipes.strata import FREE
 
 from svit_data.tasks import TASKS
+
+if TYPE_CHECKING:
+    from svit_data.recipes.registry import RecipeSpec
 
 TASK_MIX: dict[str, str] = {
     "candidates": "Task mix kept (task_mix=candidates): the selection holds quota_t samples of each task t, "
@@ -53,28 +57,36 @@ BALANCE_RULE = (
     "{tolerance}; ties: fewer swaps). An answer is yes (no) when its first word is 'yes' ('no') followed "
     "by , . ! ; : or the end of the answer."
 )
-OBJECTIVES: dict[str, str] = {
-    RANDOM: "Uniform random selection: the first {size} train samples of a seeded permutation (numpy PCG64, "
-    "seed {seed}) of the pool's train samples in pool order.",
-    DIVERSITY: "{task_mix}Concept coverage with diminishing returns: " + DIVERSITY_RULE,
-    BALANCE: "{task_mix}Yes/no balance by choosing samples, never by editing text: walk the train samples in a "
-    "seeded random order (seed {seed}); " + BALANCE_RULE,
-    CORE: "{task_mix}Diversity then balance, at {size} samples. Diversity: "
+_DIVERSITY = "{task_mix}Concept coverage with diminishing returns: " + DIVERSITY_RULE
+_BALANCE = (
+    "{task_mix}Yes/no balance by choosing samples, never by editing text: walk the train samples in a "
+    "seeded random order (seed {seed}); " + BALANCE_RULE
+)
+_CORE = (
+    "{task_mix}Diversity then balance, at {size} samples. Diversity: "
     + DIVERSITY_RULE
     + " "
     + DIVERSITY_ORDER
     + " Then balance: walk the train samples in the diversity order; "
-    + BALANCE_RULE,
-    ALL: "No selection: every sample whose image is not in SVIT's test image list.",
-}
-OBJECTIVES = {method: text + DIAGNOSTICS for method, text in OBJECTIVES.items()}
-OBJECTIVES[MIX] = (
+    + BALANCE_RULE
+)
+# One objective per selection method (``methods.METHODS`` points at these), each ending in the diagnostics.
+RANDOM_OBJECTIVE = (
+    "Uniform random selection: the first {size} train samples of a seeded permutation (numpy PCG64, "
+    "seed {seed}) of the pool's train samples in pool order." + DIAGNOSTICS
+)
+DIVERSITY_OBJECTIVE = _DIVERSITY + DIAGNOSTICS
+BALANCE_OBJECTIVE = _BALANCE + DIAGNOSTICS
+CORE_OBJECTIVE = _CORE + DIAGNOSTICS
+ALL_OBJECTIVE = "No selection: every sample whose image is not in SVIT's test image list." + DIAGNOSTICS
+MIX_OBJECTIVE = (
     "LLaVA-v1.5-mix-665K with its LLaVA-Instruct-150K records replaced by core-150k in LLaVA format. "
-    + OBJECTIVES[CORE]
+    + CORE_OBJECTIVE
 )
 
 
 def objective(
+    template: str,
     spec: RecipeSpec,
     *,
     size: int,
@@ -84,13 +96,13 @@ def objective(
     vocabulary: str,
     vocabulary_hash: str,
 ) -> str:
-    """The objective of ``spec`` as applied: one paragraph for the card."""
+    """The objective ``template`` (its method's) as ``spec`` applied it: one paragraph for the card."""
     mix_rule = TASK_MIX[spec.task_mix].format(
         size=f"{size:,}",
         candidates=f"{candidates:,}",
         quotas=", ".join(f"{t} {q:,}" for t, q in quotas.items()),
     )
-    text = OBJECTIVES[spec.method].format(
+    text = template.format(
         task_mix=mix_rule,
         quota_rule=QUOTA_RULE[spec.task_mix].format(size=f"{size:,}"),
         rounds=spec.rounds,
