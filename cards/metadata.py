@@ -14,6 +14,7 @@ from datasets.splits import SplitDict, SplitInfo
 from huggingface_hub import DatasetCardData
 
 from svit_data.folder import config_features
+from svit_data.state import BuildState, ConfigState
 
 DEFAULT_CONFIG = "full"
 PRETTY_NAME = "SVIT: Scaling up Visual Instruction Tuning"
@@ -36,31 +37,31 @@ def size_category(num_rows: int) -> str:
     return next((label for bound, label in bounds if num_rows < bound), "1B<n<10B")
 
 
-def default_config(configs: dict[str, Any]) -> str:
+def default_config(configs: dict[str, ConfigState]) -> str:
     """``full`` when built, else the first recipe, else the first config (alphabetically)."""
     if DEFAULT_CONFIG in configs:
         return DEFAULT_CONFIG
-    recipes = sorted(name for name, c in configs.items() if c.get("kind") == "recipe")
+    recipes = sorted(name for name, c in configs.items() if c.kind == "recipe")
     return recipes[0] if recipes else sorted(configs)[0]
 
 
-def config_rows(config: dict[str, Any]) -> int:
-    return sum(split["num_examples"] for split in config["splits"].values())
+def config_rows(config: ConfigState) -> int:
+    return config.num_rows()
 
 
 def data_files_pattern(config: str, split: str) -> str:
     return f"data/{config}/{split}-*.parquet"
 
 
-def _dataset_info(config: dict[str, Any]) -> DatasetInfo:
+def _dataset_info(config: ConfigState) -> DatasetInfo:
     splits = SplitDict()
-    for name in sorted(config["splits"]):
-        split = config["splits"][name]
-        splits.add(SplitInfo(name=name, num_bytes=split["num_bytes"], num_examples=split["num_examples"]))
+    for name in sorted(config.splits):
+        split = config.splits[name]
+        splits.add(SplitInfo(name=name, num_bytes=split.num_bytes, num_examples=split.num_examples))
     return DatasetInfo(features=config_features(config), splits=splits)
 
 
-def dataset_info_entries(configs: dict[str, Any]) -> list[dict[str, Any]]:
+def dataset_info_entries(configs: dict[str, ConfigState]) -> list[dict[str, Any]]:
     """The ``dataset_info:`` list, one entry per config in name order, written by the public card
     writer that ``push_to_hub`` uses (``DatasetInfosDict.to_dataset_card_data``); it writes a single
     config as a mapping instead of a list, so that case is put back into list form."""
@@ -75,9 +76,9 @@ def dataset_info_entries(configs: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def metadata(state: dict[str, Any]) -> dict[str, Any]:
+def metadata(state: BuildState) -> dict[str, Any]:
     """The YAML header as a dict: license, tasks, size, configs (one default) and dataset_info."""
-    configs = state["configs"]
+    configs = state.configs
     if not configs:
         raise ValueError("a dataset card needs at least one built config")
     default = default_config(configs)
@@ -87,7 +88,7 @@ def metadata(state: dict[str, Any]) -> dict[str, Any]:
             "config_name": name,
             "data_files": [
                 {"split": split, "path": data_files_pattern(name, split)}
-                for split in sorted(configs[name]["splits"])
+                for split in sorted(configs[name].splits)
             ],
         }
         if name == default:

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import json
 from importlib import resources
 from typing import Any
 
@@ -15,6 +14,7 @@ from svit_data.cards import sections
 from svit_data.cards.metadata import default_config, metadata
 
 from svit_data.errors import SvitError
+from svit_data.state import BuildState
 
 TEMPLATE = "templates/card.md"
 
@@ -23,23 +23,19 @@ def _template() -> str:
     return resources.files("svit_data.cards").joinpath(TEMPLATE).read_text(encoding="utf-8")
 
 
-def _plain(value: Any) -> Any:
-    if hasattr(value, "item"):  # numpy scalars
-        return value.item()
-    raise TypeError(f"cannot put {type(value).__name__} into a dataset card")
-
-
-def render_card(state: dict[str, Any]) -> str:
+def render_card(state: BuildState) -> str:
     """The README.md of a dataset folder: YAML header from the data, then the prose sections.
 
     The state is normalized as ``svit_build.json`` stores it (sorted keys, plain numbers), so the
     card is a function of that file alone: rebuilding without changes gives the same bytes and a
     push has nothing to upload.
     """
-    state = json.loads(json.dumps(state, sort_keys=True, default=_plain))
+    state = state.normalized()
     header = yaml.safe_dump(metadata(state), sort_keys=False, allow_unicode=True, width=1000)
     body = _template().format(
-        default=default_config(state["configs"]),
+        intro=sections.intro(state),
+        licenses=sections.licenses(state),
+        default=default_config(state.configs),
         config_table=sections.config_table(state),
         schema_table=sections.schema_table(state),
         box_example=sections.box_example(),

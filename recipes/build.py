@@ -7,23 +7,21 @@ recipe never trains on the test split); their configs have one split, ``train``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from svit_data.recipes.diagnostics import diagnose, top_concepts
-from svit_data.recipes.manifest import make_manifest, write_manifest
+from svit_data.recipes.manifest import load_ids, make_manifest, write_manifest
 from svit_data.recipes.matching import MatchedPool, match_pool
+from svit_data.recipes.methods import METHODS
+from svit_data.recipes.objectives import objective
 from svit_data.recipes.registry import (
     ALL,
-    BALANCE,
-    CORE,
-    DIVERSITY,
     MIX,
-    RANDOM,
     RecipeSpec,
     get_recipe,
     resolve_size,
@@ -31,129 +29,37 @@ from svit_data.recipes.registry import (
 from svit_data.recipes.selection import (
     BalanceReport,
     Candidates,
-    select_balance,
-    select_core,
-    select_diversity,
-    select_random,
 )
 from svit_data.recipes.strata import FREE, TASK_MIXES, strata_of
 from svit_data.recipes.vocabulary import load_vocabulary
 from svit_data.recipes.yesno import ratio_report
 
-from svit_data.configs import CONFIGS
+from svit_data.configs import CONFIGS, RECIPE
 from svit_data.errors import SvitError
-from svit_data.materialize import ConfigRows, select_rows
+from svit_data.materialize import ConfigRows, check_ids, select_rows
 from svit_data.pool import Pool
 from svit_data.schema import FEATURES
 from svit_data.splits import TRAIN
+from svit_data.state import (
+    BalanceState,
+    Diagnostics,
+    RecipeState,
+    SelectedVsRandom,
+    YesNo,
+    YesNoChange,
+)
 from svit_data.tasks import TASKS
 
 log = logging.getLogger(__name__)
 
-Selector = Callable[[Candidates, int, int, RecipeSpec], tuple[np.ndarray, BalanceReport | None]]
-
-
-def _unbalanced(picked: np.ndarray) -> tuple[np.ndarray, None]:
-    return picked, None
-
-
-SELECTORS: dict[str, Selector] = {
-    RANDOM: lambda c, size, seed, spec: _unbalanced(select_random(c, size, seed=seed)),
-    DIVERSITY: lambda c, size, seed, spec: _unbalanced(
-        select_diversity(c, size, seed=seed, decay=spec.decay, rounds=spec.rounds, task_mix=spec.task_mix)
-    ),
-    BALANCE: lambda c, size, seed, spec: select_balance(
-        c, size, seed=seed, target=spec.target_yes_share, tolerance=spec.tolerance, task_mix=spec.task_mix
-    ),
-    CORE: lambda c, size, seed, spec: _core(c, size, seed, spec),
-    ALL: lambda c, size, seed, spec: _unbalanced(np.arange(c.size)),
-    MIX: lambda c, size, seed, spec: _core(c, size, seed, spec),
-}
-
-
-def _core(c: Candidates, size: int, seed: int, spec: RecipeSpec) -> tuple[np.ndarray, BalanceReport]:
-    return select_core(
-        c,
-        size,
-        seed=seed,
-        decay=spec.decay,
-        rounds=spec.rounds,
-        target=spec.target_yes_share,
-        tolerance=spec.tolerance,
-        task_mix=spec.task_mix,
-    )
-
-
-TASK_MIX: dict[str, str] = {
-    "candidates": "Task mix kept (task_mix=candidates): the selection holds quota_t samples of each task t, "
-    "quota_t = floor({size} x n_t / N) plus one place for each of the tasks with the largest remainders "
-    "({size} x n_t mod N, ties in the order " + ", ".join(TASKS) + ") until the quotas sum to {size}, "
-    "where n_t is the number of train samples of task t and N = {candidates} (quotas: {quotas}). ",
-    FREE: "No task quotas (task_mix=free): every train sample counts as one task t, so quota_t = {size}. ",
-}
-QUOTA_RULE = {
-    "candidates": "subject to |S ∩ task t| = quota_t for every task t",
-    FREE: "subject to |S| = {size}",
-}
-DIVERSITY_RULE = (
-    "maximize F(S) = sum over concepts c of w_c x g(|S ∩ P_c|), g(k) = sum over j = 1..k of j^-{decay} "
-    "(the k-th selected sample mentioning c adds w_c x k^-{decay}: diminishing returns per concept), where "
-    "P_c is the set of train samples that mention concept c and w_c its weight, {quota_rule}, by a batched "
-    "greedy in {rounds} rounds: each round computes every unselected sample's gain F(S + s) - F(S) = sum over "
-    "its concepts c of w_c x (k_c + 1)^-{decay} (k_c: samples of S mentioning c, counted over all tasks) and "
-    "each task t takes its ceil(left_t / rounds left) unselected samples of highest gain (left_t: its quota "
-    "not yet filled; ties, and samples of zero gain after all others, by a seeded permutation, seed {seed}). "
-    "Concepts come from the vocabulary {vocabulary} (hash {vocabulary_hash}); a sample mentions a concept "
-    "when a surface form of it occurs in its question or answer text after lowercasing and replacing runs of "
-    "characters that are not letters, digits or spaces with a space, with simple plural/singular forms."
-)
-DIVERSITY_ORDER = (
-    "The diversity order is the greedy's picks in the order picked (within a round by gain, descending), then "
-    "every other train sample by its gain against the greedy selection (descending, ties by the permutation)."
-)
-DIAGNOSTICS = (
-    " Diagnostics, each next to a random subset of the same size (seed {seed} + 1000003): coverage is the "
-    "share of the concepts mentioned by some train sample that the selection mentions at least once; entropy "
-    "is the Shannon entropy (nats) of p_c = df_c / sum of df over concepts, df_c the number of selected "
-    "samples that mention concept c (the distribution of concept mentions over concepts; unweighted, at most "
-    "log of the number of concepts mentioned)."
-)
-BALANCE_RULE = (
-    "take the first quota_t samples of each task in that order; a swap in task t drops its last selected "
-    "sample that leans to the over-represented answer and adds its first unselected other sample, so the "
-    "quotas hold; the j-th swap of task t comes at j / quota_t (ties in task order), and the first p swaps "
-    "are made, p chosen so that yes / (yes + no) over the selection is closest to {target} (tolerance "
-    "{tolerance}; ties: fewer swaps). An answer is yes (no) when its first word is 'yes' ('no') followed "
-    "by , . ! ; : or the end of the answer."
-)
-OBJECTIVES: dict[str, str] = {
-    RANDOM: "Uniform random selection: the first {size} train samples of a seeded permutation (numpy PCG64, "
-    "seed {seed}) of the pool's train samples in pool order.",
-    DIVERSITY: "{task_mix}Concept coverage with diminishing returns: " + DIVERSITY_RULE,
-    BALANCE: "{task_mix}Yes/no balance by choosing samples, never by editing text: walk the train samples in a "
-    "seeded random order (seed {seed}); " + BALANCE_RULE,
-    CORE: "{task_mix}Diversity then balance, at {size} samples. Diversity: "
-    + DIVERSITY_RULE
-    + " "
-    + DIVERSITY_ORDER
-    + " Then balance: walk the train samples in the diversity order; "
-    + BALANCE_RULE,
-    ALL: "No selection: every sample whose image is not in SVIT's test image list.",
-}
-OBJECTIVES = {method: text + DIAGNOSTICS for method, text in OBJECTIVES.items()}
-OBJECTIVES[MIX] = (
-    "LLaVA-v1.5-mix-665K with its LLaVA-Instruct-150K records replaced by core-150k in LLaVA format. "
-    + OBJECTIVES[CORE]
-)
-
 
 @dataclass
 class Selection:
-    """A recipe's result before materializing: sorted ids plus manifest, diagnostics and objective."""
+    """A recipe's result before materializing: sorted ids plus its recipe state (manifest, diagnostics)."""
 
     spec: RecipeSpec
     ids: list[str]
-    info: dict[str, Any]
+    recipe: RecipeState
 
 
 def candidates_of(matched: MatchedPool) -> tuple[np.ndarray, Candidates]:
@@ -184,6 +90,128 @@ def recipe_spec(name: str, task_mix: str | None) -> RecipeSpec:
     return replace(spec, task_mix=task_mix)
 
 
+@dataclass
+class _Picked:
+    """What the selection step hands the report: candidates, the picked ones and the balance report."""
+
+    matched: MatchedPool
+    rows: np.ndarray  # pool rows of the candidates
+    candidates: Candidates
+    picked: np.ndarray  # candidate indices
+    balance: BalanceReport
+    size: int
+    size_rule: str
+
+
+def _select(
+    spec: RecipeSpec, matched: MatchedPool, size: int | None, seed: int, ids_file: str | None = None
+) -> _Picked:
+    """The pure selection: the train candidates and the ones the recipe's method picks (or ``ids_file`` lists)."""
+    rows, candidates = candidates_of(matched)
+    if candidates.size == 0:
+        raise SvitError("the pool has no train samples to select from (every image is in the test list)")
+    if ids_file is not None:
+        picked = _given(ids_file, matched, rows)
+        n, size_rule = len(picked), f"--ids {Path(ids_file).name}"
+        balance = None
+    else:
+        n, size_rule = resolve_size(spec, size, matched.num_rows, candidates.size)
+        picked, balance = METHODS[spec.method].select(candidates, n, seed, spec)
+    if balance is None:
+        ratio = ratio_report(candidates.yes[picked].sum(), candidates.no[picked].sum())
+        reached = abs(ratio["yes_share"] - spec.target_yes_share) <= spec.tolerance or ids_file is None
+        balance = BalanceReport(ratio, ratio, reached)
+    return _Picked(matched, rows, candidates, picked, balance, n, size_rule)
+
+
+def _given(ids_file: str, matched: MatchedPool, rows: np.ndarray) -> np.ndarray:
+    """Candidate indices of the ids in ``ids_file``, in candidate order; every id must be a train sample."""
+    ids = load_ids(ids_file)
+    if not ids:
+        raise SvitError(f"{ids_file}: the id list is empty")
+    where = pc.index_in(pa.array(ids, pa.string()), value_set=matched.ids.take(pa.array(rows, pa.int64())))
+    if where.null_count:
+        first = ids[where.is_null().to_pylist().index(True)]
+        raise SvitError(
+            f"{ids_file}: {where.null_count:,} ids are not train samples of this pool (first: {first!r}); "
+            "rebuild from the pool the list was made from"
+        )
+    return np.sort(where.to_numpy())
+
+
+def _report(spec: RecipeSpec, p: _Picked, seed: int) -> Diagnostics:
+    """Diagnostics of the selection next to a random subset, with quotas and balance where they apply."""
+    c = p.candidates
+    raw = diagnose(
+        c.matrix, p.matched.task[p.rows], p.matched.answer_words[p.rows], p.picked, p.balance, seed=seed
+    )
+    diagnostics = Diagnostics(
+        coverage=SelectedVsRandom(**raw["coverage"]),
+        entropy=SelectedVsRandom(**raw["entropy"]),
+        yes_no=YesNoChange(before=YesNo(**raw["yes_no"]["before"]), after=YesNo(**raw["yes_no"]["after"])),
+        task_mix=raw["task_mix"],
+        answer_length_quantiles=raw["answer_length_quantiles"],
+        top_concepts=top_concepts(c.matrix, p.picked, p.matched.concepts),
+    )
+    method = METHODS[spec.method]
+    if method.stratified and spec.task_mix != FREE:
+        quotas = strata_of(c.task, c.size, p.size, spec.task_mix)[1]
+        diagnostics.task_quotas = {t: int(q) for t, q in zip(TASKS, quotas, strict=True) if q}
+    if method.balances:
+        diagnostics.balance = BalanceState(
+            target_yes_share=spec.target_yes_share,
+            tolerance=spec.tolerance,
+            reached=p.balance.reached,
+            note=p.balance.note,
+        )
+    return diagnostics
+
+
+def _describe(
+    name: str,
+    spec: RecipeSpec,
+    p: _Picked,
+    diagnostics: Diagnostics,
+    ids: list[str],
+    pool: Pool,
+    seed: int,
+    vocabulary: Any,
+) -> RecipeState:
+    """The manifest (inputs and a hash of the output) and the objective text for the card."""
+    c = p.candidates
+    manifest = make_manifest(
+        pool_fingerprint=pool.fingerprint,
+        vocabulary_hash=vocabulary.hash,
+        parameters={
+            **spec.parameters(),
+            "size": p.size,
+            "size_rule": p.size_rule,
+            "vocabulary": vocabulary.name,
+        },
+        seed=seed,
+        ids=ids,
+        counts={
+            "pool": p.matched.num_rows,
+            "candidates": c.size,
+            "held_out_test": int(p.matched.test.sum()),
+            "selected": len(ids),
+            "concepts": len(p.matched.concepts),
+            "candidate_yes_no": ratio_report(c.yes.sum(), c.no.sum()),
+        },
+    )
+    text = objective(
+        METHODS[spec.method].objective,
+        spec,
+        size=p.size,
+        candidates=c.size,
+        quotas=diagnostics.task_quotas or {},
+        seed=seed,
+        vocabulary=vocabulary.name,
+        vocabulary_hash=vocabulary.hash,
+    )
+    return RecipeState(name=name, manifest=manifest, diagnostics=diagnostics, objective=text)
+
+
 def select_recipe(
     name: str,
     pool: Pool,
@@ -193,95 +221,42 @@ def select_recipe(
     concepts: str | None = None,
     task_mix: str | None = None,
     progress: bool = True,
+    ids_file: str | None = None,
 ) -> Selection:
-    """Compute recipe ``name`` on ``pool``: the pure selection wrapped with caching and bookkeeping.
+    """Compute recipe ``name`` on ``pool``: select, then report diagnostics, then describe (manifest, objective).
 
     ``task_mix`` (None: the recipe's) overrides :attr:`RecipeSpec.task_mix`; it enters the manifest.
+    ``ids_file`` (a sorted id list, e.g. a dataset folder's ``data/<config>/ids.txt.gz``) replaces the
+    selection: the config is rebuilt from exactly those ids, with fresh diagnostics.
     """
     spec = recipe_spec(name, task_mix)
     vocabulary = load_vocabulary(concepts)
     matched = match_pool(pool, vocabulary, progress=progress)
-    rows, candidates = candidates_of(matched)
-    if candidates.size == 0:
-        raise SvitError("the pool has no train samples to select from (every image is in the test list)")
-    n, size_rule = resolve_size(spec, size, matched.num_rows, candidates.size)
-    picked, balance = SELECTORS[spec.method](candidates, n, seed, spec)
-    if balance is None:
-        ratio = ratio_report(candidates.yes[picked].sum(), candidates.no[picked].sum())
-        balance = BalanceReport(ratio, ratio, True)
-    ids = sorted_ids(matched, rows[picked])
-    parameters = {**spec.parameters(), "size": n, "size_rule": size_rule, "vocabulary": vocabulary.name}
-    diagnostics = diagnose(
-        candidates.matrix, matched.task[rows], matched.answer_words[rows], picked, balance, seed=seed
-    )
-    stratified = spec.method in (DIVERSITY, BALANCE, CORE, MIX) and spec.task_mix != FREE
-    if stratified:
-        quotas = strata_of(candidates.task, candidates.size, n, spec.task_mix)[1]
-        diagnostics["task_quotas"] = {t: int(q) for t, q in zip(TASKS, quotas, strict=True) if q}
-    if spec.method in (BALANCE, CORE, MIX):
-        diagnostics["balance"] = {
-            "target_yes_share": spec.target_yes_share,
-            "tolerance": spec.tolerance,
-            "reached": balance.reached,
-            "note": balance.note,
-        }
-    diagnostics["top_concepts"] = top_concepts(candidates.matrix, picked, matched.concepts)
-    counts = {
-        "pool": matched.num_rows,
-        "candidates": candidates.size,
-        "held_out_test": int(matched.test.sum()),
-        "selected": len(ids),
-        "concepts": len(matched.concepts),
-        "candidate_yes_no": ratio_report(candidates.yes.sum(), candidates.no.sum()),
-    }
-    manifest = make_manifest(
-        pool_fingerprint=pool.fingerprint,
-        vocabulary_hash=vocabulary.hash,
-        parameters=parameters,
-        seed=seed,
-        ids=ids,
-        counts=counts,
-    )
-    mix_rule = TASK_MIX[spec.task_mix].format(
-        size=f"{n:,}",
-        candidates=f"{candidates.size:,}",
-        quotas=", ".join(f"{t} {q:,}" for t, q in diagnostics.get("task_quotas", {}).items()),
-    )
-    objective = OBJECTIVES[spec.method].format(
-        task_mix=mix_rule,
-        quota_rule=QUOTA_RULE[spec.task_mix].format(size=f"{n:,}"),
-        rounds=spec.rounds,
-        size=f"{n:,}",
-        seed=seed,
-        decay=spec.decay,
-        target=spec.target_yes_share,
-        tolerance=spec.tolerance,
-        vocabulary=vocabulary.name,
-        vocabulary_hash=vocabulary.hash,
-    )
-    info = {
-        "kind": "recipe",
-        "recipe": name,
-        "manifest": manifest,
-        "diagnostics": diagnostics,
-        "objective": " ".join(objective.split()),
-    }
-    before, after = diagnostics["yes_no"]["before"], diagnostics["yes_no"]["after"]
+    picked = _select(spec, matched, size, seed, ids_file)
+    ids = sorted_ids(matched, picked.rows[picked.picked])
+    diagnostics = _report(spec, picked, seed)
+    recipe = _describe(name, spec, picked, diagnostics, ids, pool, seed, vocabulary)
+    if ids_file is not None:
+        recipe.objective = (
+            f"Rebuilt from the id list {Path(ids_file).name} ({len(ids):,} ids, sha256 "
+            f"{recipe.manifest.ids_sha256[:16]}), made by recipe {name}: {recipe.objective}"
+        )
+    before, after = diagnostics.yes_no.before, diagnostics.yes_no.after
     log.info(
         "recipe %s: %s of %s train samples (%s); coverage %.3f vs random %.3f, entropy %.3f vs %.3f; "
         "yes share %.3f -> %.3f",
         name,
-        f"{n:,}",
-        f"{candidates.size:,}",
-        size_rule,
-        diagnostics["coverage"]["selected"],
-        diagnostics["coverage"]["random"],
-        diagnostics["entropy"]["selected"],
-        diagnostics["entropy"]["random"],
-        before["yes_share"],
-        after["yes_share"],
+        f"{picked.size:,}",
+        f"{picked.candidates.size:,}",
+        picked.size_rule,
+        diagnostics.coverage.selected,
+        diagnostics.coverage.random,
+        diagnostics.entropy.selected,
+        diagnostics.entropy.random,
+        before.yes_share,
+        after.yes_share,
     )
-    return Selection(spec, ids, info)
+    return Selection(spec, ids, recipe)
 
 
 def build_recipe(
@@ -295,10 +270,12 @@ def build_recipe(
     out_name: str | None = None,
     llava_mix: str | None = None,
     progress: bool = True,
+    ids_file: str | None = None,
 ) -> ConfigRows:
     """The rows of recipe ``name`` for the dataset folder (called by ``svit-recipe build``).
 
-    ``task_mix`` None means the recipe's default (``RecipeSpec.task_mix``).
+    ``task_mix`` None means the recipe's default (``RecipeSpec.task_mix``); ``ids_file`` rebuilds the
+    config from a sorted id list instead of selecting (see :func:`select_recipe`).
     """
     spec = recipe_spec(name, task_mix)
     if spec.method == MIX and not llava_mix:
@@ -309,17 +286,27 @@ def build_recipe(
 
         parts = scan_mix(llava_mix, progress=progress)
     selection = select_recipe(
-        name, pool, size=size, seed=seed, concepts=concepts, task_mix=task_mix, progress=progress
+        name,
+        pool,
+        size=size,
+        seed=seed,
+        concepts=concepts,
+        task_mix=task_mix,
+        progress=progress,
+        ids_file=ids_file,
     )
     config = out_name or name
-    folder = write_manifest(config, selection.info["manifest"], selection.ids)
+    folder = write_manifest(config, selection.recipe.manifest, selection.ids)
     log.info("manifest and ids of %s in %s", config, folder)
     description = CONFIGS[name].description
+    size_rule = selection.recipe.manifest.parameters["size_rule"]
     if out_name:
-        m = selection.info["manifest"]
         description = (
-            f"{description} Custom build of recipe {name}: {len(selection.ids):,} samples, seed {m['seed']}."
+            f"{description} Custom build of recipe {name}: {len(selection.ids):,} samples, seed {seed}."
         )
+    elif size_rule not in ("recipe default", "every candidate"):  # say the size this build really has
+        description = f"{description} This build: {len(selection.ids):,} samples ({size_rule})."
+    check_ids(pool, selection.ids)  # the selection contract: sorted, unique, every id in the pool
     if spec.method == MIX:
         from svit_data.recipes.mix import mix_rows
 
@@ -330,7 +317,11 @@ def build_recipe(
         description=description,
         features=FEATURES,
         splits={TRAIN: select_rows(pool, ids=ids, split=TRAIN)},
-        info=selection.info,
+        kind=RECIPE,
+        pool_fingerprint=pool.fingerprint,
+        task_mix=selection.recipe.diagnostics.task_mix,
+        recipe=selection.recipe,
+        ids=selection.ids,
     )
 
 

@@ -11,11 +11,14 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from svit_data import paths
 from svit_data.atomic import write_bytes
+from svit_data.errors import SvitError
+from svit_data.state import Manifest
 
 
 def ids_sha256(ids: list[str]) -> str:
@@ -34,24 +37,24 @@ def make_manifest(
     seed: int,
     ids: list[str],
     counts: dict[str, Any],
-) -> dict[str, Any]:
-    return {
-        "pool_fingerprint": pool_fingerprint,
-        "vocabulary_hash": vocabulary_hash,
-        "parameters": parameters,
-        "seed": seed,
-        "ids_sha256": ids_sha256(ids),
-        "counts": counts,
-    }
+) -> Manifest:
+    return Manifest(
+        pool_fingerprint=pool_fingerprint,
+        vocabulary_hash=vocabulary_hash,
+        parameters=parameters,
+        seed=seed,
+        ids_sha256=ids_sha256(ids),
+        counts=counts,
+    )
 
 
-def write_manifest(config: str, manifest: dict[str, Any], ids: list[str]) -> Path:
+def write_manifest(config: str, manifest: Manifest, ids: list[str]) -> Path:
     """Write ``manifest.json`` and ``ids.txt.gz`` atomically; return their folder."""
-    folder = paths.cache_dir() / "recipes" / config / manifest["ids_sha256"][:16]
+    folder = paths.cache_dir() / "recipes" / config / manifest.ids_sha256[:16]
     folder.mkdir(parents=True, exist_ok=True)
     for name, data in (
         ("ids.txt.gz", gzip.compress("".join(f"{i}\n" for i in ids).encode(), mtime=0)),
-        ("manifest.json", json.dumps(manifest, indent=2, sort_keys=True).encode()),
+        ("manifest.json", json.dumps(asdict(manifest), indent=2, sort_keys=True).encode()),
     ):
         write_bytes(folder / name, data)
     return folder
@@ -59,3 +62,20 @@ def write_manifest(config: str, manifest: dict[str, Any], ids: list[str]) -> Pat
 
 def read_ids(folder: str | Path) -> list[str]:
     return gzip.decompress((Path(folder) / "ids.txt.gz").read_bytes()).decode().split()
+
+
+def load_ids(path: str | Path) -> list[str]:
+    """A user-given id list (``.gz`` or plain text, one id a line), which must be sorted and unique."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+        text = (gzip.decompress(data) if path.suffix == ".gz" else data).decode("utf-8")
+    except OSError as error:
+        raise SvitError(f"cannot read the id list {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError:
+        raise SvitError(f"{path}: the id list is not UTF-8 text, one id a line") from None
+    ids = text.split()
+    for line, (a, b) in enumerate(zip(ids, ids[1:], strict=False), start=2):
+        if not a < b:
+            raise SvitError(f"{path}: line {line}: ids must be sorted and unique ({b!r} after {a!r})")
+    return ids

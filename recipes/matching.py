@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 
 from svit_data import paths
 from svit_data.atomic import staged_folder
+from svit_data.boxes import BOX_RE, END, START
 from svit_data.pool import Pool
 from svit_data.schema import GPT
 from svit_data.splits import test_image_ids
@@ -39,7 +40,7 @@ from svit_data.tasks import TASKS
 
 log = logging.getLogger(__name__)
 
-MATCHING_VERSION = "2"
+MATCHING_VERSION = "3"  # 3: answer words exclude boxes and <st>/<ed> markers
 BATCH_ROWS = 65_536
 COLUMNS = ["id", "image_id", "task", "conversations"]
 
@@ -144,6 +145,21 @@ class _BatchResult:
     answer_words: np.ndarray
 
 
+def prose_words(values: pa.Array) -> np.ndarray:
+    """Whitespace words per text once boxes and ``<st>``/``<ed>`` markers are removed (not their numbers)."""
+    box_list = rf"{BOX_RE.pattern}(?:\s*,\s*{BOX_RE.pattern})*"
+    text = pc.replace_substring_regex(values, box_list, " ")
+    text = pc.utf8_trim_whitespace(pc.replace_substring_regex(text, f"{START}|{END}", " "))
+    words = (
+        pc.list_value_length(pc.utf8_split_whitespace(text))
+        .fill_null(0)
+        .to_numpy(zero_copy_only=False)
+        .copy()
+    )
+    words[pc.binary_length(text).to_numpy(zero_copy_only=False) == 0] = 0  # "" splits into [""]
+    return words
+
+
 def match_batch(batch: pa.RecordBatch, forms: FormTable, num_concepts: int) -> _BatchResult:
     """Concepts, yes/no answers and answer words of one batch of pool rows."""
     n = batch.num_rows
@@ -158,9 +174,7 @@ def match_batch(batch: pa.RecordBatch, forms: FormTable, num_concepts: int) -> _
     text = pc.utf8_trim_whitespace(text)
     tokens = pc.utf8_split_whitespace(text)
     turn_of_token = pc.list_parent_indices(tokens).to_numpy()
-    words_per_turn = pc.list_value_length(tokens).fill_null(0).to_numpy(zero_copy_only=False).copy()
-    words_per_turn[pc.binary_length(text).to_numpy(zero_copy_only=False) == 0] = 0  # "" splits into [""]
-    answer_words = np.bincount(sample_of_turn, weights=words_per_turn * is_answer, minlength=n)
+    answer_words = np.bincount(sample_of_turn, weights=prose_words(values) * is_answer, minlength=n)
     word_ids = pc.index_in(pc.list_flatten(tokens), value_set=forms.words).fill_null(-1).to_numpy()
     positions, concepts = forms.match(word_ids, turn_of_token)
     rows = sample_of_turn[turn_of_token[positions]]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +26,13 @@ import pyarrow as pa
 from svit_data.recipes.registry import LLAVA_INSTRUCT_SIZE
 from tqdm.auto import tqdm
 
-from svit_data.configs import LLAVA_SCHEMA
+from svit_data.configs import LLAVA_SCHEMA, RECIPE
 from svit_data.errors import InputError
 from svit_data.formats.llava import LLAVA_FEATURES, iter_llava_json, llava_row, to_llava_record
 from svit_data.materialize import ConfigRows, select_rows
 from svit_data.pool import Pool
 from svit_data.splits import TRAIN
+from svit_data.state import MixState
 
 log = logging.getLogger(__name__)
 
@@ -149,14 +151,20 @@ def mix_rows(
         f"{total:,}",
         f"{len(selection.ids):,}",
     )
-    info = {**selection.info, "mix": replaced}
-    info["manifest"] = {**info["manifest"], "counts": {**info["manifest"]["counts"], "mix": replaced}}
+    manifest = replace(
+        selection.recipe.manifest, counts={**selection.recipe.manifest.counts, "mix": replaced}
+    )
+    recipe = replace(selection.recipe, manifest=manifest, mix=MixState(**replaced))
     rows = mixed_rows(path, pool, selection.ids, seed=seed, image_prefix=selection.spec.image_prefix)
     return ConfigRows(
         name=config,
         description=description,
         features=LLAVA_FEATURES,
         splits={TRAIN: _tables(rows)},
+        kind=RECIPE,
         schema=LLAVA_SCHEMA,
-        info=info,
+        pool_fingerprint=pool.fingerprint,
+        task_mix=recipe.diagnostics.task_mix,
+        recipe=recipe,
+        ids=selection.ids,
     )

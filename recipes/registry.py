@@ -11,12 +11,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from svit_data.recipes.diversity import ROUNDS
+from svit_data.recipes.methods import ALL, BALANCE, CORE, DIVERSITY, METHODS, MIX, RANDOM
 from svit_data.recipes.strata import CANDIDATES, TASK_MIXES
 
 from svit_data.errors import SvitError
 
-RANDOM, DIVERSITY, BALANCE, CORE, ALL, MIX = "random", "diversity", "balance", "core", "all", "mix"
-METHODS = (RANDOM, DIVERSITY, BALANCE, CORE, ALL, MIX)
+METHOD_NAMES = tuple(METHODS)
 LLAVA_INSTRUCT_SIZE = 157_712  # LLaVA-Instruct-150K as it appears in LLaVA-v1.5-mix-665K
 REFERENCE_POOL_SAMPLES = 3_000_000  # SVIT: about 3.0M samples (DESIGN.md §3)
 SCALE_BELOW = 1_000_000
@@ -25,7 +25,7 @@ SCALE_BELOW = 1_000_000
 @dataclass(frozen=True)
 class RecipeSpec:
     name: str = field(metadata={"help": "config name (a key of svit_data.configs.CONFIGS)"})
-    method: str = field(metadata={"help": f"selection: one of {', '.join(METHODS)}"})
+    method: str = field(metadata={"help": f"selection: one of {', '.join(METHOD_NAMES)}"})
     help: str = field(metadata={"help": "what the recipe is for, one sentence"})
     size: int | None = field(
         default=None, metadata={"help": "samples to select on the full SVIT pool (None: every candidate)"}
@@ -63,7 +63,7 @@ class RecipeSpec:
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
-            raise ValueError(f"{self.name}: unknown method {self.method!r}; known: {', '.join(METHODS)}")
+            raise ValueError(f"{self.name}: unknown method {self.method!r}; known: {', '.join(METHOD_NAMES)}")
         if self.size is not None and self.size < 1:
             raise ValueError(f"{self.name}: size must be >= 1, got {self.size}")
         if self.rounds < 1:
@@ -81,15 +81,7 @@ class RecipeSpec:
 
     def parameters(self) -> dict[str, Any]:
         """The parameters that matter for this method (written into the manifest)."""
-        keep = {"method", "size"}
-        if self.method in (DIVERSITY, CORE, MIX):
-            keep |= {"decay", "rounds"}
-        if self.method in (BALANCE, CORE, MIX):
-            keep |= {"target_yes_share", "tolerance"}
-        if self.method in (DIVERSITY, BALANCE, CORE, MIX):
-            keep.add("task_mix")
-        if self.method == MIX:
-            keep.add("image_prefix")
+        keep = {"method", "size", *METHODS[self.method].parameters}
         return {k: v for k, v in asdict(self).items() if k in keep}
 
 

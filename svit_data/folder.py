@@ -8,12 +8,14 @@ datasets cache can never serve rows of an older build.
 
 from __future__ import annotations
 
+import dataclasses
+import gzip
 import hashlib
 import json
 import logging
 import os
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +23,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from datasets import Features
 
-from svit_data.atomic import clean_leftovers, swap_in, temp_path, write_text
+from svit_data.atomic import clean_leftovers, swap_in, temp_path, write_bytes, write_text
 from svit_data.configs import CONFIG_NAME_RE
 from svit_data.errors import SvitError
+from svit_data.materialize import ConfigRows
+from svit_data.state import STATE_FILE, BuildState, ConfigState, SplitState, read_state_file
 
 log = logging.getLogger(__name__)
 
-STATE_FILE = "svit_build.json"
+IDS_FILE, MANIFEST_FILE = "ids.txt.gz", "manifest.json"  # a recipe's selection, beside its parquet
 ROW_GROUP_BYTES = 64 << 20  # the Hub viewer wants row groups under ~100 MB uncompressed
 SHARD_BYTES = 512 << 20
 
@@ -123,11 +127,8 @@ class DatasetFolder:
                 self.stage.mkdir()
         except OSError as error:
             raise SvitError(f"cannot write the output folder {self.out}: {error.strerror}") from None
-        self.state: dict[str, Any] = (
-            json.loads((self.stage / STATE_FILE).read_text())
-            if (self.stage / STATE_FILE).is_file()
-            else {"configs": {}}
-        )
+        staged = self.stage / STATE_FILE
+        self.state = read_state_file(staged) if staged.is_file() else BuildState()
 
     def __enter__(self) -> DatasetFolder:
         return self
@@ -139,51 +140,54 @@ class DatasetFolder:
     def abort(self) -> None:
         shutil.rmtree(self.stage, ignore_errors=True)
 
-    def write_config(
-        self,
-        name: str,
-        features: Features,
-        splits: dict[str, Iterable[pa.Table]],
-        *,
-        description: str,
-        schema: str,
-        info: dict[str, Any] | None = None,
-    ) -> dict[str, int]:
-        """Write one config (replacing any older build of it); return rows per split."""
+    def write_config(self, rows: ConfigRows, *, source: str) -> dict[str, int]:
+        """Write one config (replacing any older build of it) and its state; return rows per split.
+
+        A recipe's sorted ids and manifest go beside its parquet files (``ids.txt.gz``,
+        ``manifest.json``): the selection contract travels with the data.
+        """
+        name = rows.name
         if not CONFIG_NAME_RE.fullmatch(name) or ".." in name:  # callers validate; never leave data/
             raise ValueError(f"unsafe config name {name!r}")
         folder = self.stage / "data" / name
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         split_state = {}
-        for split, tables in splits.items():
-            writer = SplitWriter(folder, split, features)
+        for split, tables in rows.splits.items():
+            writer = SplitWriter(folder, split, rows.features)
             for table in tables:
                 writer.write(table)
             files = writer.close()
             if writer.num_rows:
-                split_state[split] = {
-                    "num_examples": writer.num_rows,
-                    "num_bytes": writer.num_bytes,
-                    "files": files,
-                }
+                split_state[split] = SplitState(
+                    num_examples=writer.num_rows, num_bytes=writer.num_bytes, files=files
+                )
         if not split_state:
             raise SvitError(f"config {name!r} has no rows to write")
-        self.state["configs"][name] = {
-            "description": description,
-            "schema": schema,
-            "features": features.to_dict(),
-            "columns": list(features),
-            "splits": split_state,
-            **(info or {}),
-        }
-        return {split: s["num_examples"] for split, s in split_state.items()}
+        recipe = rows.recipe
+        if recipe is not None and rows.ids is not None:
+            write_selection(folder, recipe.manifest, rows.ids)
+            recipe = dataclasses.replace(recipe, ids_file=f"data/{name}/{IDS_FILE}")
+        self.state.configs[name] = ConfigState(
+            description=rows.description,
+            schema=rows.schema,
+            kind=rows.kind,
+            source=source,
+            features=rows.features.to_dict(),
+            columns=list(rows.features),
+            splits=split_state,
+            tasks=list(rows.tasks),
+            pool_fingerprint=rows.pool_fingerprint,
+            task_mix=rows.task_mix,
+            recipe=recipe,
+        )
+        return {split: s.num_examples for split, s in split_state.items()}
 
-    def commit(self, render_card: Callable[[dict[str, Any]], str]) -> Path:
+    def commit(self, render_card: Callable[[BuildState], str]) -> Path:
         """Write the card and state, then swap the staged folder into place."""
         card = render_card(self.state)
         # new files, never in place: the staged copies are hard links of the live folder's files
-        write_text(self.stage / STATE_FILE, json.dumps(self.state, indent=2, sort_keys=True))
+        write_text(self.stage / STATE_FILE, self.state.to_json())
         write_text(self.stage / "README.md", card)
         try:
             swap_in(self.stage, self.out)
@@ -195,25 +199,38 @@ class DatasetFolder:
         return self.out
 
 
-def config_features(config: dict[str, Any]) -> Features:
+def write_selection(folder: Path, manifest: Any, ids: list[str]) -> None:
+    """``ids.txt.gz`` (sorted ids, one a line) and ``manifest.json`` of a recipe into ``folder``."""
+    write_bytes(folder / IDS_FILE, gzip.compress("".join(f"{i}\n" for i in ids).encode(), mtime=0))
+    text = json.dumps(dataclasses.asdict(manifest), indent=2, sort_keys=True, default=_plain)
+    write_text(folder / MANIFEST_FILE, text)
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def config_features(config: ConfigState) -> Features:
     """A built config's features in column order (the state file sorts its keys, so order is kept apart)."""
-    features = Features.from_dict(config["features"])
-    order = [c for c in config.get("columns", []) if c in features]
+    features = Features.from_dict(config.features)
+    order = [c for c in config.columns if c in features]
     return Features({name: features[name] for name in order + [c for c in features if c not in order]})
 
 
-def read_state(folder: str | Path) -> dict[str, Any]:
+def read_state(folder: str | Path) -> BuildState:
     path = Path(folder) / STATE_FILE
     if not path.is_file():
         raise SvitError(f"{folder} is not a dataset folder built by svit (no {STATE_FILE})")
-    return json.loads(path.read_text())
+    return read_state_file(path)
 
 
 def config_files(folder: str | Path, config: str) -> dict[str, list[Path]]:
     state = read_state(folder)
-    if config not in state["configs"]:
+    if config not in state.configs:
         raise SvitError(
-            f"config {config!r} is not built in {folder}; built: {', '.join(state['configs']) or 'none'}"
+            f"config {config!r} is not built in {folder}; built: {', '.join(state.configs) or 'none'}"
         )
     base = Path(folder) / "data" / config
-    return {split: [base / f for f in s["files"]] for split, s in state["configs"][config]["splits"].items()}
+    return {split: [base / f for f in s.files] for split, s in state.configs[config].splits.items()}

@@ -6,7 +6,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -18,6 +17,7 @@ from svit_data.errors import SvitError
 from svit_data.pool import Pool
 from svit_data.schema import FEATURES
 from svit_data.splits import TEST, TRAIN, test_image_ids
+from svit_data.state import RecipeState
 
 
 def _test_mask(table: pa.Table) -> pa.Array:
@@ -90,14 +90,22 @@ SPLITS_OF_POOL = (TRAIN, TEST)
 
 @dataclass
 class ConfigRows:
-    """What a config builder hands the dataset folder: rows per split plus what the card shows."""
+    """What a config builder hands the dataset folder: rows per split plus what the card shows.
+
+    The folder turns it into a :class:`svit_data.state.ConfigState` (adding features, splits, source).
+    """
 
     name: str
     description: str
     features: Features
     splits: dict[str, Iterable[pa.Table]]
+    kind: str
     schema: str = SVIT_SCHEMA
-    info: dict[str, Any] = field(default_factory=dict)
+    tasks: list[str] = field(default_factory=list)
+    pool_fingerprint: str | None = None
+    task_mix: dict[str, int] | None = None
+    recipe: RecipeState | None = None
+    ids: list[str] | None = None  # a recipe's sorted ids, written beside its data
 
 
 def subset_rows(pool: Pool, spec: ConfigSpec) -> ConfigRows:
@@ -107,10 +115,8 @@ def subset_rows(pool: Pool, spec: ConfigSpec) -> ConfigRows:
         description=spec.description,
         features=FEATURES,
         splits={split: select_rows(pool, tasks=spec.tasks, split=split) for split in SPLITS_OF_POOL},
-        info={
-            "kind": spec.kind,
-            "tasks": list(spec.tasks),
-            "pool_fingerprint": pool.fingerprint,
-            "task_mix": {task: pool.counts[task] for task in spec.tasks if task in pool.counts},
-        },
+        kind=spec.kind,
+        tasks=list(spec.tasks),
+        pool_fingerprint=pool.fingerprint,
+        task_mix={task: pool.counts[task] for task in spec.tasks if task in pool.counts},
     )

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from svit_data.errors import SvitError
-from svit_data.folder import STATE_FILE, read_state
+from svit_data.folder import IDS_FILE, MANIFEST_FILE, STATE_FILE, read_state
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +72,12 @@ def local_files(folder: Path) -> dict[str, Path]:
     """Files a push sends: the card, the build state and every data file the state lists."""
     state = read_state(folder)
     files = {"README.md": folder / "README.md", STATE_FILE: folder / STATE_FILE}
-    for name, config in sorted(state["configs"].items()):
-        for split in config["splits"].values():
-            for file in split["files"]:
-                files[f"{DATA_PREFIX}{name}/{file}"] = folder / "data" / name / file
+    for name, config in sorted(state.configs.items()):
+        names = [file for split in config.splits.values() for file in split.files]
+        if config.recipe is not None and config.recipe.ids_file:  # the selection travels with the data
+            names += [IDS_FILE, MANIFEST_FILE]
+        for file in names:
+            files[f"{DATA_PREFIX}{name}/{file}"] = folder / "data" / name / file
     missing = [path for path, local in files.items() if not local.is_file()]
     if missing:
         raise SvitError(f"{folder} is incomplete: {', '.join(missing[:3])} missing; rebuild it")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
 from svit_data.configs import CONFIGS, RECIPE, check_custom_name, get_config
 from svit_data.errors import SvitError
@@ -44,6 +45,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "'free' selects without quotas (default: the recipe's, candidates)",
     )
     parser.add_argument("--name", help="recipes: write the result under this config name instead")
+    parser.add_argument(
+        "--ids",
+        metavar="FILE",
+        help="recipes: rebuild the config from this sorted id list instead of selecting, e.g. a dataset "
+        "folder's data/CONFIG/ids.txt.gz (plain text, one id a line, also works)",
+    )
     parser.add_argument("--llava-mix", help="mix-665k: the LLaVA-v1.5-mix-665K JSON file to rebuild")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -51,8 +58,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def config_rows(name: str, pool: Pool, args: argparse.Namespace) -> ConfigRows:
     spec = get_config(name)
     if spec.kind != RECIPE:
-        if args.name:
-            raise SvitError("--name applies to recipes only")
+        recipe_flags = (
+            ("--name", args.name),
+            ("--size", args.size),
+            ("--task-mix", args.task_mix),
+            ("--ids", args.ids),
+        )
+        for flag, value in recipe_flags:
+            if value is not None:
+                raise SvitError(
+                    f"{flag} applies to recipes only; {name} is a subset of the pool, built whole"
+                )
         return subset_rows(pool, spec)
     try:
         from svit_data.recipes import build_recipe
@@ -70,6 +86,7 @@ def config_rows(name: str, pool: Pool, args: argparse.Namespace) -> ConfigRows:
         out_name=args.name,
         llava_mix=args.llava_mix,
         progress=not args.quiet,
+        ids_file=args.ids,
     )
 
 
@@ -78,6 +95,10 @@ def run(args: argparse.Namespace) -> int:
         get_config(name)
     if args.name and len(args.configs) != 1:
         raise SvitError("--name needs exactly one config to build")
+    if args.ids and len(args.configs) != 1:
+        raise SvitError("--ids needs exactly one config to build")
+    if args.ids and args.size is not None:
+        raise SvitError("--ids and --size exclude each other: the id list fixes the size")
     if args.name:
         check_custom_name(args.name)
     pool = open_pool(args.source, images=args.images, image_data=args.image_data, progress=not args.quiet)
@@ -93,16 +114,21 @@ def run(args: argparse.Namespace) -> int:
     with DatasetFolder(args.out) as folder:
         for name in args.configs:
             rows = config_rows(name, pool, args)
-            counts = folder.write_config(
-                rows.name,
-                rows.features,
-                rows.splits,
-                description=rows.description,
-                schema=rows.schema,
-                info={**rows.info, "source": args.source},
-            )
+            counts = folder.write_config(rows, source=args.source)
             log.info("config %s: %s", rows.name, ", ".join(f"{s} {n:,}" for s, n in counts.items()))
             written.append(rows.name)
         out = folder.commit(render_card)
     print(f"wrote {', '.join(written)} to {out}")
+    print(f"load it with: {load_line(out, written[0])}")
     return 0
+
+
+def load_line(out: Path, config: str, cwd: Path | None = None) -> str:
+    """The ``load_dataset`` call that loads ``config`` from ``out``.
+
+    ``load_dataset("svit", ...)`` finds a folder named ``svit`` in the working directory (else it asks
+    the Hub), so only ``./svit`` in the cwd may be named that way; any other folder is named by path.
+    """
+    cwd = (cwd or Path.cwd()).resolve()
+    target = "svit" if out == cwd / "svit" else str(out)
+    return f"load_dataset({target!r}, {config!r}, split='train')"

@@ -18,6 +18,7 @@ from typing import Any
 from svit_data.atomic import clean_leftovers
 from svit_data.errors import SvitError
 from svit_data.folder import config_features, read_state
+from svit_data.state import BuildState, ConfigState
 from svit_data.viewer import inspect_parquet, split_count_problems
 
 HELP = "check offline that a dataset folder loads (also streaming) and is ready for the Hub viewer"
@@ -48,12 +49,12 @@ class SplitCheck:
 COLUMNS = ("files", "viewer", "load", "schema", "stream", "images")
 
 
-def load_folder(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+def load_folder(folder: Path) -> tuple[BuildState, dict[str, Any]]:
     """The build state and the card metadata; errors a user can fix are raised as SvitError."""
     from svit_data.cards import parse_card
 
     state = read_state(folder)
-    if not state.get("configs"):
+    if not state.configs:
         raise SvitError(f"{folder} has no built configs")
     card = folder / "README.md"
     if not card.is_file():
@@ -61,9 +62,9 @@ def load_folder(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     return state, parse_card(card.read_text(encoding="utf-8"), where=str(card))
 
 
-def _check_files(check: SplitCheck, folder: Path, config: dict[str, Any]) -> list[Path]:
-    split = config["splits"][check.split]
-    paths = [folder / "data" / check.config / name for name in split["files"]]
+def _check_files(check: SplitCheck, folder: Path, config: ConfigState) -> list[Path]:
+    split = config.splits[check.split]
+    paths = [folder / "data" / check.config / name for name in split.files]
     problems = [f"{p.relative_to(folder)} is missing" for p in paths if not p.is_file()]
     on_disk = set((folder / "data" / check.config).glob(f"{check.split}-*.parquet"))
     problems += [f"{p.relative_to(folder)} is not part of the build" for p in sorted(on_disk - set(paths))]
@@ -72,7 +73,7 @@ def _check_files(check: SplitCheck, folder: Path, config: dict[str, Any]) -> lis
     return [p for p in paths if p.is_file()]
 
 
-def _check_viewer(check: SplitCheck, paths: list[Path], config: dict[str, Any]) -> None:
+def _check_viewer(check: SplitCheck, paths: list[Path], config: ConfigState) -> None:
     from datasets import Features
 
     declared = config_features(config)
@@ -83,7 +84,7 @@ def _check_viewer(check: SplitCheck, paths: list[Path], config: dict[str, Any]) 
         problems += report.problems
         if report.features is not None and Features.from_dict(report.features) != declared:
             problems.append(f"{path.name}: its declared features differ from the card")
-    expected = config["splits"][check.split]["num_examples"]
+    expected = config.splits[check.split].num_examples
     if rows != expected:
         problems.append(f"the parquet files hold {rows:,} rows, the card says {expected:,}")
     check.mark("viewer", problems)
@@ -110,9 +111,7 @@ def _check_images(check: SplitCheck, dataset: Any) -> None:
     check.mark("images", problems, ok=f"{len(indices):,} ok" if not problems else "FAIL")
 
 
-def _check_load(
-    checks: list[SplitCheck], folder: Path, name: str, config: dict[str, Any], cache: str
-) -> None:
+def _check_load(checks: list[SplitCheck], folder: Path, name: str, config: ConfigState, cache: str) -> None:
     """Load the config as a user would, fully and streaming, and compare with the declared data."""
     from datasets import load_dataset
 
@@ -135,13 +134,13 @@ def _check_load(
         if dataset is None:
             check.mark("load", [f"load_dataset returned no {check.split!r} split"])
             continue
-        expected = config["splits"][check.split]["num_examples"]
+        expected = config.splits[check.split].num_examples
         check.mark(
             "load",
             [] if len(dataset) == expected else [f"loaded {len(dataset):,} rows, expected {expected:,}"],
         )
         schema = [] if dataset.features == declared else ["loaded features differ from the declared ones"]
-        if config.get("schema", "svit") == "svit" and declared != FEATURES:
+        if config.schema == "svit" and declared != FEATURES:
             schema.append("declared features are not the svit schema")
         check.mark("schema", schema)
         if streamed is None:
@@ -156,24 +155,23 @@ def _check_load(
         _check_images(check, dataset)
 
 
-def check_folder(
-    folder: Path, state: dict[str, Any], meta: dict[str, Any]
-) -> tuple[list[SplitCheck], list[str]]:
+def check_folder(folder: Path, state: BuildState, meta: dict[str, Any]) -> tuple[list[SplitCheck], list[str]]:
     """Per-split results and folder-level problems (card vs data, split counts)."""
     import datasets
 
-    from svit_data.cards.validate import card_problems
+    from svit_data.cards.validate import card_problems, rendered_card_problems
 
     datasets.disable_progress_bars()
     general = card_problems(meta, state)
+    card = folder / "README.md"
+    general += rendered_card_problems(card.read_text(encoding="utf-8"), state, where=str(card))
     results: list[SplitCheck] = []
     with tempfile.TemporaryDirectory(prefix="svit-check-") as cache:
-        for name in sorted(state["configs"]):
-            config = state["configs"][name]
-            general += split_count_problems(name, config["splits"])
+        for name in sorted(state.configs):
+            config = state.configs[name]
+            general += split_count_problems(name, config.splits)
             checks = [
-                SplitCheck(name, split, config["splits"][split]["num_examples"])
-                for split in sorted(config["splits"])
+                SplitCheck(name, split, config.splits[split].num_examples) for split in sorted(config.splits)
             ]
             for check in checks:
                 paths = _check_files(check, folder, config)
@@ -220,7 +218,7 @@ def run(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"FAIL {problem}")
     print(
-        f"{counted(len(results), 'split')} checked in {counted(len(state['configs']), 'config')}: "
+        f"{counted(len(results), 'split')} checked in {counted(len(state.configs), 'config')}: "
         + (counted(len(problems), "problem") if problems else "all ok")
     )
     return 1 if problems else 0

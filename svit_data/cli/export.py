@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     if args.split != "all" and args.split not in by_split:
         raise SvitError(f"config {args.config!r} has no split {args.split!r}; it has: {', '.join(by_split)}")
     files = [f for s, fs in sorted(by_split.items()) if args.split in ("all", s) for f in fs]
-    schema = read_state(args.dir)["configs"][args.config]["schema"]
+    schema = read_state(args.dir).configs[args.config].schema
     out = Path(args.out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from svit_data.errors import SvitError
 from svit_data.folder import read_state
+from svit_data.state import ConfigState, YesNo
 
 HELP = "show the manifest and diagnostics of built recipe configs as a table"
 
@@ -18,55 +18,54 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dir", default="svit", help="dataset folder built by svit-recipe (default: ./svit)")
 
 
-def _yes_no(r: dict[str, Any]) -> str:
-    return f"{r['yes']:,} yes / {r['no']:,} no ({r['yes_share']:.3f})"
+def _yes_no(r: YesNo) -> str:
+    return f"{r.yes:,} yes / {r.no:,} no ({r.yes_share:.3f})"
 
 
-def table(name: str, config: dict[str, Any]) -> list[str]:
+def table(name: str, config: ConfigState) -> list[str]:
     """The lines shown for one config."""
-    m, d = config["manifest"], config["diagnostics"]
+    recipe = config.recipe
+    if recipe is None:
+        raise ValueError(f"config {name!r} is not a recipe")
+    m, d = recipe.manifest, recipe.diagnostics
     rows = [
-        ("recipe", config.get("recipe", name)),
-        ("samples", f"{m['counts']['selected']:,} of {m['counts']['candidates']:,} train samples"),
-        ("seed", str(m["seed"])),
-        ("parameters", ", ".join(f"{k}={v}" for k, v in m["parameters"].items())),
-        ("pool fingerprint", m["pool_fingerprint"]),
-        ("vocabulary hash", m["vocabulary_hash"]),
-        ("ids sha256", m["ids_sha256"][:16] + "..."),
+        ("recipe", recipe.name or name),
+        ("samples", f"{m.counts['selected']:,} of {m.counts['candidates']:,} train samples"),
+        ("seed", str(m.seed)),
+        ("parameters", ", ".join(f"{k}={v}" for k, v in m.parameters.items())),
+        ("pool fingerprint", m.pool_fingerprint),
+        ("vocabulary hash", m.vocabulary_hash),
+        ("ids sha256", m.ids_sha256[:16] + "..."),
         (
             "concept coverage",
-            f"{d['coverage']['selected']:.4f} (random subset {d['coverage']['random']:.4f}; share of the "
+            f"{d.coverage.selected:.4f} (random subset {d.coverage.random:.4f}; share of the "
             "candidates' concepts mentioned at least once)",
         ),
         (
             "mention entropy",
-            f"{d['entropy']['selected']:.4f} (random subset {d['entropy']['random']:.4f}; nats, of the "
+            f"{d.entropy.selected:.4f} (random subset {d.entropy.random:.4f}; nats, of the "
             "concepts' share of sample mentions)",
         ),
-        ("yes/no before", _yes_no(d["yes_no"]["before"])),
-        ("yes/no after", _yes_no(d["yes_no"]["after"])),
-        ("task mix", ", ".join(f"{t} {n:,}" for t, n in d["task_mix"].items())),
-        (
-            "task quotas",
-            ", ".join(f"{t} {n:,}" for t, n in d.get("task_quotas", {}).items()) or "none (free)",
-        ),
-        (
-            "answer words",
-            " / ".join(f"{k} {v:g}" for k, v in d["answer_length_quantiles"].items()),
-        ),
+        ("yes/no before", _yes_no(d.yes_no.before)),
+        ("yes/no after", _yes_no(d.yes_no.after)),
+        ("task mix", ", ".join(f"{t} {n:,}" for t, n in d.task_mix.items())),
+        ("task quotas", ", ".join(f"{t} {n:,}" for t, n in (d.task_quotas or {}).items()) or "none (free)"),
+        ("answer words", " / ".join(f"{k} {v:g}" for k, v in d.answer_length_quantiles.items())),
     ]
-    if d.get("top_concepts"):
-        rows.append(("top concepts", ", ".join(d["top_concepts"])))
-    if d.get("balance", {}).get("note"):
-        rows.append(("balance note", d["balance"]["note"]))
-    if config.get("mix"):
-        mix = config["mix"]
+    if d.top_concepts:
+        rows.append(("top concepts", ", ".join(d.top_concepts)))
+    if d.balance is not None and d.balance.note:
+        rows.append(("balance note", d.balance.note))
+    if recipe.ids_file:
+        rows.append(("selected ids", recipe.ids_file))
+    if recipe.mix is not None:
+        mix = recipe.mix
         rows.append(
             (
                 "mix",
-                f"{mix['llava_instruct_found']:,} LLaVA-Instruct records (expected "
-                f"{mix['llava_instruct_expected']:,}) replaced by {mix['replaced_by_core']:,} core records; "
-                f"{mix['records_in']:,} -> {mix['records_out']:,} records",
+                f"{mix.llava_instruct_found:,} LLaVA-Instruct records (expected "
+                f"{mix.llava_instruct_expected:,}) replaced by {mix.replaced_by_core:,} core records; "
+                f"{mix.records_in:,} -> {mix.records_out:,} records",
             )
         )
     width = max(len(k) for k, _ in rows)
@@ -74,8 +73,8 @@ def table(name: str, config: dict[str, Any]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    configs = read_state(args.dir)["configs"]
-    recipes = {n: c for n, c in configs.items() if c.get("kind") == "recipe" and "manifest" in c}
+    configs = read_state(args.dir).configs
+    recipes = {n: c for n, c in configs.items() if c.kind == "recipe" and c.recipe is not None}
     names = args.configs or list(recipes)
     for name in names:
         if name not in recipes:

@@ -75,6 +75,15 @@ def test_check_removes_the_staging_folders_of_killed_builds(folder: Path, capsys
     ]
 
 
+def test_a_hand_edited_card_body_fails(folder: Path, capsys):
+    card = folder / "README.md"
+    text = card.read_text()
+    line = text[: text.index("## Splits")].count("\n") + 1
+    card.write_text(text.replace("## Splits", "## Splits (edited by hand)"))
+    code, out = check(folder, capsys)
+    assert code == 1 and f"line {line} of the card differs from the one the build state renders" in out
+
+
 def test_an_undecodable_image_fails(folder: Path, capsys):
     shard = next((folder / "data" / "detail-description").glob("test-*.parquet"))
     table = pq.read_table(shard)

@@ -30,16 +30,16 @@ def test_build_from_a_gated_hub_repo_with_access(hub: HubServer, hub_env: dict, 
     hub.state.add_repo("BAAI/SVIT", released_files(), gated=True, granted=True)
     result = build(hub_env, tmp_path / "svit")
     assert result.returncode == 0, result.stderr[-2000:]
-    config = read_state(tmp_path / "svit")["configs"]["full"]
+    config = read_state(tmp_path / "svit").configs["full"]
     local = run(
         ["build", "full", "--source", str(sample_dir()), "--out", str(tmp_path / "local"), "--quiet"], hub_env
     )
     assert local.returncode == 0, local.stderr[-2000:]
-    expected = read_state(tmp_path / "local")["configs"]["full"]
-    assert {s: v["num_examples"] for s, v in config["splits"].items()} == {
-        s: v["num_examples"] for s, v in expected["splits"].items()
+    expected = read_state(tmp_path / "local").configs["full"]
+    assert {s: v.num_examples for s, v in config.splits.items()} == {
+        s: v.num_examples for s, v in expected.splits.items()
     }
-    assert config["source"] == "hf://datasets/BAAI/SVIT"
+    assert config.source == "hf://datasets/BAAI/SVIT"
     downloads = [path for method, path in hub.state.requests if method == "GET" and "/resolve/" in path]
     assert any(path.endswith("data/conversation.json") for path in downloads)
 

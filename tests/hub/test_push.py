@@ -44,7 +44,7 @@ def test_push_then_load_dataset_returns_the_same_rows(hub: HubServer, hub_env: d
     assert "committed" in result.stdout
     remote = hub.state.files(REPO)
     assert {p: b for p, b in remote.items() if p != ".gitattributes"} == local_files(built)
-    configs = sorted(read_state(built)["configs"])
+    configs = sorted(read_state(built).configs)
     remote_rows = rows(REPO, hub_env, configs)
     assert remote_rows == rows(str(built), hub_env, configs)
     splits = [split for config in remote_rows.values() for split in config.values()]

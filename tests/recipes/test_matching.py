@@ -84,3 +84,18 @@ def test_matrix_sees_the_sample_yes_no_mix(pool):
     assert matched.yes.sum() > matched.no.sum() > 0  # the sample is yes-heavy
     assert matched.test.sum() > 0 and (~matched.test).sum() > 0
     assert matched.matrix.nnz > matched.num_rows
+
+
+def test_answer_words_leave_out_boxes_and_markers():
+    import pyarrow as pa
+    from svit_data.recipes.matching import prose_words
+
+    texts = [
+        "The <st>dog<ed> [0.1, 0.2, 0.3, 0.4] and <st>cats<ed> [0.5, 0.5, 0.6, 0.6], [0.1, 0.1, 0.2, 0.2] sit.",
+        "",
+        "   ",
+        "Yes, it is 3.5 m tall.",
+        None,
+    ]
+    # by hand: The dog and cats sit. -> 5; "Yes, it is 3.5 m tall." -> 6 (numbers outside boxes are words)
+    assert prose_words(pa.array(texts, pa.string())).tolist() == [5, 0, 0, 6, 0]

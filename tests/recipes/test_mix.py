@@ -123,12 +123,12 @@ def test_mix_replaces_exactly_the_instruct_part(cli, tmp_path, caplog):
         assert row["conversations"] == record["conversations"]
         assert row["image_file"] == record.get("image")
     assert not {"000000033471", "000000052846", "000000000042"} & {r["id"] for r in rows}
-    config = read_state(out)["configs"]["mix-665k"]
-    assert config["schema"] == "llava"
-    assert config["mix"]["llava_instruct_found"] == 3
-    assert config["mix"]["llava_instruct_expected"] == 157_712
-    assert config["mix"]["replaced_by_core"] == 20
-    assert config["mix"]["records_out"] == ds.num_rows
+    config = read_state(out).configs["mix-665k"]
+    assert config.schema == "llava"
+    assert config.recipe.mix.llava_instruct_found == 3
+    assert config.recipe.mix.llava_instruct_expected == 157_712
+    assert config.recipe.mix.replaced_by_core == 20
+    assert config.recipe.mix.records_out == ds.num_rows
 
 
 def test_mix_that_is_not_llava_format(cli, tmp_path, capsys):

@@ -120,23 +120,23 @@ def test_toy_matrix_without_tasks_is_unchanged():
 def test_cli_task_mix_free_reproduces_the_unstratified_ids(cli, tmp_path):
     out = tmp_path / "svit"
     assert cli("build", *FREE_IDS_SHA256, "--task-mix", "free", "--out", out, "--quiet") == 0
-    configs = read_state(out)["configs"]
+    configs = read_state(out).configs
     for name, digest in FREE_IDS_SHA256.items():
-        manifest = configs[name]["manifest"]
-        assert manifest["ids_sha256"] == digest, name
-        assert "task_quotas" not in configs[name]["diagnostics"]
+        manifest = configs[name].recipe.manifest
+        assert manifest.ids_sha256 == digest, name
+        assert configs[name].recipe.diagnostics.task_quotas is None
         if name not in QUOTA_FREE:
-            assert manifest["parameters"]["task_mix"] == "free"
-            assert "task_mix=free" in configs[name]["objective"]
+            assert manifest.parameters["task_mix"] == "free"
+            assert "task_mix=free" in configs[name].recipe.objective
     stratified = tmp_path / "stratified"
     for run in ("a", "b"):
         assert cli("build", "core-150k", "--out", stratified / run, "--quiet") == 0
-    a, b = (read_state(stratified / run)["configs"]["core-150k"] for run in ("a", "b"))
-    assert a["manifest"] == b["manifest"]  # deterministic
-    assert a["manifest"]["ids_sha256"] != FREE_IDS_SHA256["core-150k"]
-    assert a["manifest"]["parameters"]["task_mix"] == "candidates"
-    assert "quota_t = floor(345 x n_t / N)" in a["objective"]
-    assert "referring_qa 116" in a["objective"]
+    a, b = (read_state(stratified / run).configs["core-150k"].recipe for run in ("a", "b"))
+    assert a.manifest == b.manifest  # deterministic
+    assert a.manifest.ids_sha256 != FREE_IDS_SHA256["core-150k"]
+    assert a.manifest.parameters["task_mix"] == "candidates"
+    assert "quota_t = floor(345 x n_t / N)" in a.objective
+    assert "referring_qa 116" in a.objective
 
 
 def test_cli_rejects_an_unknown_task_mix(cli, tmp_path, capsys):

@@ -17,6 +17,7 @@ from svit_data import splits
 from svit_data.cli import main
 from svit_data.errors import SvitError
 from svit_data.folder import STATE_FILE, DatasetFolder, SplitWriter, config_files, read_state
+from svit_data.materialize import ConfigRows
 from svit_data.schema import FEATURES
 
 SUBSETS = {
@@ -47,7 +48,7 @@ def without_images(rows):
 
 def test_layout_card_and_state(sample_folder, sample_pool):
     state = read_state(sample_folder)
-    assert set(state["configs"]) == set(SUBSETS)
+    assert set(state.configs) == set(SUBSETS)
     for config in SUBSETS:
         for split in ("train", "test"):
             (shard,) = config_files(sample_folder, config)[split]
@@ -70,8 +71,7 @@ def test_layout_card_and_state(sample_folder, sample_pool):
         }
         assert {f["name"] for f in info["features"]} >= {"id", "image", "conversations", "image_id"}
     assert (
-        sum(state["configs"]["full"]["splits"][s]["num_examples"] for s in ("train", "test"))
-        == sample_pool.num_rows
+        sum(state.configs["full"].splits[s].num_examples for s in ("train", "test")) == sample_pool.num_rows
     )
 
 
@@ -156,7 +156,7 @@ def test_a_rebuild_adds_configs_and_keeps_the_others(built, tmp_path):
     before = snapshot(built)
     assert build(built, "referring-qa") == 0
     after = snapshot(built)
-    assert set(read_state(built)["configs"]) == {"conversation", "detail-description", "referring-qa"}
+    assert set(read_state(built).configs) == {"conversation", "detail-description", "referring-qa"}
     kept = [k for k in before if k.startswith("data/conversation/")]
     assert kept and all(after[k] == before[k] for k in kept)
     assert (
@@ -247,7 +247,8 @@ def test_empty_config_is_an_error(tmp_path):
     from svit_data.schema import FEATURES
 
     with pytest.raises(SvitError, match="no rows"), DatasetFolder(tmp_path / "svit") as folder:
-        folder.write_config("empty", FEATURES, {"train": []}, description="", schema="svit")
+        rows = ConfigRows("empty", "", FEATURES, {"train": []}, kind="subset")
+        folder.write_config(rows, source="sample")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -26,11 +26,19 @@ def test_list_prints_every_config_with_its_description(capsys, tmp_path):
         assert CONFIGS[name].description.count("\n") == 0
 
 
+def test_list_says_when_dir_is_not_a_dataset_folder(capsys, tmp_path):
+    assert main(["list", "--dir", str(tmp_path / "nope")]) == 0
+    captured = capsys.readouterr()
+    assert f"note: {tmp_path / 'nope'} does not exist" in captured.err and "full" in captured.out
+    assert main(["list", "--dir", str(tmp_path)]) == 0
+    assert "is not a dataset folder built by svit" in capsys.readouterr().err
+
+
 def test_list_shows_built_rows(capsys, sample_folder):
     assert main(["list", "--dir", str(sample_folder)]) == 0
     out = capsys.readouterr().out
     state = read_state(sample_folder)
-    n = state["configs"]["conversation"]["splits"]["train"]["num_examples"]
+    n = state.configs["conversation"].splits["train"].num_examples
     (line,) = [line for line in out.splitlines() if line.startswith("conversation ")]
     assert f"train {n:,}" in line
     (line,) = [line for line in out.splitlines() if line.startswith("core-150k ")]
@@ -40,8 +48,10 @@ def test_list_shows_built_rows(capsys, sample_folder):
 def test_build_writes_the_requested_configs(tmp_path, capsys):
     out = tmp_path / "svit"
     assert main(["build", "conversation", "referring-qa", "--out", str(out), "--quiet"]) == 0
-    assert f"wrote conversation, referring-qa to {out}" in capsys.readouterr().out
-    assert set(read_state(out)["configs"]) == {"conversation", "referring-qa"}
+    printed = capsys.readouterr().out
+    assert f"wrote conversation, referring-qa to {out}" in printed
+    assert f"load it with: load_dataset({str(out)!r}, 'conversation', split='train')" in printed
+    assert set(read_state(out).configs) == {"conversation", "referring-qa"}
     assert sorted(p.name for p in (out / "data").iterdir()) == ["conversation", "referring-qa"]
 
 
@@ -228,3 +238,18 @@ def test_unknown_subcommand_is_an_argparse_error():
     with pytest.raises(SystemExit) as caught:
         main(["fly"])
     assert caught.value.code == 2
+
+
+@pytest.mark.parametrize("flag", [["--size", "10"], ["--task-mix", "free"], ["--name", "mine"]])
+def test_recipe_flags_on_a_subset_are_an_error_not_ignored(tmp_path, capsys, flag):
+    assert main(["build", "conversation", *flag, "--out", str(tmp_path / "svit"), "--quiet"]) == 2
+    assert f"{flag[0]} applies to recipes only" in capsys.readouterr().err
+    assert not (tmp_path / "svit").exists()
+
+
+def test_load_line_names_svit_only_for_svit_in_the_working_directory(tmp_path):
+    from svit_data.cli.build import load_line
+
+    assert load_line(tmp_path / "svit", "full", cwd=tmp_path) == "load_dataset('svit', 'full', split='train')"
+    other = tmp_path / "data" / "svit"
+    assert load_line(other, "full", cwd=tmp_path) == f"load_dataset({str(other)!r}, 'full', split='train')"
