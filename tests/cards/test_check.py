@@ -55,7 +55,15 @@ def test_card_counts_that_disagree_fail(folder: Path, capsys):
     card.write_text(card.read_text().replace("default: true", "default: false"))
     code, out = check(folder, capsys)
     assert code == 1 and "exactly one config must be the default" in out
-    assert out.splitlines()[-1] == "4 splits checked in 2 configs: 1 problem"
+    fails = sum(line.startswith("FAIL ") for line in out.splitlines())
+    assert out.splitlines()[-1] == f"4 splits checked in 2 configs: {fails} problems" and fails > 1
+
+
+def test_report_counts_read_as_english():
+    from svit_data.cli.check import counted
+
+    assert [counted(n, "problem") for n in (0, 1, 2)] == ["0 problems", "1 problem", "2 problems"]
+    assert counted(1, "config") == "1 config" and counted(5920, "split") == "5,920 splits"
 
 
 def test_check_removes_the_staging_folders_of_killed_builds(folder: Path, capsys, caplog):
