@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 from svit_data.recipes.diagnostics import diagnose, top_concepts
 from svit_data.recipes.manifest import load_ids, make_manifest, write_manifest
 from svit_data.recipes.matching import MatchedPool, match_pool
-from svit_data.recipes.methods import METHODS
+from svit_data.recipes.methods import METHODS, manifest_parameters
 from svit_data.recipes.objectives import objective
 from svit_data.recipes.registry import (
     ALL,
@@ -183,7 +183,7 @@ def _describe(
         pool_fingerprint=pool.fingerprint,
         vocabulary_hash=vocabulary.hash,
         parameters={
-            **spec.parameters(),
+            **manifest_parameters(spec),
             "size": p.size,
             "size_rule": p.size_rule,
             "vocabulary": vocabulary.name,

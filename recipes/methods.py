@@ -8,8 +8,8 @@ in ``selection.py``, its objective text in ``objectives.py``, and one ``Method``
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from svit_data.recipes import objectives
@@ -22,10 +22,11 @@ from svit_data.recipes.selection import (
     select_random,
 )
 
-if TYPE_CHECKING:
-    from svit_data.recipes.registry import RecipeSpec
+from svit_data.recipe_specs import ALL, BALANCE, CORE, DIVERSITY, MIX, RANDOM
 
-RANDOM, DIVERSITY, BALANCE, CORE, ALL, MIX = "random", "diversity", "balance", "core", "all", "mix"
+if TYPE_CHECKING:
+    from svit_data.recipe_specs import RecipeSpec
+
 
 # (candidates, size, seed, spec) -> (picked candidate indices, balance report or None when not balanced)
 Selector = Callable[[Candidates, int, int, "RecipeSpec"], tuple[np.ndarray, BalanceReport | None]]
@@ -94,3 +95,9 @@ METHODS: dict[str, Method] = {
         balances=True,
     ),
 }
+
+
+def manifest_parameters(spec: RecipeSpec) -> dict[str, Any]:
+    """The parameters that matter for the recipe's method (written into the manifest)."""
+    keep = {"method", "size", *METHODS[spec.method].parameters}
+    return {k: v for k, v in asdict(spec).items() if k in keep}
