@@ -1,6 +1,6 @@
 """Every selection method as one record: its selector, the parameters it reads, its card objective, its flags.
 
-``METHODS`` is the one place a method is declared. A recipe (``registry.RECIPES``) names a method and
+``METHODS`` is the one place a method is declared. A recipe (``svit_data.recipe_specs.RECIPES``) names a method and
 sets its parameters; the build looks everything else up here. Adding a method: write the pure selector
 in ``selection.py``, its objective text in ``objectives.py``, and one ``Method`` entry below.
 """
