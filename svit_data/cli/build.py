@@ -58,17 +58,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def config_rows(name: str, pool: Pool, args: argparse.Namespace) -> ConfigRows:
     spec = get_config(name)
     if spec.kind != RECIPE:
-        recipe_flags = (
-            ("--name", args.name),
-            ("--size", args.size),
-            ("--task-mix", args.task_mix),
-            ("--ids", args.ids),
-        )
-        for flag, value in recipe_flags:
-            if value is not None:
-                raise SvitError(
-                    f"{flag} applies to recipes only; {name} is a subset of the pool, built whole"
-                )
         return subset_rows(pool, spec)
     try:
         from svit_data.recipes import build_recipe
@@ -90,6 +79,28 @@ def config_rows(name: str, pool: Pool, args: argparse.Namespace) -> ConfigRows:
     )
 
 
+def _check_recipe_flags(args: argparse.Namespace) -> None:
+    """Recipe flags never pass silently: an error if only subsets are built, else a notice naming them."""
+    flags = [
+        flag
+        for flag, value in (
+            ("--size", args.size),
+            ("--task-mix", args.task_mix),
+            ("--name", args.name),
+            ("--ids", args.ids),
+        )
+        if value is not None
+    ]
+    subsets = [name for name in args.configs if get_config(name).kind != RECIPE]
+    if not flags or not subsets:
+        return
+    if len(subsets) == len(args.configs):
+        raise SvitError(
+            f"{flags[0]} applies to recipes only; {', '.join(subsets)} is a subset of the pool, built whole"
+        )
+    log.warning("%s apply to recipes only; %s built whole", ", ".join(flags), ", ".join(subsets))
+
+
 def run(args: argparse.Namespace) -> int:
     for name in args.configs:
         get_config(name)
@@ -101,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
         raise SvitError("--ids and --size exclude each other: the id list fixes the size")
     if args.name:
         check_custom_name(args.name)
+    _check_recipe_flags(args)
     pool = open_pool(args.source, images=args.images, image_data=args.image_data, progress=not args.quiet)
     log.info(
         "pool %s: %s samples (%s)",
