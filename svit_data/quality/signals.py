@@ -1,0 +1,39 @@
+"""Complexity signals of a sample, stored as pool columns: answer words, QA pairs, boxes.
+
+Answer words are the whitespace-separated words of the answer turns after removing ``[x1, y1, x2, y2]``
+boxes and the ``<st>``/``<ed>`` markers (so coordinates do not make a referring answer look long).
+Concepts mentioned depend on the recipe's vocabulary: they are the sample's row count of distinct
+concepts in the recipe matrix (``svit_data.recipes.matching``), not a pool column.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from svit_data.boxes import BOX_RE, END, START
+from svit_data.quality.referring import count_boxes
+from svit_data.tasks import GPT, USER
+
+_WORD = re.compile(r"[^\s]*[^\W_][^\s]*")  # a whitespace word with a letter or digit (not a lone comma)
+
+SIGNALS: dict[str, str] = {
+    "answer_words": "words in the answers (whitespace words holding a letter or digit; boxes and <st>/<ed> markers are not words)",
+    "qa_pairs": "user-then-gpt turn pairs in the sample",
+    "boxes": "boxes attached to <st>object<ed> markers in the sample's turns",
+}
+
+
+def answer_words(value: str) -> int:
+    if "[" in value:
+        value = BOX_RE.sub(" ", value)
+    if START in value or END in value:
+        value = value.replace(START, " ").replace(END, " ")
+    return len(_WORD.findall(value))
+
+
+def sample_signals(speakers: Sequence[str], values: Sequence[str]) -> tuple[int, int, int]:
+    """(answer_words, qa_pairs, boxes) of one sample."""
+    words = sum(answer_words(v) for s, v in zip(speakers, values, strict=True) if s == GPT)
+    pairs = sum(1 for t in range(1, len(speakers)) if speakers[t] == GPT and speakers[t - 1] == USER)
+    return words, pairs, sum(count_boxes(v) for v in values)

@@ -1,0 +1,41 @@
+"""Checks on the words of a QA pair: error and refusal replies, empty answers, citing the source text."""
+
+from __future__ import annotations
+
+import re
+
+from svit_data.boxes import END, START
+from svit_data.quality.base import Finding
+from svit_data.tasks import REFERRING_QA
+
+ERROR_REPLY = re.compile(
+    r"it seems (?:like )?(?:your|the) message (?:is|was) empty|i'?m sorry,? but i (?:can(?:no|')t|am unable)"
+    r"|as an ai(?: language model)?,? i (?:can(?:no|')t|do not|don'?t)|i (?:can(?:no|')t|am unable to) (?:see|view) "
+    r"(?:the |any )?image|please provide (?:the |an? )?(?:image|description|caption)",
+    re.IGNORECASE,
+)
+# words that only make sense when reading the annotations GPT-4 was given, not when looking at the image
+_SOURCE = (
+    r"\b(?:the|a|given|provided)\s+(?:image\s+)?descriptions?\b|\bthe\s+captions?\b"
+    r"|\b(?:object|region)\s+(?:list|descriptions?)\b"
+    r"|\b(?:provided|given)\s+(?:information|data|annotations?|text|details)\b"
+)
+_BOX_WORDS = r"|\bbounding[ -]?box(?:es)?\b|\bcoordinates?\b"
+SOURCE_MENTION = re.compile(_SOURCE + _BOX_WORDS, re.IGNORECASE)
+SOURCE_MENTION_REFERRING = re.compile(_SOURCE, re.IGNORECASE)  # referring QA talks about boxes by design
+_MARKED = re.compile(rf"{START}.*?{END}", re.DOTALL)
+
+
+def check_error_reply(task: str, question: str, answer: str) -> Finding | None:
+    match = ERROR_REPLY.search(answer[:400])
+    return Finding("error_reply", f"answer is an error message: {match.group(0)!r}") if match else None
+
+
+def check_empty_answer(task: str, question: str, answer: str) -> Finding | None:
+    return None if answer.strip() else Finding("empty_answer", "the answer is empty")
+
+
+def check_source_mention(task: str, question: str, answer: str) -> Finding | None:
+    pattern = SOURCE_MENTION_REFERRING if task == REFERRING_QA else SOURCE_MENTION
+    match = pattern.search(_MARKED.sub("", question + "\n" + answer))
+    return Finding("source_mention", f"mentions {match.group(0)!r} as a source") if match else None
