@@ -1,30 +1,37 @@
 """Ingest: SVIT task files -> pool parquet, the hot path of ``open_pool``.
 
-Columns are built directly from the decoded records (no per-sample objects or dicts) and checked on
-the way: speakers, QA pairing, and every ``<st>..<ed>`` box. Anything unusual falls back to
-:func:`svit_data.formats.svit.expand_record`, which raises the located :class:`InputError`. Several
-task files are ingested by separate processes. This module does not import ``datasets``, so that
+Columns are built directly from the decoded records (no per-sample objects or dicts). Every sample
+goes through the quality checks (:func:`svit_data.quality.check_sample`): a problem inside a record
+(a bad box, broken turn order, an error reply, ...) becomes a reason code in the sample's ``flags``
+and ingest goes on; with ``strict`` the first flag is a located :class:`InputError`. Only a record
+that is not an SVIT record (not an object, no integer ``image_id``, turns that are not objects with
+string ``from``/``value``) stops ingest, through :func:`svit_data.formats.svit.expand_record`'s
+located error. A per-QA conversation whose turns do not alternate stays one sample (flagged
+``turn_order``), so nothing is lost. Several task files are ingested by separate processes. This module does not import ``datasets``, so that
 worker processes start fast.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from svit_data.boxes import BOX_RE, START, parse_refs
-from svit_data.errors import BoxError
+from svit_data.errors import InputError
 from svit_data.formats.jsonstream import iter_json_records
-from svit_data.tasks import GPT, PER_QA_TASKS, SPEAKERS, USER
+from svit_data.quality.samples import alternates, check_sample
+from svit_data.quality.signals import sample_signals
+from svit_data.tasks import PER_QA_TASKS
 
 BATCH_ROWS = 50_000  # samples per parquet row group
+EXAMPLES = 3  # example sample ids kept per reason code
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,18 @@ class IngestJob:
     name: str
     folder: Path
     schema: pa.Schema
+    repair: bool = True
+    strict: bool = False
+
+
+@dataclass
+class IngestResult:
+    """What one job wrote: file names, rows, and per task+reason flag counts with example ids."""
+
+    names: list[str]
+    count: int
+    flag_counts: Counter = field(default_factory=Counter)  # (task, code) -> samples
+    examples: dict[str, list[str]] = field(default_factory=dict)  # code -> first sample ids
 
 
 def run_jobs(
@@ -45,7 +64,7 @@ def run_jobs(
     *,
     workers: int = 1,
     progress: Callable[[int], Any] = lambda done_bytes: None,
-) -> list[tuple[list[str], int]]:
+) -> list[IngestResult]:
     """Ingest every job (in ``workers`` processes when > 1); results in the order of ``jobs``."""
     if workers <= 1:
         results = []
@@ -56,7 +75,7 @@ def run_jobs(
     # spawn, not fork: the parent may hold pyarrow's thread pools, which do not survive a fork.
     # A worker that dies (killed, out of memory) breaks the executor: an error, never a hang.
     order = sorted(range(len(jobs)), key=lambda k: -jobs[k].path.stat().st_size)
-    results: list[tuple[list[str], int] | None] = [None] * len(jobs)
+    results: list[IngestResult | None] = [None] * len(jobs)
     executor = ProcessPoolExecutor(
         workers,
         mp_context=multiprocessing.get_context("spawn"),
@@ -102,7 +121,7 @@ def _init_worker(sizes: dict[int, tuple[int, int]], image_index: dict[int, str])
     _WORKER_TABLES = (sizes, image_index)
 
 
-def _worker_ingest(job: IngestJob) -> tuple[list[str], int]:
+def _worker_ingest(job: IngestJob) -> IngestResult:
     return ingest_file(job, *_WORKER_TABLES)
 
 
@@ -120,6 +139,8 @@ class _Columns:
         self.widths: list[int | None] = []
         self.heights: list[int | None] = []
         self.provenance: list[dict | None] = []
+        self.flags: list[list[str]] = []
+        self.signals: list[tuple[int, int, int]] = []
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -150,32 +171,34 @@ class _Columns:
             "width": pa.array(self.widths, pa.int32()),
             "height": pa.array(self.heights, pa.int32()),
             "provenance": provenance,
+            "flags": pa.array(self.flags, pa.list_(pa.string())),
         }
+        for k, name in enumerate(("answer_words", "qa_pairs", "boxes")):
+            columns[name] = pa.array([signal[k] for signal in self.signals], pa.int32())
         return pa.Table.from_arrays([columns[name] for name in schema.names], schema=schema)
 
 
 class _Invalid(Exception):
-    """The fast path saw something it does not accept; the checked path says exactly what."""
+    """Not an SVIT record; the checked path says exactly where."""
 
 
-def _boxes_in_range(value: str) -> bool:
-    """Every ``[x1, y1, x2, y2]`` in ``value`` is a valid 0-1 box: a fast superset of the ref check."""
-    for x1, y1, x2, y2 in BOX_RE.findall(value):
-        a, b, c, d = float(x1), float(y1), float(x2), float(y2)
-        if not (0.0 <= a <= c <= 1.0 and 0.0 <= b <= d <= 1.0):
-            return False
-    return True
+class _Flagged(Exception):
+    """A flag under ``strict``: located by the caller."""
+
+    def __init__(self, message: str, field: str):
+        super().__init__(message)
+        self.field = field
 
 
 def _add_record(
     cols: _Columns,
     record: Any,
-    task: str,
+    job: IngestJob,
     per_qa: bool,
     sizes: dict[int, tuple[int, int]],
     image_index: dict[int, str],
 ) -> int:
-    """Append the samples of one valid record to ``cols``; raise on anything unusual."""
+    """Append the samples of one record to ``cols`` with their flags and signals; raise if not SVIT."""
     image_id = record["image_id"]
     conversations = record["conversations"]
     if type(image_id) is not int or type(conversations) is not list:
@@ -185,36 +208,44 @@ def _add_record(
         width, height = sizes[image_id]
     image_file = record.get("image_file") or image_index.get(image_id) or f"{image_id}.jpg"
     provenance = record.get("provenance")
-    add_from, add_value, add_offset = cols.froms.append, cols.values.append, cols.offsets.append
-    add_id, add_index = cols.ids.append, cols.conversation_index.append
+    task = job.task
     prefix = f"{task}/{image_id}/"
+    seen: set[tuple[str, str]] = set()
     n = 0
     for c, conversation in enumerate(conversations):
         content = conversation["content"]
-        if type(content) is not list or (per_qa and len(content) % 2):
+        if type(content) is not list:
             raise _Invalid
-        expected = USER
+        speakers, values = [], []
         for turn in content:
             speaker, value = turn["from"], turn["value"]
-            if type(value) is not str or speaker not in SPEAKERS:
+            if type(value) is not str or type(speaker) is not str:
                 raise _Invalid
-            if START in value and not _boxes_in_range(value):
-                parse_refs(value)  # raises BoxError if a referred box is bad
-            add_from(speaker)
-            add_value(value)
-            if per_qa:
-                if speaker != expected:
-                    raise _Invalid
-                if expected == GPT:  # a QA pair is complete: one sample
-                    add_offset(len(cols.froms))
-                    add_id(f"{prefix}{n}")
-                    add_index(c)
-                    n += 1
-                expected = GPT if expected == USER else USER
-        if not per_qa:  # the whole conversation is one sample
-            add_offset(len(cols.froms))
-            add_id(f"{prefix}{n}")
-            add_index(c)
+            speakers.append(speaker)
+            values.append(value)
+        if per_qa and alternates(speakers):  # one sample per QA pair
+            chunks = [(t, t + 2) for t in range(0, len(speakers), 2)]
+            pairs: int | None = len(chunks)
+        else:  # the whole conversation is one sample (flagged turn_order if it should have been pairs)
+            chunks = [(0, len(speakers))] if speakers or not per_qa else []
+            pairs = None if per_qa else len(speakers) // 2
+        for a, b in chunks:
+            result = check_sample(
+                task, speakers[a:b], values[a:b], repair=job.repair, seen=seen, conversation_pairs=pairs
+            )
+            if job.strict and result.findings:
+                first = result.findings[0]
+                where = f"conversations[{c}].content" + (
+                    f"[{a + first.turn}].value" if first.turn is not None else ""
+                )
+                raise _Flagged(f"{first.code}: {first.detail} (--strict makes every flag an error)", where)
+            cols.froms += speakers[a:b]
+            cols.values += result.values
+            cols.offsets.append(len(cols.froms))
+            cols.ids.append(f"{prefix}{n}")
+            cols.conversation_index.append(c)
+            cols.flags.append(result.flags)
+            cols.signals.append(sample_signals(speakers[a:b], result.values))
             n += 1
     cols.image_ids += [image_id] * n
     cols.image_files += [image_file] * n
@@ -226,20 +257,36 @@ def _add_record(
 
 def ingest_file(
     job: IngestJob, sizes: dict[int, tuple[int, int]], image_index: dict[int, str]
-) -> tuple[list[str], int]:
-    """One task file -> one parquet file of samples; return its name (none if empty) and row count."""
+) -> IngestResult:
+    """One task file -> one parquet file of samples; what was written and what was flagged."""
     schema = job.schema
     per_qa = job.task in PER_QA_TASKS
     file = str(job.path)
     name = f"part-{job.name}.parquet"
-    count = 0
+    result = IngestResult([], 0)
     cols = _Columns()
     writer: pq.ParquetWriter | None = None
+
+    def flush() -> None:
+        nonlocal writer, cols
+        writer = writer or pq.ParquetWriter(job.folder / name, schema)
+        writer.write_table(cols.table(job.task, schema))
+        for sample_id, flags in zip(cols.ids, cols.flags, strict=True):
+            for code in flags:
+                result.flag_counts[(job.task, code)] += 1
+                examples = result.examples.setdefault(code, [])
+                if len(examples) < EXAMPLES:
+                    examples.append(sample_id)
+        result.count += len(cols)
+        cols = _Columns()
+
     try:
         for index, record in enumerate(iter_json_records(job.path)):
             try:
-                _add_record(cols, record, job.task, per_qa, sizes, image_index)
-            except (_Invalid, KeyError, TypeError, AttributeError, BoxError):
+                _add_record(cols, record, job, per_qa, sizes, image_index)
+            except _Flagged as flagged:
+                raise InputError(str(flagged), file=file, record=index, field=flagged.field) from None
+            except (_Invalid, KeyError, TypeError, AttributeError):
                 from svit_data.formats.svit import expand_record
 
                 expand_record(record, job.task, file=file, index=index)  # raises the located InputError
@@ -247,15 +294,11 @@ def ingest_file(
                     f"{file}: record {index}: the ingest fast path rejected a valid record"
                 ) from None
             if len(cols) >= BATCH_ROWS:
-                writer = writer or pq.ParquetWriter(job.folder / name, schema)
-                writer.write_table(cols.table(job.task, schema))
-                count += len(cols)
-                cols = _Columns()
+                flush()
         if len(cols):
-            writer = writer or pq.ParquetWriter(job.folder / name, schema)
-            writer.write_table(cols.table(job.task, schema))
-            count += len(cols)
+            flush()
     finally:
         if writer is not None:
             writer.close()
-    return ([name] if count else []), count
+    result.names = [name] if result.count else []
+    return result

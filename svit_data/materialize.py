@@ -70,8 +70,8 @@ def select_rows(
         if id_set is not None:
             table = table.filter(pc.is_in(table["id"], value_set=id_set))
         table = filter_split(table, split)
-        if table.num_rows:
-            yield embed_images(table, pool.images_root)
+        if table.num_rows:  # configs carry the sample columns (flags included), not the pool's signals
+            yield embed_images(table.select(list(FEATURES)), pool.images_root)
 
 
 def check_ids(pool: Pool, ids: list[str]) -> None:

@@ -3,8 +3,13 @@
 A source is ``sample`` (the bundled synthetic pool), a folder with the released task files (or
 svit's own generated shards), or ``hf://datasets/OWNER/NAME`` (downloaded with huggingface_hub).
 Ingest streams the JSON (bounded memory) into parquet under ``$SVIT_CACHE/pools/<fingerprint>``;
-the fingerprint hashes the source files, the image-size table and the image index, so a changed
-source is ingested again and an unchanged one never is.
+the fingerprint hashes the source files, the image-size table, the image index and the quality
+settings (repairs on or off), so a changed source is ingested again and an unchanged one never is.
+
+After the files are ingested, one pass over the answers finds near-duplicate long answers across the
+pool (:mod:`svit_data.quality.near_duplicates`); those rows are kept in ``pool.json`` and added to
+the ``flags`` column whenever the pool is read. ``pool.json`` also holds the flag counts per task
+and reason and three example ids per reason (the card shows them).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
@@ -26,13 +32,14 @@ from svit_data import paths
 from svit_data.atomic import staged_folder
 from svit_data.errors import InputError, SvitError
 from svit_data.formats.jsonstream import iter_json_records
-from svit_data.ingest import IngestJob, run_jobs
-from svit_data.schema import FEATURES
+from svit_data.ingest import EXAMPLES, IngestJob, run_jobs
+from svit_data.quality.near_duplicates import near_duplicate_rows
+from svit_data.schema import POOL_SCHEMA
 from svit_data.tasks import ALL_TASKS_FILE, TASK_FILES, TASKS
 
 log = logging.getLogger(__name__)
 
-INGEST_VERSION = "2"
+INGEST_VERSION = "3"
 PARALLEL_BYTES = 256 << 20  # sources at least this big are ingested by several processes
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 HUB_PREFIX = "hf://datasets/"
@@ -49,19 +56,42 @@ class Pool:
     images_root: Path | None = None
     source: str = ""
     task_files: dict[str, list[str]] = field(default_factory=dict)
+    near_duplicates: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # sorted pool rows
+    quality: dict = field(default_factory=dict)  # flag counts per task and reason, example ids
 
     @property
     def num_rows(self) -> int:
         return sum(self.counts.values())
 
     def table(self, columns: list[str] | None = None) -> pa.Table:
-        return pq.read_table(self.files, columns=columns)
+        return pa.Table.from_batches(list(self.iter_batches(columns)), schema=self._schema(columns))
+
+    def _schema(self, columns: list[str] | None) -> pa.Schema:
+        schema = pq.read_schema(self.files[0]) if self.files else POOL_SCHEMA
+        return pa.schema([schema.field(c) for c in columns]) if columns is not None else schema
 
     def iter_batches(
         self, columns: list[str] | None = None, batch_size: int = 65_536
     ) -> Iterator[pa.RecordBatch]:
+        """Batches in pool order; the ``flags`` column includes the pool-wide near-duplicate flags."""
+        first = 0
         for file in self.files:
-            yield from pq.ParquetFile(file).iter_batches(batch_size=batch_size, columns=columns)
+            for batch in pq.ParquetFile(file).iter_batches(batch_size=batch_size, columns=columns):
+                yield _add_flag(batch, self.near_duplicates, first, "near_duplicate")
+                first += batch.num_rows
+
+
+def _add_flag(batch: pa.RecordBatch, rows: np.ndarray, first: int, code: str) -> pa.RecordBatch:
+    if "flags" not in batch.schema.names or not len(rows):
+        return batch
+    lo, hi = np.searchsorted(rows, [first, first + batch.num_rows])
+    if lo == hi:
+        return batch
+    index = batch.schema.get_field_index("flags")
+    flags = batch.column(index).to_pylist()
+    for row in rows[lo:hi]:
+        flags[row - first] = [*flags[row - first], code]
+    return batch.set_column(index, "flags", pa.array(flags, batch.schema.field("flags").type))
 
 
 def find_task_files(folder: Path) -> dict[str, list[Path]]:
@@ -122,7 +152,10 @@ def _hash_file(path: Path) -> bytes:
 
 
 def fingerprint(
-    task_files: dict[str, list[Path]], sizes_file: Path | None, image_index: dict[int, str]
+    task_files: dict[str, list[Path]],
+    sizes_file: Path | None,
+    image_index: dict[int, str],
+    quality_key: str = "repair=1",
 ) -> str:
     named = [(f"{task}/{path.name}", path) for task in sorted(task_files) for path in task_files[task]]
     if sizes_file is not None:
@@ -130,7 +163,7 @@ def fingerprint(
     # hashlib releases the GIL on big buffers: files hash in parallel threads
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as threads:
         digests = list(threads.map(_hash_file, [path for _, path in named]))
-    digest = hashlib.sha1(f"svit-pool-v{INGEST_VERSION}".encode(), usedforsecurity=False)
+    digest = hashlib.sha1(f"svit-pool-v{INGEST_VERSION}-{quality_key}".encode(), usedforsecurity=False)
     for (name, _), file_digest in zip(named, digests, strict=True):
         digest.update(name.encode() + file_digest)
     digest.update(json.dumps(sorted(image_index.items())).encode())
@@ -161,8 +194,14 @@ def open_pool(
     images: str | Path | None = None,
     image_data: str | Path | None = None,
     progress: bool = True,
+    repair: bool = True,
+    strict: bool = False,
 ) -> Pool:
-    """Ingest ``source`` once (cached by fingerprint) and return the pool."""
+    """Ingest ``source`` once (cached by fingerprint) and return the pool.
+
+    ``repair`` applies the safe box repairs (:mod:`svit_data.quality.referring`); ``strict`` makes any
+    flag an :class:`InputError` (located by file, record and field when the source is ingested now).
+    """
     folder = resolve_source(source)
     task_files = find_task_files(folder)
     sizes_file = Path(image_data) if image_data else folder / "image_data.json"
@@ -173,13 +212,22 @@ def open_pool(
     if images_root is not None and not images_root.is_dir():
         raise SvitError(f"image folder {images_root} does not exist")
     image_index = index_images(images_root) if images_root else {}
-    key = fingerprint(task_files, sizes_file, image_index)
+    key = fingerprint(task_files, sizes_file, image_index, f"repair={int(repair)}")
     root = paths.cache_dir() / "pools" / key
     meta_path = root / "pool.json"
     if not meta_path.is_file():
         sizes = read_image_sizes(sizes_file) if sizes_file else {}
-        _ingest(task_files, sizes, image_index, root, progress=progress)
+        _ingest(task_files, sizes, image_index, root, progress=progress, repair=repair, strict=strict)
     meta = json.loads(meta_path.read_text())
+    quality = meta.get("quality", {})
+    if strict and quality.get("flagged"):
+        code, ids = next(iter(quality["examples"].items()))
+        task = ids[0].split("/")[0]
+        raise InputError(
+            f"sample {ids[0]} is flagged {code!r} (and {quality['flagged'] - 1:,} more flagged samples); "
+            "--strict makes every flag an error",
+            file=", ".join(str(p) for p in task_files.get(task, [])) or None,
+        )
     return Pool(
         root=root,
         files=[root / name for name in meta["files"]],
@@ -188,6 +236,8 @@ def open_pool(
         images_root=images_root,
         source=source,
         task_files={t: [str(p) for p in ps] for t, ps in task_files.items()},
+        near_duplicates=np.array(meta.get("near_duplicates", []), np.int64),
+        quality=quality,
     )
 
 
@@ -198,6 +248,8 @@ def _ingest(
     root: Path,
     *,
     progress: bool,
+    repair: bool = True,
+    strict: bool = False,
 ) -> None:
     """Ingest every task file into ``root`` (one parquet file each), then rename into place.
 
@@ -206,7 +258,7 @@ def _ingest(
     """
     with staged_folder(root) as tmp:
         jobs = [
-            IngestJob(task, path, f"{number:03d}-{task}", tmp, FEATURES.arrow_schema)
+            IngestJob(task, path, f"{number:03d}-{task}", tmp, POOL_SCHEMA, repair=repair, strict=strict)
             for number, (task, path) in enumerate((t, p) for t in TASKS for p in task_files.get(t, []))
         ]
         total = sum(job.path.stat().st_size for job in jobs)
@@ -215,12 +267,53 @@ def _ingest(
             results = run_jobs(jobs, sizes, image_index, workers=workers, progress=bar.update)
         counts: dict[str, int] = {}
         files: list[str] = []
-        for job, (names, count) in zip(jobs, results, strict=True):
-            files += names
-            if count:
-                counts[job.task] = counts.get(job.task, 0) + count
+        for job, result in zip(jobs, results, strict=True):
+            files += result.names
+            if result.count:
+                counts[job.task] = counts.get(job.task, 0) + result.count
         if not counts:  # raising here leaves no pool behind: the next try ingests again
             given = ", ".join(str(p) for ps in task_files.values() for p in ps)
             raise SvitError(f"the source holds no samples: {given} contain no records")
-        (tmp / "pool.json").write_text(json.dumps({"files": files, "counts": counts}, indent=2))
+        near = near_duplicate_rows(
+            batch.column(0)
+            for name in files
+            for batch in pq.ParquetFile(tmp / name).iter_batches(columns=["conversations"], batch_size=65_536)
+        )
+        quality = quality_summary(results, near, [tmp / name for name in files])
+        if strict and quality["flagged"]:
+            first = next(iter(quality["examples"].items()))
+            raise InputError(
+                f"sample {first[1][0]} is flagged {first[0]!r}; --strict makes every flag an error"
+            )
+        meta = {"files": files, "counts": counts, "near_duplicates": near.tolist(), "quality": quality}
+        (tmp / "pool.json").write_text(json.dumps(meta, indent=2))
     log.info("ingested %d samples into %s", sum(counts.values()), root)
+
+
+def quality_summary(results: list, near: np.ndarray, files: list[Path]) -> dict:
+    """Flag counts per task and reason, example ids per reason, and how many samples are flagged."""
+    per_task: dict[str, dict[str, int]] = {}
+    examples: dict[str, list[str]] = {}
+    for result in results:
+        for (task, code), n in sorted(result.flag_counts.items()):
+            per_task.setdefault(task, {})[code] = per_task.setdefault(task, {}).get(code, 0) + n
+        for code, ids in result.examples.items():
+            examples.setdefault(code, [])
+            examples[code] += ids[: EXAMPLES - len(examples[code])]
+    flagged = 0
+    near_ids: list[str] = []
+    first = 0
+    for file in files:
+        table = pq.read_table(file, columns=["id", "task", "flags"])
+        lengths = table["flags"].combine_chunks().value_lengths().to_numpy(zero_copy_only=False)
+        hit = near[(near >= first) & (near < first + table.num_rows)] - first
+        flagged += int(((lengths > 0) | np.isin(np.arange(table.num_rows), hit)).sum())
+        for row in hit:
+            task = table["task"][int(row)].as_py()
+            per_task.setdefault(task, {})["near_duplicate"] = per_task[task].get("near_duplicate", 0) + 1
+            if len(near_ids) < EXAMPLES:
+                near_ids.append(table["id"][int(row)].as_py())
+        first += table.num_rows
+    if near_ids:
+        examples["near_duplicate"] = near_ids
+    return {"flagged": flagged, "per_task": per_task, "examples": examples}

@@ -12,6 +12,7 @@ A *sample* is one training conversation about one image. Columns:
 - ``width``/``height``: image size in pixels when known (needed for the padded-square box frame).
 - ``provenance``: filled by the builders (model, prompt hash, request id, source annotation ids,
   tokens, cost); null for the released data.
+- ``flags``: reason codes of :mod:`svit_data.quality` found in the sample; empty when clean.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
 from datasets import Features, Image, List, Value
 
 from svit_data.tasks import GPT, PER_QA_TASKS, SPEAKERS, USER, check_task
@@ -27,7 +29,9 @@ __all__ = [
     "COLUMNS",
     "FEATURES",
     "GPT",
+    "POOL_SCHEMA",
     "PROVENANCE_FEATURES",
+    "SIGNAL_COLUMNS",
     "SPEAKERS",
     "USER",
     "Sample",
@@ -58,10 +62,17 @@ FEATURES = Features(
         "width": Value("int32"),
         "height": Value("int32"),
         "provenance": PROVENANCE_FEATURES,
+        "flags": List(Value("string")),
     }
 )
 
 COLUMNS: tuple[str, ...] = tuple(FEATURES)
+
+# The pool also stores the complexity signals (svit_data.quality.signals); configs do not carry them.
+SIGNAL_COLUMNS: tuple[str, ...] = ("answer_words", "qa_pairs", "boxes")
+POOL_SCHEMA = FEATURES.arrow_schema
+for _name in SIGNAL_COLUMNS:
+    POOL_SCHEMA = POOL_SCHEMA.append(pa.field(_name, pa.int32()))
 
 
 def sample_id(task: str, image_id: int, n: int) -> str:
@@ -91,6 +102,7 @@ class Sample:
     width: int | None = None
     height: int | None = None
     provenance: dict[str, Any] | None = field(default=None)
+    flags: list[str] = field(default_factory=list)
 
     @property
     def id(self) -> str:
@@ -115,6 +127,7 @@ class Sample:
             "width": self.width,
             "height": self.height,
             "provenance": self.provenance,
+            "flags": list(self.flags),
         }
 
     @classmethod
@@ -133,4 +146,5 @@ class Sample:
             width=row.get("width"),
             height=row.get("height"),
             provenance=row.get("provenance"),
+            flags=list(row.get("flags") or []),
         )

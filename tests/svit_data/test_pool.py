@@ -18,7 +18,7 @@ from svit_data.ingest import IngestJob, run_jobs
 from svit_data.materialize import check_ids, select_rows
 from svit_data.pool import find_task_files, open_pool, read_image_sizes
 from svit_data.sample import sample_dir
-from svit_data.schema import FEATURES
+from svit_data.schema import FEATURES, POOL_SCHEMA
 from svit_data.tasks import TASK_FILES, TASKS
 
 
@@ -38,13 +38,16 @@ def expected_rows(folder: Path) -> list[dict]:
 
 
 def test_sample_pool_equals_record_expansion(sample_pool):
-    rows = sample_pool.table().to_pylist()
-    assert rows == expected_rows(sample_dir())
+    columns = [
+        c for c in FEATURES if c != "flags"
+    ]  # flags and signals: tests/svit_data/test_quality_ingest.py
+    rows = sample_pool.table(columns).to_pylist()
+    assert rows == [{c: row[c] for c in columns} for row in expected_rows(sample_dir())]
     assert len({r["id"] for r in rows}) == len(rows) == sample_pool.num_rows
     assert sample_pool.counts == {t: sum(r["task"] == t for r in rows) for t in TASKS}
     assert sample_pool.counts["detail_description"] == 240 and sample_pool.counts["conversation"] == 720
     assert sample_pool.images_root == sample_dir() / "images"
-    assert pq.read_schema(sample_pool.files[0]).names == list(FEATURES)
+    assert pq.read_schema(sample_pool.files[0]).names == POOL_SCHEMA.names
 
 
 def test_pool_is_cached_by_content(sample_pool, monkeypatch, tmp_path):
@@ -83,26 +86,25 @@ def test_parallel_ingest_equals_serial_and_keeps_order(tmp_path):
         out = tmp_path / f"w{workers}"
         out.mkdir()
         jobs = [
-            IngestJob(t, folder / TASK_FILES[t], f"{k}-{t}", out, FEATURES.arrow_schema)
-            for k, t in enumerate(TASKS)
+            IngestJob(t, folder / TASK_FILES[t], f"{k}-{t}", out, POOL_SCHEMA) for k, t in enumerate(TASKS)
         ]
         done = []
         names = run_jobs(jobs, sizes, {}, workers=workers, progress=done.append)
         assert sum(done) == sum(j.path.stat().st_size for j in jobs)
-        results[workers] = (names, pq.read_table([out / n for ns, _ in names for n in ns]).to_pylist())
+        results[workers] = (names, pq.read_table([out / n for r in names for n in r.names]).to_pylist())
     assert results[1] == results[2]
-    assert [count for _, count in results[1][0]] == [720, 3409, 2201, 240]
+    assert [r.count for r in results[1][0]] == [720, 3409, 2201, 240]
 
 
 def test_errors_cross_the_process_boundary_with_their_location(tmp_path):
     bad = tmp_path / "referring_qa.json"
     bad.write_text(
-        json.dumps([{"image_id": 1, "conversations": [{"content": [{"from": "bot", "value": "hi"}]}]}])
+        json.dumps([{"image_id": 1, "conversations": [{"content": [{"from": None, "value": "hi"}]}]}])
     )
     good = sample_dir() / "conversation.json"
     jobs = [
-        IngestJob("conversation", good, "0", tmp_path, FEATURES.arrow_schema),
-        IngestJob("referring_qa", bad, "1", tmp_path, FEATURES.arrow_schema),
+        IngestJob("conversation", good, "0", tmp_path, POOL_SCHEMA),
+        IngestJob("referring_qa", bad, "1", tmp_path, POOL_SCHEMA),
     ]
     with pytest.raises(InputError) as caught:
         run_jobs(jobs, {}, {}, workers=2)

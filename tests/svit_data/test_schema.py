@@ -30,6 +30,7 @@ def test_features_declare_every_column():
         "width",
         "height",
         "provenance",
+        "flags",
     )
     assert FEATURES["image_id"] == Value("int64")
     assert isinstance(FEATURES["image"], Image)
