@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 from svit_data.cards import sections
 from svit_data.cards.metadata import default_config, metadata
+from svit_data.cards.quality import quality as quality_section
 
 from svit_data.errors import SvitError
 from svit_data.state import BuildState
@@ -41,6 +42,7 @@ def render_card(state: BuildState) -> str:
         box_example=sections.box_example(),
         recipes=sections.recipes(state),
         provenance=sections.provenance(state),
+        quality=quality_section(state),
     )
     return f"---\n{header}---\n\n{body}"
 

@@ -19,6 +19,7 @@ from svit_data.recipes.manifest import load_ids, make_manifest, write_manifest
 from svit_data.recipes.matching import MatchedPool, match_pool
 from svit_data.recipes.methods import METHODS, manifest_parameters
 from svit_data.recipes.objectives import objective
+from svit_data.recipes.quality_filter import eligibility, parse_where, signal_distributions
 from svit_data.recipes.registry import (
     ALL,
     MIX,
@@ -62,9 +63,10 @@ class Selection:
     recipe: RecipeState
 
 
-def candidates_of(matched: MatchedPool) -> tuple[np.ndarray, Candidates]:
-    """Pool rows of the train samples, and the selection inputs restricted to them."""
-    rows = np.flatnonzero(~matched.test)
+def candidates_of(matched: MatchedPool, keep: np.ndarray | None = None) -> tuple[np.ndarray, Candidates]:
+    """Pool rows of the train samples (those in ``keep``: not flagged, see ``quality_filter``), and the
+    selection inputs restricted to them."""
+    rows = np.flatnonzero(~matched.test if keep is None else ~matched.test & keep)
     return rows, Candidates(
         matrix=matched.matrix[rows],
         yes=matched.yes[rows],
@@ -104,10 +106,15 @@ class _Picked:
 
 
 def _select(
-    spec: RecipeSpec, matched: MatchedPool, size: int | None, seed: int, ids_file: str | None = None
+    spec: RecipeSpec,
+    matched: MatchedPool,
+    size: int | None,
+    seed: int,
+    ids_file: str | None = None,
+    keep: np.ndarray | None = None,
 ) -> _Picked:
     """The pure selection: the train candidates and the ones the recipe's method picks (or ``ids_file`` lists)."""
-    rows, candidates = candidates_of(matched)
+    rows, candidates = candidates_of(matched, keep)
     if candidates.size == 0:
         raise SvitError("the pool has no train samples to select from (every image is in the test list)")
     if ids_file is not None:
@@ -222,6 +229,8 @@ def select_recipe(
     task_mix: str | None = None,
     progress: bool = True,
     ids_file: str | None = None,
+    include_flagged: bool = False,
+    where: tuple[str, ...] = (),
 ) -> Selection:
     """Compute recipe ``name`` on ``pool``: select, then report diagnostics, then describe (manifest, objective).
 
@@ -232,10 +241,16 @@ def select_recipe(
     spec = recipe_spec(name, task_mix)
     vocabulary = load_vocabulary(concepts)
     matched = match_pool(pool, vocabulary, progress=progress)
-    picked = _select(spec, matched, size, seed, ids_file)
+    conditions = tuple(parse_where(text) for text in where)
+    eligible = eligibility(pool, matched, ~matched.test, include_flagged=include_flagged, where=conditions)
+    picked = _select(spec, matched, size, seed, ids_file, eligible.keep)
     ids = sorted_ids(matched, picked.rows[picked.picked])
     diagnostics = _report(spec, picked, seed)
+    diagnostics.quality = eligible.report(np.flatnonzero(~matched.test))
+    diagnostics.signals = signal_distributions(pool, matched, picked.rows[picked.picked])
     recipe = _describe(name, spec, picked, diagnostics, ids, pool, seed, vocabulary)
+    recipe.manifest.parameters.update(include_flagged=include_flagged, where=[str(c) for c in conditions])
+    recipe.manifest.counts["excluded_by_quality"] = diagnostics.quality["excluded"]
     if ids_file is not None:
         recipe.objective = (
             f"Rebuilt from the id list {Path(ids_file).name} ({len(ids):,} ids, sha256 "
@@ -270,6 +285,8 @@ def build_recipe(
     out_name: str | None = None,
     llava_mix: str | None = None,
     progress: bool = True,
+    include_flagged: bool = False,
+    where: tuple[str, ...] = (),
     ids_file: str | None = None,
 ) -> ConfigRows:
     """The rows of recipe ``name`` for the dataset folder (called by ``svit-recipe build``).
@@ -294,6 +311,8 @@ def build_recipe(
         task_mix=task_mix,
         progress=progress,
         ids_file=ids_file,
+        include_flagged=include_flagged,
+        where=where,
     )
     config = out_name or name
     folder = write_manifest(config, selection.recipe.manifest, selection.ids)
@@ -311,7 +330,8 @@ def build_recipe(
         from svit_data.recipes.mix import mix_rows
 
         return mix_rows(config, description, pool, selection, llava_mix, parts, seed=seed)
-    ids = None if spec.method == ALL else selection.ids
+    everything = spec.method == ALL and not (selection.recipe.diagnostics.quality or {}).get("excluded")
+    ids = None if everything else selection.ids
     return ConfigRows(
         name=config,
         description=description,

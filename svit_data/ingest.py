@@ -235,9 +235,8 @@ def _add_record(
             )
             if job.strict and result.findings:
                 first = result.findings[0]
-                where = f"conversations[{c}].content" + (
-                    f"[{a + first.turn}].value" if first.turn is not None else ""
-                )
+                where = f"conversations[{c}].content"
+                where += f"[{a + first.turn}].{first.part}" if first.turn is not None else ""
                 raise _Flagged(f"{first.code}: {first.detail} (--strict makes every flag an error)", where)
             cols.froms += speakers[a:b]
             cols.values += result.values

@@ -87,6 +87,8 @@ class Diagnostics:
     top_concepts: list[str] = field(default_factory=list)
     task_quotas: dict[str, int] | None = None  # None: no per-task quotas (task_mix=free or no selection)
     balance: BalanceState | None = None  # None: the method does not balance yes/no
+    quality: dict[str, Any] | None = None  # excluded train samples, per reason and --where condition
+    signals: dict[str, Any] | None = None  # complexity signals: selected vs pool (mean, p10/p50/p90)
 
 
 @dataclass
@@ -130,6 +132,7 @@ class ConfigState:
     pool_fingerprint: str | None = None
     task_mix: dict[str, int] | None = None
     recipe: RecipeState | None = None
+    pool_quality: dict[str, Any] | None = None  # the pool's flags per task and reason, example ids
 
     def num_rows(self) -> int:
         return sum(split.num_examples for split in self.splits.values())

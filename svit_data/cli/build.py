@@ -52,12 +52,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "folder's data/CONFIG/ids.txt.gz (plain text, one id a line, also works)",
     )
     parser.add_argument("--llava-mix", help="mix-665k: the LLaVA-v1.5-mix-665K JSON file to rebuild")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="any quality flag is an error (exit 2, naming file, record, field)",
+    )
+    parser.add_argument(
+        "--no-repair",
+        dest="repair",
+        action="store_false",
+        help="keep reversed or slightly out-of-range boxes as written (flagged) instead of repairing them",
+    )
+    parser.add_argument(
+        "--include-flagged", action="store_true", help="recipes: also select samples with a quality flag"
+    )
+    parser.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="COND",
+        help="recipes: keep only samples where SIGNAL OP NUMBER holds, e.g. 'answer_words>=5' (signals: "
+        "answer_words, qa_pairs, boxes, concepts; ops: >= <= > < == !=); repeat to combine",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def config_rows(name: str, pool: Pool, args: argparse.Namespace) -> ConfigRows:
     spec = get_config(name)
     if spec.kind != RECIPE:
+        if args.where or args.include_flagged:
+            raise SvitError("--where and --include-flagged apply to recipes only (subsets keep every sample)")
         return subset_rows(pool, spec)
     try:
         from svit_data.recipes import build_recipe
@@ -74,6 +98,8 @@ def config_rows(name: str, pool: Pool, args: argparse.Namespace) -> ConfigRows:
         task_mix=args.task_mix,
         out_name=args.name,
         llava_mix=args.llava_mix,
+        include_flagged=args.include_flagged,
+        where=tuple(args.where),
         progress=not args.quiet,
         ids_file=args.ids,
     )
@@ -113,7 +139,14 @@ def run(args: argparse.Namespace) -> int:
     if args.name:
         check_custom_name(args.name)
     _check_recipe_flags(args)
-    pool = open_pool(args.source, images=args.images, image_data=args.image_data, progress=not args.quiet)
+    pool = open_pool(
+        args.source,
+        images=args.images,
+        image_data=args.image_data,
+        progress=not args.quiet,
+        repair=args.repair,
+        strict=args.strict,
+    )
     log.info(
         "pool %s: %s samples (%s)",
         pool.fingerprint,
@@ -127,6 +160,7 @@ def run(args: argparse.Namespace) -> int:
         for name in args.configs:
             rows = config_rows(name, pool, args)
             counts = folder.write_config(rows, source=args.source)
+            folder.state.configs[rows.name].pool_quality = pool.quality  # the card's Quality section
             log.info("config %s: %s", rows.name, ", ".join(f"{s} {n:,}" for s, n in counts.items()))
             written.append(rows.name)
         out = folder.commit(render_card)

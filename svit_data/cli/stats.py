@@ -22,6 +22,35 @@ def _yes_no(r: YesNo) -> str:
     return f"{r.yes:,} yes / {r.no:,} no ({r.yes_share:.3f})"
 
 
+def quality_rows(config: ConfigState) -> list[tuple[str, str]]:
+    """Excluded samples per reason, signal distributions, and the pool's flags per reason and task."""
+    d = config.recipe.diagnostics if config.recipe else None
+    rows = []
+    if d is not None and d.quality:
+        q = d.quality
+        reasons = ", ".join(f"{c} {n:,}" for c, n in q["excluded_by_reason"].items()) or "none"
+        rows.append(("excluded", f"{q['excluded']:,} train samples (by reason: {reasons})"))
+        for condition, n in q.get("excluded_by_where", {}).items():
+            rows.append(("excluded where", f"not {condition}: {n:,}"))
+    for signal, v in ((d.signals if d is not None else None) or {}).items():
+        s, p = v["selected"], v["pool"]
+        rows.append(
+            (
+                signal,
+                f"mean {s.get('mean', 0):g}, p50 {s.get('p50', 0):g} (pool: mean {p.get('mean', 0):g}, p50 {p.get('p50', 0):g})",
+            )
+        )
+    pool = config.pool_quality or {}
+    examples = pool.get("examples") or {}
+    totals: dict[str, list[str]] = {}
+    for task, counts in (pool.get("per_task") or {}).items():
+        for code, n in counts.items():
+            totals.setdefault(code, []).append(f"{task} {n:,}")
+    for code, parts in totals.items():
+        rows.append((f"pool {code}", f"{', '.join(parts)}; e.g. {', '.join(examples.get(code, []))}"))
+    return rows
+
+
 def table(name: str, config: ConfigState) -> list[str]:
     """The lines shown for one config."""
     recipe = config.recipe
@@ -52,6 +81,7 @@ def table(name: str, config: ConfigState) -> list[str]:
         ("task quotas", ", ".join(f"{t} {n:,}" for t, n in (d.task_quotas or {}).items()) or "none (free)"),
         ("answer words", " / ".join(f"{k} {v:g}" for k, v in d.answer_length_quantiles.items())),
     ]
+    rows += quality_rows(config)
     if d.top_concepts:
         rows.append(("top concepts", ", ".join(d.top_concepts)))
     if d.balance is not None and d.balance.note:

@@ -74,6 +74,7 @@ class Finding:
     code: str
     detail: str
     turn: int | None = None
+    part: str = "value"  # the turn's key the finding is about ("from" for turn order)
 
     def __post_init__(self) -> None:
         if self.code not in REASONS:

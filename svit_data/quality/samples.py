@@ -47,6 +47,17 @@ def alternates(speakers: Sequence[str]) -> bool:
     return len(speakers) % 2 == 0 and all(s == (USER if i % 2 == 0 else GPT) for i, s in enumerate(speakers))
 
 
+def turn_order_finding(speakers: Sequence[str]) -> Finding:
+    """Where the alternation user, gpt, ... first breaks (or the odd last turn)."""
+    for t, speaker in enumerate(speakers):
+        expected = USER if t % 2 == 0 else GPT
+        if speaker != expected:
+            return Finding("turn_order", f"turn {t} is from {speaker!r}, expected {expected!r}", t, "from")
+    return Finding(
+        "turn_order", f"{len(speakers)} turns: the last question has no answer", len(speakers) - 1, "from"
+    )
+
+
 def check_quota(task: str, pairs: int) -> Finding | None:
     """Far from the quota: fewer than half or more than double the task's QA pairs per conversation."""
     quota = QUOTA[task]
@@ -74,7 +85,7 @@ def check_sample(
     result = SampleCheck(list(values))
     in_order = alternates(speakers)
     if not in_order:
-        result.findings.append(Finding("turn_order", f"speakers {list(speakers)} do not alternate user, gpt"))
+        result.findings.append(turn_order_finding(speakers))
     if conversation_pairs is not None and (finding := check_quota(task, conversation_pairs)):
         result.findings.append(finding)
     for t, speaker in enumerate(speakers):

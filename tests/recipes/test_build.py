@@ -17,12 +17,13 @@ from svit_data.errors import SvitError
 from svit_data.folder import read_state
 
 SAMPLE_TRAIN = 5_920
+SAMPLE_TRAIN_FLAGGED = 1_290  # train samples of the bundled sample with an excluding quality flag
 EXPECTED = {
     "core-150k": 345,
     "svit-80k": 175,
     "svit-80k-d": 175,
     "svit-80k-b": 175,
-    "svit-train": SAMPLE_TRAIN,
+    "svit-train": SAMPLE_TRAIN - SAMPLE_TRAIN_FLAGGED,
 }
 
 
@@ -69,6 +70,11 @@ def test_recipe_builds_and_loads(built, name, tmp_path):
     assert config.recipe.ids_file == f"data/{name}/ids.txt.gz"
     assert read_ids(built / "data" / name) == sorted(ids)
     assert json.loads((built / "data" / name / "manifest.json").read_text()) == dataclasses.asdict(manifest)
+    assert not any(flags for flags in ds["train"]["flags"])  # recipes never select a flagged sample
+    quality = config.recipe.diagnostics.quality
+    assert quality["excluded"] == SAMPLE_TRAIN_FLAGGED == manifest.counts["excluded_by_quality"]
+    assert sum(quality["excluded_by_reason"].values()) >= SAMPLE_TRAIN_FLAGGED
+    assert manifest.parameters["include_flagged"] is False
 
 
 def test_balanced_recipes_report_the_ratio_before_and_after(built):
@@ -139,7 +145,7 @@ def test_unknown_recipe_lists_the_known_ones(pool, cli, tmp_path, capsys):
 
 def test_size_larger_than_the_pool(cli, tmp_path, capsys):
     assert cli("build", "svit-80k", "--size", 10_000_000, "--out", tmp_path / "o", "--quiet") == 2
-    assert "larger than the pool: 5,920 train samples" in capsys.readouterr().err
+    assert "larger than the pool: 4,630 train samples" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 
 
@@ -165,7 +171,7 @@ def test_balance_on_a_pool_without_yes_no_answers_warns(pool, svit_cache, tmp_pa
     caplog.set_level("WARNING")
     selection = build_module.select_recipe("svit-80k-b", pool, size=50)
     assert len(selection.ids) == 50
-    assert "no yes/no answers among 5,920 candidates" in caplog.text
+    assert f"no yes/no answers among {EXPECTED['svit-train']:,} candidates" in caplog.text
     assert selection.recipe.diagnostics.balance.reached is False
 
 
@@ -179,7 +185,7 @@ def test_every_registered_recipe_has_parameters_and_help():
 
 def test_manifest_id_list_is_small(svit_cache, built):
     files = list((svit_cache / "recipes" / "svit-train").glob("*/ids.txt.gz"))
-    assert files and len(gzip.decompress(files[0].read_bytes()).split()) == SAMPLE_TRAIN
+    assert files and len(gzip.decompress(files[0].read_bytes()).split()) == EXPECTED["svit-train"]
 
 
 def test_stats_prints_the_manifest_and_diagnostics(built, cli, capsys):
@@ -191,7 +197,7 @@ def test_stats_prints_the_manifest_and_diagnostics(built, cli, capsys):
     assert "yes/no after" in out and "(0.500)" in out
     assert "entropy" in out and "random subset" in out
     assert (
-        "task quotas       complex_reasoning 179, conversation 38, detail_description 12, referring_qa 116"
+        "task quotas       complex_reasoning 189, conversation 12, detail_description 16, referring_qa 128"
         in out
     )
     assert cli("stats", "--dir", built) == 0

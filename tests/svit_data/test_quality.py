@@ -116,7 +116,7 @@ def test_turn_order_and_its_location():
     assert result.flags == ["turn_order"]
     odd = check_sample("conversation", [U, G, U], ["Q?", "A.", "The <st>x<ed> [0.1, 0.1, 0.2, 0.2]"])
     assert odd.flags == ["turn_order", "leaked_coordinates"]
-    assert [f.turn for f in odd.findings] == [None, 2]
+    assert [(f.turn, f.part) for f in odd.findings] == [(2, "from"), (2, "value")]
 
 
 def test_quota_is_far_only_beyond_half_or_double():

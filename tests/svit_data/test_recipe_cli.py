@@ -98,25 +98,52 @@ BAD_SOURCES = {
         lambda r: r.pop("conversations"),
         ["record 5", "'conversations'", "missing"],
     ),
+}
+
+
+# problems inside an SVIT record: the build goes on and flags the sample (errors only with --strict,
+# tests/svit_data/test_quality_ingest.py)
+FLAGGED_SOURCES = {
     "unknown from": (
         "complex_reasoning",
         7,
         set_from,
-        ["record 7", "'conversations[0].content[2].from'", "unknown speaker 'assistant'"],
+        ["turn_order"],
     ),
     "box outside 0-1": (
         "referring_qa",
         2,
         set_box("[0.1, 0.2, 1.4, 0.5]"),
-        ["record 2", "'conversations[0].content[1].value'", "0-1"],
+        ["box_out_of_range"],
     ),
     "box x2 < x1": (
         "referring_qa",
         9,
         set_box("[0.6, 0.2, 0.4, 0.5]"),
-        ["record 9", "'conversations[0].content[1].value'", "reversed"],
+        ["box_reversed"],
     ),
 }
+
+
+@pytest.mark.parametrize("case", list(FLAGGED_SOURCES))
+def test_record_problems_are_flagged_and_the_build_goes_on(case, source, tmp_path):
+    task, index, change, parts = FLAGGED_SOURCES[case]
+    corrupt(source, task, index, change)
+    out = tmp_path / "svit"
+    args = ["build", "full", "--source", str(source), "--out", str(out), "--quiet", "--no-repair"]
+    assert main(args) == 0
+    from datasets import load_dataset
+
+    image_id = json.loads((source / TASK_FILES[task]).read_text())[index]["image_id"]
+    full = load_dataset(str(out), "full", cache_dir=str(tmp_path / "hf"))
+    flags = {
+        flag
+        for split in full.values()
+        for row in split
+        if row["image_id"] == image_id and row["task"] == task
+        for flag in row["flags"]
+    }
+    assert parts[-1] in flags
 
 
 def assert_one_line_error(capsys, *parts: str) -> str:
@@ -158,7 +185,7 @@ def test_bad_records_do_not_touch_an_existing_folder(source, tmp_path, capsys):
     out = tmp_path / "svit"
     assert main(["build", "referring-qa", "--source", str(source), "--out", str(out), "--quiet"]) == 0
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    corrupt(source, "referring_qa", 0, set_box("[0.6, 0.2, 0.4, 0.5]"))
+    corrupt(source, "referring_qa", 0, lambda r: r.update(image_id="7"))
     assert main(["build", "referring-qa", "--source", str(source), "--out", str(out), "--quiet"]) == 2
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 
