@@ -171,15 +171,10 @@ def test_a_pool_with_every_problem_builds_flags_everything_and_recipes_select_no
     assert main(["build", *configs, "--source", str(source), "--out", str(out), "--quiet"]) == 0
     full = flags_by_id(out, "full", tmp_path / "hf")
     assert {i: set(f) for i, f in full.items() if f} == expected
-    assert (
-        sum(len(r["conversations"][0]["content"]) for r in records["referring_qa"])
-        == sum(
-            len(row["conversations"])
-            for row in load_dataset(str(out), "referring-qa", cache_dir=str(tmp_path / "h2"))["train"]
-        )
-        if False
-        else True
-    )  # (lossless regrouping is covered by the export tests)
+    # lossless: every turn of the source is in full, the turn_order conversation as one sample
+    turns = sum(len(c["content"]) for rs in records.values() for r in rs for c in r["conversations"])
+    dataset = load_dataset(str(out), "full", cache_dir=str(tmp_path / "hf-full"))
+    assert turns == sum(len(row["conversations"]) for split in dataset.values() for row in split)
     repaired = f"referring_qa/{TRAIN_IDS[4]}/1"
     excluded = {i for i, f in expected.items() if f != {"box_repaired"}}
     state = read_state(out)
