@@ -1,14 +1,15 @@
 """Checks on a parsed reply. Each check returns a reason (rejected) or None (kept); reasons are counted.
 
 Record checks reject a whole reply: empty or error replies, truncation, a wrong QA count (within a
-configurable tolerance), nothing usable left. QA checks drop one pair: answers citing the source text
-("the description", "bounding box", ...), malformed boxes or markers, boxes in tasks that must not
-give coordinates, and referring boxes that match no source box (IoU below a threshold).
+configurable tolerance), nothing usable left. QA checks drop one pair; they are the checks that ingest
+runs on released data (:mod:`svit_data.quality`, same reason codes: error replies, answers citing the
+source text, malformed, out-of-range or reversed boxes, boxes in tasks that must not give
+coordinates), never repairing, plus what only generation can check: a referring pair without a
+reference, and referring boxes that match no source box (IoU below a threshold).
 """
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -16,8 +17,9 @@ from svit_data.builders.llm import ChatResult
 from svit_data.builders.parsers import QA, Parsed
 from svit_data.builders.serializer import ImageContext
 
-from svit_data.boxes import BOX_RE, END, START, iou, parse_refs
-from svit_data.errors import BoxError
+from svit_data.boxes import END, START, iou, parse_refs
+from svit_data.quality import check_qa
+from svit_data.quality.text import ERROR_REPLY
 from svit_data.tasks import COMPLEX_REASONING, CONVERSATION, DETAIL_DESCRIPTION, REFERRING_QA
 
 # (conversations, QA per conversation) a reply should hold, per task (SVIT's quotas)
@@ -27,22 +29,6 @@ EXPECTED: dict[str, tuple[int, int]] = {
     REFERRING_QA: (1, 10),
     DETAIL_DESCRIPTION: (1, 1),
 }
-
-ERROR_REPLY = re.compile(
-    r"it seems (?:like )?(?:your|the) message (?:is|was) empty|i'?m sorry,? but i (?:can(?:no|')t|am unable)"
-    r"|as an ai(?: language model)?,? i (?:can(?:no|')t|do not|don'?t)|i (?:can(?:no|')t|am unable to) (?:see|view) "
-    r"(?:the |any )?image|please provide (?:the |an? )?(?:image|description|caption)",
-    re.IGNORECASE,
-)
-SOURCE_MENTION = re.compile(
-    r"\b(?:the|a|given|provided)\s+(?:image\s+)?descriptions?\b|\bbounding[ -]?box(?:es)?\b|\bcoordinates?\b"
-    r"|\bthe\s+captions?\b|\b(?:object|region)\s+(?:list|descriptions?)\b"
-    r"|\b(?:provided|given)\s+(?:information|data|annotations?|text|details)\b",
-    re.IGNORECASE,
-)
-
-
-NUMBER_LIST = re.compile(r"\[\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:\s*,\s*[-+]?(?:\d+\.?\d*|\.\d+))*\s*\]")
 
 
 @dataclass(frozen=True)
@@ -121,37 +107,22 @@ def check_counts(task: str, parsed: Parsed, config: ValidationConfig) -> tuple[s
     return None
 
 
-def check_source_mention(qa: QA) -> str | None:
-    text = qa.question + "\n" + qa.answer
-    match = SOURCE_MENTION.search(re.sub(rf"{START}.*?{END}", "", text))
-    return f"mentions {match.group(0)!r} as a source" if match else None
-
-
-def check_boxes(
+def check_pair(
     task: str, qa: QA, context: ImageContext, config: ValidationConfig
 ) -> tuple[str, str, int, int]:
-    """(reason, detail, boxes, grounded); reason is "" when the pair passes."""
-    text = qa.question + "\n" + qa.answer
+    """(reason, detail, boxes, grounded) of one pair; reason is "" when it passes.
+
+    First the shared quality checks (the first finding is the reason), then, for referring QA, a
+    reference must exist and every box must match a source box.
+    """
+    findings, _, _ = check_qa(task, qa.question, qa.answer, repair=False)
+    if findings:
+        return findings[0].code, findings[0].detail, 0, 0
     if task != REFERRING_QA:
-        return (
-            ("leaked_coordinates", "numeric box in a task without boxes", 0, 0)
-            if BOX_RE.search(text)
-            else ("", "", 0, 0)
-        )
-    if text.count(START) != text.count(END):
-        return "malformed_box", f"{text.count(START)} {START} but {text.count(END)} {END}", 0, 0
-    wrong = [m.group(0) for m in NUMBER_LIST.finditer(text) if m.group(0).count(",") != 3]
-    if wrong:
-        return "malformed_box", f"a box needs 4 values: {wrong[0]}", 0, 0
-    try:
-        refs = parse_refs(text, strict=True)
-    except BoxError as exc:
-        return "malformed_box", str(exc), 0, 0
+        return "", "", 0, 0
+    refs = parse_refs(qa.question + "\n" + qa.answer, strict=True)  # valid: the checks above passed
     if not refs:
         return "no_reference", f"no {START}object{END} [box] reference", 0, 0
-    attached = sum(len(r.boxes) for r in refs)
-    if len(BOX_RE.findall(text)) != attached:
-        return "malformed_box", "a box that follows no <st>object<ed> marker", 0, 0
     boxes = [box for ref in refs for box in ref.boxes]
     grounded = [
         max((iou(box, s) for s in context.boxes), default=0.0) >= config.iou_threshold for box in boxes
@@ -182,13 +153,10 @@ def validate(
     for pairs in parsed.conversations:
         kept = []
         for qa in pairs:
-            detail = check_source_mention(qa)
-            reason = "source_mention" if detail else ""
-            if not detail:
-                reason, detail, boxes, grounded = check_boxes(task, qa, context, config)
-                verdict.boxes += boxes
-                verdict.grounded += grounded
-            if reason and detail:
+            reason, detail, boxes, grounded = check_pair(task, qa, context, config)
+            verdict.boxes += boxes
+            verdict.grounded += grounded
+            if reason:
                 verdict.rejections.append(
                     Rejection(reason, detail, "qa", f"Q: {qa.question}\nA: {qa.answer}")
                 )

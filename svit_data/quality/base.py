@@ -57,6 +57,11 @@ _REASONS = [
     # generation only: the builders see the raw reply and the source annotations
     Reason("empty_reply", "the model returned no text", ingest=False),
     Reason("truncated", "the reply was cut at max_tokens", ingest=False),
+    Reason(
+        "wrong_count",
+        "a reply holds more or fewer conversations or QA pairs than its quota allows",
+        ingest=False,
+    ),
     Reason("unparseable", "no question-answer pairs could be parsed from the reply", ingest=False),
     Reason("too_short", "a detail description is shorter than the minimum word count", ingest=False),
     Reason("no_reference", "a referring QA pair has no <st>object<ed> [box] reference", ingest=False),

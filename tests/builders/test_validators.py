@@ -56,7 +56,9 @@ def test_referring_boxes_grounding_and_malformed():
     far = _check("referring_qa", _qa(10, question="Where is <st>man<ed> [0.6, 0.0, 0.7, 0.1]?"))
     assert far.rejections[0].reason == "ungrounded_box" and far.grounded == 0 and far.boxes == 10
     bad = _check("referring_qa", _qa(10, question="Where is <st>man<ed> [0.1, 0.2, 1.3, 0.4]?"))
-    assert bad.rejections[0].reason == "malformed_box"
+    assert bad.rejections[0].reason == "box_out_of_range"
+    flipped = _check("referring_qa", _qa(10, question="Where is <st>man<ed> [0.3, 0.2, 0.1, 0.4]?"))
+    assert flipped.rejections[0].reason == "box_reversed"  # generated text is never repaired
     loose = _check(
         "referring_qa", _qa(10, question="Where is <st>man<ed> [0.1, 0.2, 0.3, 0.4] and [0.1, 0.1, 0.2]?")
     )
@@ -76,3 +78,57 @@ def test_coordinates_leaking_into_other_tasks():
 def test_short_description():
     assert _check("detail_description", "A man.").record_rejection.reason == "too_short"
     assert _check("detail_description", "word " * 25).record_rejection is None
+
+
+# the same QA pairs through the builders' validators and through ingest: the same reason codes
+AGREEMENT = {
+    "referring_qa": [
+        ("Where is <st>man<ed> [0.1, 0.2, 0.3, 0.4]?", "The <st>man<ed> [0.1, 0.2, 0.3, 0.4] stands."),
+        ("Where is <st>man<ed> [0.1, 0.2, 1.3, 0.4]?", "Near the door."),
+        ("Where is <st>man<ed> [0.3, 0.2, 0.1, 0.4]?", "Near the door."),
+        ("Where is <st>man?", "The <st>man<ed> [0.1, 0.2, 0.3, 0.4] waits."),
+        ("Where is <st>man<ed> [0.1, 0.2, 0.3]?", "Here."),
+        ("Where is <st>man<ed> [0.1, 0.2, 0.3, 0.4]?", "The given information places him by a window."),
+        ("Where is <st>man<ed> [0.1, 0.2, 0.3, 0.4]?", "I'm sorry, but I cannot view the image."),
+        ("Where is <st>man<ed> [0.5, 0.5, 0.9, 0.9]?", "The bounding box puts him at the right."),
+    ],
+    "complex_reasoning": [
+        ("Why is he smiling?", "He seems happy to see his friend."),
+        ("Why is he smiling?", "The description says he won a prize."),
+        ("Where is he?", "He stands at [0.1, 0.2, 0.3, 0.4]."),
+        ("Where is he?", "Per the bounding box, on the left."),
+        ("What is he holding?", "As an AI language model, I cannot see images."),
+    ],
+}
+
+
+def test_validators_and_ingest_agree_on_the_same_records(tmp_path):
+    import json
+
+    from svit_data.builders.parsers import QA, Parsed
+
+    from svit_data.pool import open_pool
+    from svit_data.tasks import TASK_FILES
+
+    records = {}
+    for task, pairs in AGREEMENT.items():
+        content = [
+            turn for q, a in pairs for turn in ({"from": "user", "value": q}, {"from": "gpt", "value": a})
+        ]
+        records[task] = [{"image_id": 1, "conversations": [{"content": content}]}]
+        (tmp_path / TASK_FILES[task]).write_text(json.dumps(records[task]))
+    pool = open_pool(str(tmp_path), repair=False, progress=False)
+    flags = {row["id"]: row["flags"] for row in pool.table(["id", "flags"]).to_pylist()}
+    for task, pairs in AGREEMENT.items():
+        for n, (question, answer) in enumerate(pairs):
+            parsed = Parsed([[QA(question, answer)]])
+            verdict = validate(
+                task, CTX, ChatResult("reply", 1, 1, "r", "stop"), parsed, ValidationConfig(qa_tolerance=99)
+            )
+            reasons = [r.reason for r in verdict.rejections if r.level == "qa"]
+            ingested = [
+                f for f in flags[f"{task}/1/{n}"] if f != "off_quota"
+            ]  # quota: one record, not one pair
+            assert reasons == ingested[:1], (task, n, reasons, ingested)
+    # clean: two referring pairs ("bounding box" is fine there); every complex pair is off quota (5 of 15)
+    assert sum(bool(f) for f in flags.values()) == 11
