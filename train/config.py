@@ -78,6 +78,9 @@ class TrainConfig:
     )
     data_dir: str = _help("the local dataset folder that svit:<config> reads", "./svit")
     split: str = _help("dataset split to train on", "train")
+    include_flagged: bool = _help(
+        "also train on samples with a quality flag (skipped and counted by default)", False
+    )
     image_root: str | None = _help("folder that image_file / LLaVA image paths are relative to")
     vision: str | None = _help("vision tower: Hub id or local folder (CLIP); builds a fresh LLaVA model")
     llm: str | None = _help("causal LM: Hub id or local folder; builds a fresh LLaVA model")

@@ -22,8 +22,13 @@ ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assi
 FILE_LOADERS = {".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 
 
-def open_dataset(spec: str, *, data_dir: str = "./svit", split: str = "train") -> datasets.Dataset:
-    """`svit:<config>`, `OWNER/NAME:<config>`, or a .json/.jsonl/.parquet file of LLaVA records."""
+def open_dataset(
+    spec: str, *, data_dir: str = "./svit", split: str = "train", include_flagged: bool = False
+) -> datasets.Dataset:
+    """`svit:<config>`, `OWNER/NAME:<config>`, or a .json/.jsonl/.parquet file of LLaVA records.
+
+    Samples with an excluding quality flag (`flags` column) are skipped and counted unless `include_flagged`.
+    """
     path = Path(spec)
     try:
         if path.suffix in FILE_LOADERS and path.exists():
@@ -38,7 +43,33 @@ def open_dataset(spec: str, *, data_dir: str = "./svit", split: str = "train") -
             )
     except (FileNotFoundError, ValueError, datasets.exceptions.DatasetNotFoundError) as e:
         raise InputError(f"cannot load training data {spec!r}: {e}", field="data") from None
-    return normalise_columns(ds, spec)
+    ds = normalise_columns(ds, spec)
+    return ds if include_flagged else skip_flagged(ds)
+
+
+def skip_flagged(ds: datasets.Dataset) -> datasets.Dataset:
+    """Leave out samples whose `flags` hold an excluding reason code; log how many, per reason."""
+    if "flags" not in ds.column_names:
+        return ds
+    from collections import Counter
+
+    from svit_data.quality import EXCLUDING
+
+    counts: Counter[str] = Counter()
+    keep = []
+    for index, flags in enumerate(ds["flags"]):
+        excluding = [f for f in flags or () if f in EXCLUDING]
+        counts.update(excluding)
+        if not excluding:
+            keep.append(index)
+    if len(keep) < len(ds):
+        log.info(
+            "skipping %d flagged samples (%s); --include-flagged trains on them",
+            len(ds) - len(keep),
+            ", ".join(f"{code} {n}" for code, n in sorted(counts.items())),
+        )
+        ds = ds.select(keep)
+    return ds
 
 
 def normalise_columns(ds: datasets.Dataset, spec: str) -> datasets.Dataset:

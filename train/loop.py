@@ -98,7 +98,9 @@ def _train(config: TrainConfig, env: D.Env) -> dict:
         log.info("resolved config:\n%s", json.dumps(config.to_dict(), indent=1))
     if config.resume:
         _check_resume_early(config)
-    ds = open_dataset(config.data, data_dir=config.data_dir, split=config.split)  # cheap checks first
+    ds = open_dataset(  # cheap checks first
+        config.data, data_dir=config.data_dir, split=config.split, include_flagged=config.include_flagged
+    )
     seed_everything(config.seed)
     model, processor = build(config)
     image_token_id, seq_len = model.config.image_token_index, model.config.image_seq_length
