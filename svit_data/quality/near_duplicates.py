@@ -1,8 +1,8 @@
 """Templated text across the pool: near-duplicate long answers by MinHash LSH over word 3-grams.
 
 The rule, exactly: every answer turn of at least :data:`MIN_WORDS` whitespace words is a document.
-Its text is lowercased, runs of characters that are neither letters nor digits become a space, and
-its shingles are the word 3-grams. A signature of :data:`BINS` values is built by one-permutation
+Its text is lowercased and split at whitespace (punctuation stays part of a word), and its shingles
+are the word 3-grams. A signature of :data:`BINS` values is built by one-permutation
 hashing (each shingle is hashed once with a fixed 64-bit mixer; its top 7 bits choose the bin, the
 bin keeps the minimum of the remaining bits) with rotation densification for empty bins (an empty
 bin takes the next non-empty bin to its right, circularly, offset by the distance), and each value
@@ -33,7 +33,6 @@ MIN_WORDS = 25
 BINS = 128
 BANDS = 16  # 8 one-byte values per band: a band is one uint64
 THRESHOLD = 0.8
-_NONWORD = r"[^\p{L}\p{N}]+"
 _EMPTY = np.uint64(2**64 - 1)
 _M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 _P1, _P2, _GOLD = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F), np.uint64(0x165667B19E3779F9)
@@ -52,7 +51,7 @@ def _mix(x: np.ndarray) -> np.ndarray:
 def signatures(texts: pa.Array) -> np.ndarray:
     """One ``BINS``-byte signature per text (rows of uint8); texts need at least 3 words."""
     n = len(texts)
-    words = pc.utf8_split_whitespace(pc.replace_substring_regex(pc.utf8_lower(texts), _NONWORD, " "))
+    words = pc.utf8_split_whitespace(pc.utf8_lower(texts))
     offsets = words.offsets.to_numpy().astype(np.int64)
     encoded = pc.dictionary_encode(words.flatten())
     vocabulary = encoded.dictionary.to_pylist()
@@ -120,7 +119,9 @@ def _confirmed(sig: np.ndarray, row: np.ndarray) -> np.ndarray:
         group_first = order[np.flatnonzero(new_group)][np.cumsum(new_group) - 1]
         member = ~new_group
         pairs.append(np.stack([group_first[member], order[member]], axis=1))
-    candidates = np.unique(np.concatenate(pairs), axis=0)
+    stacked = np.concatenate(pairs)
+    codes = np.unique(stacked[:, 0] * np.int64(len(sig)) + stacked[:, 1])  # one int64 per pair: fast unique
+    candidates = np.stack([codes // len(sig), codes % len(sig)], axis=1)
     candidates = candidates[row[candidates[:, 0]] != row[candidates[:, 1]]]
     if not len(candidates):
         return np.zeros(0, np.int64)

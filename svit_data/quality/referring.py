@@ -44,7 +44,7 @@ def _repair_box(values: tuple[float, ...], repair: bool) -> tuple[tuple[float, .
 def check_turn_boxes(task: str, text: str, *, repair: bool = True) -> tuple[list[Finding], str]:
     """Findings about the boxes in one turn, and the turn's text (repaired when a repair was made)."""
     if task != REFERRING_QA:
-        match = BOX_RE.search(text)
+        match = BOX_RE.search(text) if "[" in text else None
         return (
             [Finding("leaked_coordinates", f"numeric box {match.group(0)} in a task without boxes")]
             if match

@@ -15,10 +15,11 @@ from svit_data.boxes import BOX_RE, END, START
 from svit_data.quality.referring import count_boxes
 from svit_data.tasks import GPT, USER
 
-_WORD = re.compile(r"[^\s]*[^\W_][^\s]*")  # a whitespace word with a letter or digit (not a lone comma)
+# a box, or several joined by commas: removed whole, so their separators are not words either
+_BOXES = re.compile(rf"\s*{BOX_RE.pattern}(?:\s*,\s*{BOX_RE.pattern})*")
 
 SIGNALS: dict[str, str] = {
-    "answer_words": "words in the answers (whitespace words holding a letter or digit; boxes and <st>/<ed> markers are not words)",
+    "answer_words": "words in the answers (whitespace words; boxes and <st>/<ed> markers are not words)",
     "qa_pairs": "user-then-gpt turn pairs in the sample",
     "boxes": "boxes attached to <st>object<ed> markers in the sample's turns",
 }
@@ -26,10 +27,10 @@ SIGNALS: dict[str, str] = {
 
 def answer_words(value: str) -> int:
     if "[" in value:
-        value = BOX_RE.sub(" ", value)
+        value = _BOXES.sub("", value)
     if START in value or END in value:
-        value = value.replace(START, " ").replace(END, " ")
-    return len(_WORD.findall(value))
+        value = value.replace(START, "").replace(END, "")
+    return len(value.split())
 
 
 def sample_signals(speakers: Sequence[str], values: Sequence[str]) -> tuple[int, int, int]:

@@ -24,10 +24,16 @@ _BOX_WORDS = r"|\bbounding[ -]?box(?:es)?\b|\bcoordinates?\b"
 SOURCE_MENTION = re.compile(_SOURCE + _BOX_WORDS, re.IGNORECASE)
 SOURCE_MENTION_REFERRING = re.compile(_SOURCE, re.IGNORECASE)  # referring QA talks about boxes by design
 _MARKED = re.compile(rf"{START}.*?{END}", re.DOTALL)
+# literal words every match contains: a cheap test that skips the regex on almost every clean pair
+_ERROR_HINTS = ("message", "sorry", "as an ai", "unable", "cannot", "can't", "please provide")
+_SOURCE_HINTS = ("descri", "caption", "bounding", "coordinat", "provided", "given", "list")
 
 
 def check_error_reply(task: str, question: str, answer: str) -> Finding | None:
-    match = ERROR_REPLY.search(answer[:400])
+    head = answer[:400].lower()
+    if not any(hint in head for hint in _ERROR_HINTS):
+        return None
+    match = ERROR_REPLY.search(head)
     return Finding("error_reply", f"answer is an error message: {match.group(0)!r}") if match else None
 
 
@@ -36,6 +42,9 @@ def check_empty_answer(task: str, question: str, answer: str) -> Finding | None:
 
 
 def check_source_mention(task: str, question: str, answer: str) -> Finding | None:
+    text = (question + "\n" + answer).lower()
+    if not any(hint in text for hint in _SOURCE_HINTS):
+        return None
     pattern = SOURCE_MENTION_REFERRING if task == REFERRING_QA else SOURCE_MENTION
-    match = pattern.search(_MARKED.sub("", question + "\n" + answer))
+    match = pattern.search(_MARKED.sub("", text) if START in text else text)
     return Finding("source_mention", f"mentions {match.group(0)!r} as a source") if match else None
