@@ -76,7 +76,7 @@ def test_layout_card_and_state(sample_folder, sample_pool):
 
 
 def test_rows_are_the_pool_rows_with_images_embedded(sample_folder, sample_pool):
-    pool = sample_pool.table()
+    pool = sample_pool.table(list(FEATURES))  # the sample columns, flags included (not the signals)
     tests = splits.test_image_ids()
     for config, task in SUBSETS.items():
         expected = pool if task is None else pool.filter(pc.equal(pool["task"], task))
