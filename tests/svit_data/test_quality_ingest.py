@@ -181,7 +181,7 @@ def test_a_pool_with_every_problem_builds_flags_everything_and_recipes_select_no
     for name in configs[1:]:
         ids = set(flags_by_id(out, name, tmp_path / f"hf-{name}"))
         assert not ids & excluded, name
-        quality = state["configs"][name]["diagnostics"]["quality"]
+        quality = state.configs[name].recipe.diagnostics.quality
         assert quality["excluded"] == len(excluded)
         assert set(quality["excluded_by_reason"]) == {c for f in expected.values() for c in f} - {
             "box_repaired"
@@ -264,7 +264,7 @@ def test_where_filters_on_signals_and_rejects_bad_conditions(tmp_path, capsys):
         or len(" ".join(t["value"] for t in r["conversations"] if t["from"] == "gpt").split()) >= 10
         for r in rows
     )
-    quality = read_state(out)["configs"]["svit-train"]["diagnostics"]["quality"]
+    quality = read_state(out).configs["svit-train"].recipe.diagnostics.quality
     assert quality["excluded_by_where"]["answer_words>=10"] > 0
     assert main([*args[:-1], "answer_words=>10"]) == 2
     assert "SIGNAL OP NUMBER" in capsys.readouterr().err
