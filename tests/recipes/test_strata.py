@@ -119,7 +119,9 @@ def test_toy_matrix_without_tasks_is_unchanged():
 
 def test_cli_task_mix_free_reproduces_the_unstratified_ids(cli, tmp_path):
     out = tmp_path / "svit"
-    assert cli("build", *FREE_IDS_SHA256, "--task-mix", "free", "--out", out, "--quiet") == 0
+    # --include-flagged: the candidates these digests were pinned on (every train sample, flags or not)
+    args = ("--quiet", "--include-flagged")
+    assert cli("build", *FREE_IDS_SHA256, "--task-mix", "free", "--out", out, *args) == 0
     configs = read_state(out).configs
     for name, digest in FREE_IDS_SHA256.items():
         manifest = configs[name].recipe.manifest
@@ -130,7 +132,7 @@ def test_cli_task_mix_free_reproduces_the_unstratified_ids(cli, tmp_path):
             assert "task_mix=free" in configs[name].recipe.objective
     stratified = tmp_path / "stratified"
     for run in ("a", "b"):
-        assert cli("build", "core-150k", "--out", stratified / run, "--quiet") == 0
+        assert cli("build", "core-150k", "--out", stratified / run, *args) == 0
     a, b = (read_state(stratified / run).configs["core-150k"].recipe for run in ("a", "b"))
     assert a.manifest == b.manifest  # deterministic
     assert a.manifest.ids_sha256 != FREE_IDS_SHA256["core-150k"]
