@@ -6,7 +6,9 @@ recipe never trains on the test split); their configs have one split, ``train``.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ import pyarrow.compute as pc
 from svit_data.recipes.diagnostics import diagnose, top_concepts
 from svit_data.recipes.manifest import load_ids, make_manifest, write_manifest
 from svit_data.recipes.matching import MatchedPool, match_pool
-from svit_data.recipes.methods import METHODS, manifest_parameters
+from svit_data.recipes.methods import METHODS
 from svit_data.recipes.objectives import objective
 from svit_data.recipes.registry import (
     ALL,
@@ -62,9 +64,9 @@ class Selection:
     recipe: RecipeState
 
 
-def candidates_of(matched: MatchedPool) -> tuple[np.ndarray, Candidates]:
-    """Pool rows of the train samples, and the selection inputs restricted to them."""
-    rows = np.flatnonzero(~matched.test)
+def candidates_of(matched: MatchedPool, excluded: np.ndarray | None = None) -> tuple[np.ndarray, Candidates]:
+    """Pool rows of the train samples (less ``excluded`` rows), and the selection inputs restricted to them."""
+    rows = np.flatnonzero(~matched.test if excluded is None else ~matched.test & ~excluded)
     return rows, Candidates(
         matrix=matched.matrix[rows],
         yes=matched.yes[rows],
@@ -78,6 +80,14 @@ def sorted_ids(matched: MatchedPool, rows: np.ndarray) -> list[str]:
     """Sample ids of pool ``rows``, sorted in plain string (code point) order."""
     ids = matched.ids.take(pa.array(rows, pa.int64()))
     return ids.take(pc.sort_indices(ids)).to_pylist()
+
+
+def excluded_rows(pool: Pool, images: Collection[int] | None) -> np.ndarray | None:
+    """Pool rows (in pool order, as the matched pool) whose image is in ``images``; None when no list."""
+    if images is None:
+        return None
+    value_set = pa.array(sorted(set(images)), pa.int64())
+    return pc.is_in(pool.table(["image_id"])["image_id"], value_set=value_set).to_numpy(zero_copy_only=False)
 
 
 def recipe_spec(name: str, task_mix: str | None) -> RecipeSpec:
@@ -104,10 +114,16 @@ class _Picked:
 
 
 def _select(
-    spec: RecipeSpec, matched: MatchedPool, size: int | None, seed: int, ids_file: str | None = None
+    spec: RecipeSpec,
+    matched: MatchedPool,
+    size: int | None,
+    seed: int,
+    ids_file: str | None = None,
+    excluded: np.ndarray | None = None,
 ) -> _Picked:
-    """The pure selection: the train candidates and the ones the recipe's method picks (or ``ids_file`` lists)."""
-    rows, candidates = candidates_of(matched)
+    """The pure selection: the train candidates (less ``excluded`` pool rows) and the ones the recipe's
+    method picks (or ``ids_file`` lists)."""
+    rows, candidates = candidates_of(matched, excluded)
     if candidates.size == 0:
         raise SvitError("the pool has no train samples to select from (every image is in the test list)")
     if ids_file is not None:
@@ -183,7 +199,7 @@ def _describe(
         pool_fingerprint=pool.fingerprint,
         vocabulary_hash=vocabulary.hash,
         parameters={
-            **manifest_parameters(spec),
+            **spec.parameters(),
             "size": p.size,
             "size_rule": p.size_rule,
             "vocabulary": vocabulary.name,
@@ -222,20 +238,28 @@ def select_recipe(
     task_mix: str | None = None,
     progress: bool = True,
     ids_file: str | None = None,
+    exclude_images: Collection[int] | None = None,
 ) -> Selection:
     """Compute recipe ``name`` on ``pool``: select, then report diagnostics, then describe (manifest, objective).
 
     ``task_mix`` (None: the recipe's) overrides :attr:`RecipeSpec.task_mix`; it enters the manifest.
     ``ids_file`` (a sorted id list, e.g. a dataset folder's ``data/<config>/ids.txt.gz``) replaces the
     selection: the config is rebuilt from exactly those ids, with fresh diagnostics.
+    Samples of ``exclude_images`` (``build --exclude-images``) are no candidates; a hash of those image ids
+    is a manifest parameter and their count a manifest count.
     """
     spec = recipe_spec(name, task_mix)
     vocabulary = load_vocabulary(concepts)
     matched = match_pool(pool, vocabulary, progress=progress)
-    picked = _select(spec, matched, size, seed, ids_file)
+    excluded = excluded_rows(pool, exclude_images)
+    picked = _select(spec, matched, size, seed, ids_file, excluded)
     ids = sorted_ids(matched, picked.rows[picked.picked])
     diagnostics = _report(spec, picked, seed)
     recipe = _describe(name, spec, picked, diagnostics, ids, pool, seed, vocabulary)
+    if excluded is not None:
+        listed = ",".join(map(str, sorted(set(exclude_images or ()))))
+        recipe.manifest.parameters["exclude_images_sha256"] = hashlib.sha256(listed.encode()).hexdigest()
+        recipe.manifest.counts["excluded_candidates"] = int((excluded & ~matched.test).sum())
     if ids_file is not None:
         recipe.objective = (
             f"Rebuilt from the id list {Path(ids_file).name} ({len(ids):,} ids, sha256 "
@@ -271,6 +295,7 @@ def build_recipe(
     llava_mix: str | None = None,
     progress: bool = True,
     ids_file: str | None = None,
+    exclude_images: Collection[int] | None = None,
 ) -> ConfigRows:
     """The rows of recipe ``name`` for the dataset folder (called by ``svit-recipe build``).
 
@@ -294,6 +319,7 @@ def build_recipe(
         task_mix=task_mix,
         progress=progress,
         ids_file=ids_file,
+        exclude_images=exclude_images,
     )
     config = out_name or name
     folder = write_manifest(config, selection.recipe.manifest, selection.ids)
@@ -311,7 +337,7 @@ def build_recipe(
         from svit_data.recipes.mix import mix_rows
 
         return mix_rows(config, description, pool, selection, llava_mix, parts, seed=seed)
-    ids = None if spec.method == ALL else selection.ids
+    ids = None if spec.method == ALL and exclude_images is None else selection.ids
     return ConfigRows(
         name=config,
         description=description,
