@@ -7,6 +7,7 @@ Every field carries its help text (the CLI builds its flags from it), values are
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import types
@@ -88,9 +89,9 @@ class TrainConfig:
     lora_r: int = _help("LoRA rank", 128)
     lora_alpha: int = _help("LoRA alpha", 256)
     lora_dropout: float = _help("LoRA dropout", 0.05)
-    lr: float | None = _help("peak learning rate of the trained LLM / LoRA weights (stage default)")
-    projector_lr: float | None = _help("peak learning rate of the projector (stage default)")
-    global_batch: int | None = _help("samples per optimizer step over all ranks (stage default)")
+    lr: float | None = _help("peak learning rate of the trained LLM / LoRA weights")
+    projector_lr: float | None = _help("peak learning rate of the projector")
+    global_batch: int | None = _help("samples per optimizer step over all ranks")
     micro_batch: int = _help(
         "samples per forward pass on one device; accumulation fills the global batch", 16
     )
@@ -220,8 +221,26 @@ def resolve(*layers: dict[str, Any]) -> TrainConfig:
     return TrainConfig(**merged)
 
 
-def check_resume_compatible(saved: dict[str, Any], current: TrainConfig, folder: str) -> None:
-    """A checkpoint only continues the run that wrote it; name the first field that differs."""
+def read_checkpoint_state(folder: str, current: TrainConfig | None = None) -> dict[str, Any]:
+    """A checkpoint's ``state.json`` (step, world, skip counts, the run's config), one sentence when it is
+    missing or unreadable. With ``current``, also refuse a checkpoint of another run: a checkpoint only
+    continues the run that wrote it, so name the first field that differs."""
+    path = Path(folder) / "state.json"
+    if not path.exists():
+        raise InputError("not a svit-train checkpoint: missing state.json", file=folder)
+    try:
+        state = json.loads(path.read_text())
+        saved = state["config"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise InputError("cannot read the run's config from state.json", file=folder) from None
+    if not isinstance(saved, dict):
+        raise InputError("cannot read the run's config from state.json", file=folder)
+    if current is not None:
+        _check_resume_compatible(saved, current, folder)
+    return state
+
+
+def _check_resume_compatible(saved: dict[str, Any], current: TrainConfig, folder: str) -> None:
     for key in RESUME_KEYS:
         if saved.get(key) != getattr(current, key):
             raise InputError(
