@@ -40,7 +40,7 @@ from svit_data.tasks import TASKS
 
 log = logging.getLogger(__name__)
 
-MATCHING_VERSION = "3"  # 3: answer words exclude boxes and <st>/<ed> markers
+MATCHING_VERSION = "4"  # 3: answer words exclude boxes and <st>/<ed> markers; 4: matrix.npz by scipy.sparse.save_npz
 BATCH_ROWS = 65_536
 COLUMNS = ["id", "image_id", "task", "conversations"]
 
@@ -259,8 +259,7 @@ def cache_path(pool: Pool, vocabulary: Vocabulary) -> Path:
 def save(matched: MatchedPool, folder: Path) -> None:
     """Write atomically: a temporary folder renamed into place."""
     with staged_folder(folder) as tmp:
-        m = matched.matrix
-        np.savez(tmp / "matrix.npz", indptr=m.indptr, indices=m.indices, data=m.data, shape=np.array(m.shape))
+        sp.save_npz(tmp / "matrix.npz", matched.matrix, compressed=False)
         columns = pa.table(
             {
                 "id": matched.ids,
@@ -278,8 +277,7 @@ def save(matched: MatchedPool, folder: Path) -> None:
 
 def load(folder: Path) -> MatchedPool:
     meta = json.loads((folder / "meta.json").read_text())
-    with np.load(folder / "matrix.npz") as z:
-        matrix = sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"]))
+    matrix = sp.csr_matrix(sp.load_npz(folder / "matrix.npz"))
     columns = pq.read_table(folder / "columns.parquet")
     return MatchedPool(
         matrix=matrix,

@@ -99,3 +99,14 @@ def test_answer_words_leave_out_boxes_and_markers():
     ]
     # by hand: The dog and cats sit. -> 5; "Yes, it is 3.5 m tall." -> 6 (numbers outside boxes are words)
     assert prose_words(pa.array(texts, pa.string())).tolist() == [5, 0, 0, 6, 0]
+
+
+def test_the_cached_matrix_round_trips_exactly(pool, tmp_path):
+    import scipy.sparse as sp
+
+    matched = match_pool(pool, load_vocabulary(), progress=False)
+    matching.save(matched, tmp_path / "matrix")
+    back = matching.load(tmp_path / "matrix").matrix
+    assert isinstance(back, sp.csr_matrix) and back.dtype == np.uint8 and back.shape == matched.matrix.shape
+    for part in ("data", "indices", "indptr"):
+        assert np.array_equal(getattr(back, part), getattr(matched.matrix, part)), part
