@@ -25,7 +25,6 @@ from svit_data.builders.serializer import ImageContext, SerializerConfig
 from svit_data.builders.sources import AnnotationSource
 from svit_data.builders.tokens import TokenCounter
 from svit_data.builders.validators import EXPECTED, ValidationConfig, validate
-
 from svit_data.tasks import DETAIL_DESCRIPTION, TASKS
 
 log = logging.getLogger(__name__)

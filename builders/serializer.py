@@ -35,10 +35,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from svit_data.boxes import Box, format_box, iou
 from svit_data.builders.annotations import Annotation, ImageMeta, Relation
 from svit_data.builders.tokens import TokenCounter
-
-from svit_data.boxes import Box, format_box, iou
 
 
 @dataclass(frozen=True)

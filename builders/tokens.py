@@ -15,10 +15,9 @@ import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from svit_data.builders._deps import require
-
-from svit_data.atomic import write_bytes
 from svit_data import paths
+from svit_data.atomic import write_bytes
+from svit_data.builders._deps import require
 from svit_data.errors import SvitError
 
 ENCODING_URL = "https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"

@@ -12,11 +12,10 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
+from svit_data.boxes import BOX_RE, END, START, iou, parse_refs
 from svit_data.builders.llm import ChatResult
 from svit_data.builders.parsers import QA, Parsed
 from svit_data.builders.serializer import ImageContext
-
-from svit_data.boxes import BOX_RE, END, START, iou, parse_refs
 from svit_data.errors import BoxError
 from svit_data.tasks import COMPLEX_REASONING, CONVERSATION, DETAIL_DESCRIPTION, REFERRING_QA
 

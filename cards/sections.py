@@ -11,9 +11,8 @@ import numbers
 from pathlib import Path
 from typing import Any
 
-from svit_data.cards.metadata import config_rows, default_config
-
 from svit_data.boxes import format_box, to_square
+from svit_data.cards.metadata import config_rows, default_config
 from svit_data.schema import COLUMNS
 from svit_data.state import BuildState, ConfigState, RecipeState
 from svit_data.tasks import TASKS

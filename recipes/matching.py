@@ -26,21 +26,23 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import scipy.sparse as sp
-from svit_data.recipes.vocabulary import MAX_WORDS, TEXT_PATTERN, Vocabulary
-from svit_data.recipes.yesno import count_yes_no
 from tqdm.auto import tqdm
 
 from svit_data import paths
 from svit_data.atomic import staged_folder
 from svit_data.boxes import BOX_RE, END, START
 from svit_data.pool import Pool
+from svit_data.recipes.vocabulary import MAX_WORDS, TEXT_PATTERN, Vocabulary
+from svit_data.recipes.yesno import count_yes_no
 from svit_data.schema import GPT
 from svit_data.splits import test_image_ids
 from svit_data.tasks import TASKS
 
 log = logging.getLogger(__name__)
 
-MATCHING_VERSION = "4"  # 3: answer words exclude boxes and <st>/<ed> markers; 4: matrix.npz by scipy.sparse.save_npz
+MATCHING_VERSION = (
+    "4"  # 3: answer words exclude boxes and <st>/<ed> markers; 4: matrix.npz by scipy.sparse.save_npz
+)
 BATCH_ROWS = 65_536
 COLUMNS = ["id", "image_id", "task", "conversations"]
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from svit_data.errors import SvitError
 from svit_data.recipes.diversity import ROUNDS
 from svit_data.recipes.methods import ALL, BALANCE, CORE, DIVERSITY, METHODS, MIX, RANDOM
 from svit_data.recipes.strata import CANDIDATES, TASK_MIXES
-
-from svit_data.errors import SvitError
 
 METHOD_NAMES = tuple(METHODS)
 LLAVA_INSTRUCT_SIZE = 157_712  # LLaVA-Instruct-150K as it appears in LLaVA-v1.5-mix-665K

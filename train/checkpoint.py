@@ -20,11 +20,11 @@ import numpy as np
 import torch
 import yaml
 from safetensors.torch import load_file, save_file
-from svit_data.train.config import TrainConfig, read_checkpoint_state
-from svit_data.train.distributed import Env, barrier, gather_objects, unwrap
 
 from svit_data.atomic import staged_folder, temp_path
 from svit_data.errors import InputError
+from svit_data.train.config import TrainConfig, read_checkpoint_state
+from svit_data.train.distributed import Env, barrier, gather_objects, unwrap
 
 if TYPE_CHECKING:
     from transformers import ProcessorMixin

@@ -18,6 +18,7 @@ import os
 import sys
 from dataclasses import MISSING, Field, fields
 
+from svit_data.errors import SvitError
 from svit_data.train.config import (
     STAGE_DEFAULTS,
     TrainConfig,
@@ -27,8 +28,6 @@ from svit_data.train.config import (
     read_checkpoint_state,
     resolve,
 )
-
-from svit_data.errors import SvitError
 
 EXTRA_HINT = "svit-train needs the training dependencies: pip install svit[train]"
 FLAG_NAMES = {"init_from": "--from"}

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from tqdm import tqdm
+
 from svit_data.train import distributed as D
 from svit_data.train.checkpoint import load_checkpoint, save_checkpoint, save_run
 from svit_data.train.collate import collate, label_tokens, stand_in
@@ -32,7 +34,6 @@ from svit_data.train.encode import IGNORE
 from svit_data.train.model import build_fresh, load_pretrained
 from svit_data.train.sampler import StepSampler, total_steps
 from svit_data.train.stages import param_groups, prepare
-from tqdm import tqdm
 
 if TYPE_CHECKING:
     from transformers import ProcessorMixin
@@ -47,6 +48,7 @@ def cosine_with_warmup(
     where transformers has ``s / warmup``: its first step runs at lr 0, which would make a short run (or
     a 1-step warmup) waste its first update. Equal from the end of warmup on (tests/train/test_schedule.py).
     """
+
     def factor(step: int) -> float:
         if step < warmup:
             return (step + 1) / warmup

@@ -164,6 +164,7 @@ def load_adapter_run(folder: Path) -> tuple[LlavaForConditionalGeneration, Llava
     """A LoRA run written without merged weights: its base model plus the adapters, merged in memory."""
     import yaml
     from peft import PeftModel
+
     from svit_data.train.stages import peft_probe_quietly
 
     base = (yaml.safe_load((folder / "train_config.yaml").read_text()) or {}).get("init_from")

@@ -12,6 +12,7 @@ import warnings
 from collections.abc import Iterator
 
 import torch
+
 from svit_data.train.config import TrainConfig
 
 log = logging.getLogger(__name__)

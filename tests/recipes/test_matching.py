@@ -1,10 +1,10 @@
 import numpy as np
 import pyarrow as pa
 import pytest
+
 from svit_data.recipes import matching
 from svit_data.recipes.matching import FormTable, match_batch, match_pool
 from svit_data.recipes.vocabulary import load_vocabulary, parse_vocabulary
-
 from svit_data.schema import FEATURES
 
 VOCAB = parse_vocabulary(
@@ -88,6 +88,7 @@ def test_matrix_sees_the_sample_yes_no_mix(pool):
 
 def test_answer_words_leave_out_boxes_and_markers():
     import pyarrow as pa
+
     from svit_data.recipes.matching import prose_words
 
     texts = [

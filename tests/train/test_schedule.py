@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from svit_data.train.loop import cosine_with_warmup
 
 

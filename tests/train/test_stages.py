@@ -8,6 +8,7 @@ import warnings
 import pytest
 import torch
 from safetensors.torch import load_file
+
 from svit_data.train.config import TrainConfig
 from svit_data.train.loop import train
 from svit_data.train.model import build_fresh
