@@ -62,7 +62,9 @@ class RecipeSpec:
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
-            raise ConfigError(f"{self.name}: unknown method {self.method!r}; known: {', '.join(METHOD_NAMES)}")
+            raise ConfigError(
+                f"{self.name}: unknown method {self.method!r}; known: {', '.join(METHOD_NAMES)}"
+            )
         if self.size is not None and self.size < 1:
             raise ConfigError(f"{self.name}: size must be >= 1, got {self.size}")
         if self.rounds < 1:
