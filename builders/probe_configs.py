@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pyarrow as pa
 from datasets import Features, Image, Value
+
 from svit_data.builders.probe_sources import ProbeSource
 from svit_data.builders.probes import ProbeParams, build_probes
-
 from svit_data.configs import PROBE, PROBE_CONFIGS, PROBE_SCHEMA
 from svit_data.materialize import ConfigRows, embed_images
 from svit_data.splits import TEST

@@ -10,9 +10,9 @@ from importlib import resources
 from typing import Any
 
 import yaml
+
 from svit_data.cards import probes, sections
 from svit_data.cards.metadata import default_config, metadata
-
 from svit_data.errors import SvitError
 from svit_data.state import BuildState
 

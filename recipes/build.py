@@ -16,6 +16,11 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from svit_data.configs import CONFIGS, RECIPE
+from svit_data.errors import SvitError
+from svit_data.materialize import ConfigRows, check_ids, select_rows
+from svit_data.pool import Pool
 from svit_data.recipes.diagnostics import diagnose, top_concepts
 from svit_data.recipes.manifest import load_ids, make_manifest, write_manifest
 from svit_data.recipes.matching import MatchedPool, match_pool
@@ -35,11 +40,6 @@ from svit_data.recipes.selection import (
 from svit_data.recipes.strata import FREE, TASK_MIXES, strata_of
 from svit_data.recipes.vocabulary import load_vocabulary
 from svit_data.recipes.yesno import ratio_report
-
-from svit_data.configs import CONFIGS, RECIPE
-from svit_data.errors import SvitError
-from svit_data.materialize import ConfigRows, check_ids, select_rows
-from svit_data.pool import Pool
 from svit_data.schema import FEATURES
 from svit_data.splits import TRAIN
 from svit_data.state import (

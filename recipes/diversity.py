@@ -38,6 +38,7 @@ import math
 
 import numpy as np
 import scipy.sparse as sp
+
 from svit_data.recipes.candidates import Candidates, random_order
 from svit_data.recipes.strata import split_order
 

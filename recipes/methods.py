@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+
 from svit_data.recipes import objectives
 from svit_data.recipes.selection import (
     BalanceReport,

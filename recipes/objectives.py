@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from svit_data.recipes.strata import FREE
-
 from svit_data.tasks import TASKS
 
 if TYPE_CHECKING:

@@ -10,11 +10,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from svit_data.errors import ConfigError, SvitError
 from svit_data.recipes.diversity import ROUNDS
 from svit_data.recipes.methods import ALL, BALANCE, CORE, DIVERSITY, METHODS, MIX, RANDOM
 from svit_data.recipes.strata import CANDIDATES, TASK_MIXES
-
-from svit_data.errors import SvitError
 
 METHOD_NAMES = tuple(METHODS)
 LLAVA_INSTRUCT_SIZE = 157_712  # LLaVA-Instruct-150K as it appears in LLaVA-v1.5-mix-665K
@@ -63,21 +62,23 @@ class RecipeSpec:
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
-            raise ValueError(f"{self.name}: unknown method {self.method!r}; known: {', '.join(METHOD_NAMES)}")
+            raise ConfigError(
+                f"{self.name}: unknown method {self.method!r}; known: {', '.join(METHOD_NAMES)}"
+            )
         if self.size is not None and self.size < 1:
-            raise ValueError(f"{self.name}: size must be >= 1, got {self.size}")
+            raise ConfigError(f"{self.name}: size must be >= 1, got {self.size}")
         if self.rounds < 1:
-            raise ValueError(f"{self.name}: rounds must be >= 1, got {self.rounds}")
+            raise ConfigError(f"{self.name}: rounds must be >= 1, got {self.rounds}")
         if not self.decay > 0:
-            raise ValueError(f"{self.name}: decay must be > 0, got {self.decay}")
+            raise ConfigError(f"{self.name}: decay must be > 0, got {self.decay}")
         if not 0 < self.target_yes_share < 1:
-            raise ValueError(f"{self.name}: target_yes_share must be in (0, 1), got {self.target_yes_share}")
+            raise ConfigError(f"{self.name}: target_yes_share must be in (0, 1), got {self.target_yes_share}")
         if self.task_mix not in TASK_MIXES:
-            raise ValueError(
+            raise ConfigError(
                 f"{self.name}: task_mix must be one of {', '.join(TASK_MIXES)}, got {self.task_mix!r}"
             )
         if not 0 <= self.tolerance < 0.5:
-            raise ValueError(f"{self.name}: tolerance must be in [0, 0.5), got {self.tolerance}")
+            raise ConfigError(f"{self.name}: tolerance must be in [0, 0.5), got {self.tolerance}")
 
     def parameters(self) -> dict[str, Any]:
         """The parameters that matter for this method (written into the manifest)."""

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import torch
 from PIL import Image
+
 from svit_data.train.images import open_image, preprocess
 from svit_data.train.model import IMAGE_TOKEN, load_pretrained
 

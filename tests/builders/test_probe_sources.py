@@ -7,6 +7,8 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+
+from svit_data import splits
 from svit_data.builders.probe_sources import (
     coco_source,
     read_coco_categories,
@@ -14,8 +16,6 @@ from svit_data.builders.probe_sources import (
     sample_source,
 )
 from svit_data.builders.probes import ADVERSARIAL, NO, SAMPLERS, YES, ProbeParams, build_probes
-
-from svit_data import splits
 from svit_data.errors import InputError
 
 

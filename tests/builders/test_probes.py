@@ -6,6 +6,7 @@ import random
 from collections import Counter
 
 import pytest
+
 from svit_data.builders.probes import (
     ADVERSARIAL,
     NO,

@@ -6,12 +6,12 @@ import json
 
 import pytest
 from datasets import load_dataset
-from svit_data.recipes import RECIPES, build_recipe
-from svit_data.recipes.manifest import ids_sha256, read_ids
 
 from svit_data import splits
 from svit_data.errors import SvitError
 from svit_data.folder import read_state
+from svit_data.recipes import RECIPES, build_recipe
+from svit_data.recipes.manifest import ids_sha256, read_ids
 
 SAMPLE_TRAIN = 5_920
 EXPECTED = {
