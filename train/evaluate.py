@@ -189,8 +189,14 @@ def run_eval(config: EvalConfig) -> dict:
         ds = open_probes(spec, config.data_dir)
         if config.limit is not None:
             ds = ds.select(range(min(config.limit, len(ds))))
+        checked = set()
         for row in ds:  # decode every image now: a bad one stops the run before anything is written
-            probe_image(row, config.image_root, spec)
+            key = (
+                (row.get("image_id"), row.get("image_file")) if row.get("image_id") is not None else row["id"]
+            )
+            if key not in checked:
+                probe_image(row, config.image_root, spec)
+                checked.add(key)
         probes[config_name(spec)] = (spec, ds)
     check_resumable(out, config)
     model, processor = load_model(config.model)

@@ -22,7 +22,9 @@ def _private_datasets_cache(tmp_path, monkeypatch):
 @pytest.fixture(scope="module")
 def probes(tmp_path_factory):
     bad_image = probe_rows("random", images=1, per_image=1)
-    bad_image[1]["image"] = {"bytes": b"not an image", "path": "broken.png"}
+    bad_image[1].update(
+        image={"bytes": b"not an image", "path": "broken.png"}, image_file="broken.png", image_id=7
+    )
     no_answer = [{k: v for k, v in r.items() if k != "answer"} for r in probe_rows("random", 1, 1)]
     training = [{k: v for k, v in r.items() if k != "image"} for r in llava_rows(2)]
     return write_folder(
