@@ -9,8 +9,11 @@ Tiny means random weights: a small CLIP tower (frozen, as LLaVA keeps it) and a 
 BPE tokenizer is trained here on the data's text. The vision side learns little, so the yes-ratio of
 the answers mostly shows the prior the data taught; read it as that.
 
-    python benchmarks/exp_yes_bias.py --work /tmp/exp_yes_bias          # about 5 minutes on 2 CPU cores
+    python benchmarks/exp_yes_bias.py --work /tmp/exp_yes_bias    # 7.5 minutes on 2 busy CPU cores
     python benchmarks/exp_yes_bias.py --work /tmp/exp --size 4000 --hidden 256 --layers 4   # larger
+
+The probes are asked as the training data asks ("Is there a dog in the image?", `--prompt {question}`),
+without POPE's "Answer ... single word" suffix the sample never shows.
 """
 
 from __future__ import annotations
@@ -84,8 +87,12 @@ def tiny_parts(root: Path, corpus: list[str], args: argparse.Namespace) -> tuple
         special_tokens=["<unk>", "<s>", "</s>"],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
-    chat = "A chat between a curious human and an artificial intelligence assistant. USER: ASSISTANT:"
-    tok.train_from_iterator([*corpus, chat], trainer)
+    # the Vicuna system prompt starts every sample: weight it so it costs a few tokens, not 100 bytes
+    chat = (
+        "A chat between a curious human and an artificial intelligence assistant. The assistant gives "
+        "helpful, detailed, and polite answers to the human's questions. USER: <image>\n ASSISTANT:"
+    )
+    tok.train_from_iterator([*corpus, *[chat] * 200], trainer)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>")
     fast.save_pretrained(llm)
     LlamaForCausalLM(
@@ -116,18 +123,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vocab", type=int, default=1000, help="BPE vocabulary size (default: %(default)s)")
     parser.add_argument("--image-size", type=int, default=64, help="tower input side; 16 patches")
     parser.add_argument(
-        "--epochs", type=float, default=2.0, help="passes over each recipe (default: %(default)s)"
+        "--epochs", type=float, default=3.0, help="passes over each recipe (default: %(default)s)"
     )
-    parser.add_argument("--batch", type=int, default=16, help="global batch (default: %(default)s)")
+    parser.add_argument("--batch", type=int, default=8, help="global batch (default: %(default)s)")
     parser.add_argument(
-        "--lr", type=float, default=1e-3, help="peak lr, LM and projector (default: %(default)s)"
+        "--lr", type=float, default=3e-3, help="peak lr, LM and projector (default: %(default)s)"
     )
     parser.add_argument(
-        "--max-length", type=int, default=192, help="tokens per sample (default: %(default)s)"
+        "--max-length", type=int, default=160, help="tokens per sample (default: %(default)s)"
     )
     parser.add_argument("--seed", type=int, default=0, help="one seed for init, order and bootstrap")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch CPU threads; 1 avoids spin-waiting on a busy machine"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    import torch
+
+    torch.set_num_threads(args.threads)
 
     from svit_data.train.config import TrainConfig
     from svit_data.train.eval_cli import main as svit_eval

@@ -22,7 +22,12 @@ def load_eval(folder: str) -> dict[str, dict[str, dict]]:
         raise InputError(
             "is an unfinished eval (no metrics.json): rerun svit-eval run to finish it", file=folder
         )
-    recorded = json.loads(metrics_path.read_text())["predictions"]["sha256"]
+    try:
+        recorded = json.loads(metrics_path.read_text())["predictions"]["sha256"]
+    except (ValueError, KeyError, TypeError):
+        raise InputError(
+            "is not a svit-eval metrics file", file=str(metrics_path), field="predictions"
+        ) from None
     if recorded != hashlib.sha256(pred_path.read_bytes()).hexdigest():
         raise InputError(
             "metrics.json was not computed from this predictions.jsonl: rerun svit-eval run", file=folder
