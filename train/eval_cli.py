@@ -85,11 +85,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from svit_data.train.compare import compare_evals
-    from svit_data.train.evaluate import write_atomic
+
+    from svit_data.atomic import write_text
 
     result = compare_evals(args.a, args.b, seed=args.seed)
     if args.out:
-        write_atomic(Path(args.out), json.dumps({"a": args.a, "b": args.b, "configs": result}, indent=1))
+        write_text(Path(args.out), json.dumps({"a": args.a, "b": args.b, "configs": result}, indent=1))
     sys.stdout.write(compare_report(result, args.a, args.b) + "\n")
     return 0
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import datasets
 from svit_data.train import pope_metrics
 from svit_data.train.data import load_source
 
+from svit_data.atomic import write_text
 from svit_data.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -56,12 +56,6 @@ class EvalConfig:
             raise InputError("must be at least 1", field="limit")
         if "{question}" not in self.prompt:
             raise InputError("the template must contain {question}", field="prompt")
-
-
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def config_name(spec: str) -> str:
@@ -203,7 +197,7 @@ def run_eval(config: EvalConfig) -> dict:
 
     out.mkdir(parents=True, exist_ok=True)
     pred_path, metrics_path = out / "predictions.jsonl", out / "metrics.json"
-    write_atomic(out / "eval_config.json", json.dumps(asdict(config), indent=1))
+    write_text(out / "eval_config.json", json.dumps(asdict(config), indent=1))
     _truncate_partial(pred_path)
     done = {(p["config"], p["id"]): p for p in read_predictions(pred_path)}
     todo = []
@@ -243,7 +237,7 @@ def run_eval(config: EvalConfig) -> dict:
             bar.update(len(batch))
     result = score(pred_path, seed=config.seed)
     result["model"] = config.model
-    write_atomic(metrics_path, json.dumps(result, indent=1))
+    write_text(metrics_path, json.dumps(result, indent=1))
     return result
 
 

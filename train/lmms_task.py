@@ -8,12 +8,13 @@ lmms-eval reads the config through `datasets.load_dataset(<dataset folder>, <con
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import yaml
 from svit_data.train import pope_metrics
-from svit_data.train.evaluate import POPE_PROMPT, open_probes, write_atomic
+from svit_data.train.evaluate import POPE_PROMPT, open_probes
+
+from svit_data.atomic import write_bytes, write_text
 
 HERE = Path(__file__).resolve().parent
 
@@ -71,17 +72,15 @@ def write_task(
     target = Path(out)
     target.mkdir(parents=True, exist_ok=True)
     settings = {"prompt": prompt, "image_root": str(Path(image_root).resolve()) if image_root else None}
-    write_atomic(target / "task.json", json.dumps(settings, indent=1))
+    write_text(target / "task.json", json.dumps(settings, indent=1))
     for source, name in (
         (HERE / "pope_metrics.py", "pope_metrics.py"),
         (HERE / "lmms_task_utils.py", "utils.py"),
     ):
-        tmp = target / f".{name}.tmp"
-        shutil.copyfile(source, tmp)
-        tmp.replace(target / name)
+        write_bytes(target / name, source.read_bytes())
     written = []
     for config in configs:
         path = target / f"{task_name(config)}.yaml"
-        write_atomic(path, task_yaml(config, folder, max_new_tokens))
+        write_text(path, task_yaml(config, folder, max_new_tokens))
         written.append(path)
     return written
