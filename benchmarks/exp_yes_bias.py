@@ -9,7 +9,7 @@ Tiny means random weights: a small CLIP tower (frozen, as LLaVA keeps it) and a 
 BPE tokenizer is trained here on the data's text. The vision side learns little, so the yes-ratio of
 the answers mostly shows the prior the data taught; read it as that.
 
-    python benchmarks/exp_yes_bias.py --work /tmp/exp_yes_bias    # 7.5 minutes on 2 busy CPU cores
+    python benchmarks/exp_yes_bias.py --work /tmp/exp_yes_bias    # 5 to 7.5 minutes on 2 busy CPU cores
     python benchmarks/exp_yes_bias.py --work /tmp/exp --size 4000 --hidden 256 --layers 4   # larger
 
 The probes are asked as the training data asks ("Is there a dog in the image?", `--prompt {question}`),
