@@ -168,3 +168,21 @@ def test_a_model_that_is_not_llava_exits_2(tiny_parts, probes, tmp_path, capsys)
     err = capsys.readouterr().err
     assert "needs a LLaVA model" in err and "'llama'" in err and tiny_parts["llm"] in err
     assert not out.exists()
+
+
+def test_run_on_the_real_probe_builder_output(tiny_llava, tmp_path, capsys):
+    """The probe configs as `svit-recipe build` writes them from the bundled sample."""
+    from svit_data.cli import main as recipe
+
+    folder = tmp_path / "svit"
+    assert recipe(["build", "pope-adversarial", "--source", "sample", "--out", str(folder), "--quiet"]) == 0
+    out = tmp_path / "eval"
+    args = ["run", tiny_llava, "--dir", str(folder), "--data", "svit:pope-adversarial", "--out", str(out)]
+    assert main([*args, "--limit", "6", "--max-new-tokens", "4"]) == 0
+    preds = predictions(out)
+    assert len(preds) == 6 and {p["answer"] for p in preds} == {"yes", "no"}
+    assert all(p["sampler"] == "adversarial" and p["question"].startswith("Is there ") for p in preds)
+    assert (
+        json.loads((out / "metrics.json").read_text())["configs"]["pope-adversarial"]["rules"]["pope"]["n"]
+        == 6
+    )
