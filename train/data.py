@@ -24,6 +24,13 @@ FILE_LOADERS = {".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 
 def open_dataset(spec: str, *, data_dir: str = "./svit", split: str = "train") -> datasets.Dataset:
     """`svit:<config>`, `OWNER/NAME:<config>`, or a .json/.jsonl/.parquet file of LLaVA records."""
+    return normalise_columns(load_source(spec, data_dir=data_dir, split=split), spec)
+
+
+def load_source(
+    spec: str, *, data_dir: str = "./svit", split: str = "train", what: str = "training data"
+) -> datasets.Dataset:
+    """The rows `spec` names, as stored (svit-eval reads probe configs through the same grammar)."""
     path = Path(spec)
     try:
         if path.suffix in FILE_LOADERS and path.exists():
@@ -37,8 +44,8 @@ def open_dataset(spec: str, *, data_dir: str = "./svit", split: str = "train") -
                 "expected svit:<config>, OWNER/NAME:<config> or a .json/.parquet file", field="data"
             )
     except (FileNotFoundError, ValueError, datasets.exceptions.DatasetNotFoundError) as e:
-        raise InputError(f"cannot load training data {spec!r}: {e}", field="data") from None
-    return normalise_columns(ds, spec)
+        raise InputError(f"cannot load {what} {spec!r}: {e}", field="data") from None
+    return ds
 
 
 def normalise_columns(ds: datasets.Dataset, spec: str) -> datasets.Dataset:
