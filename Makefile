@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.svit-installed
 DEMO_CONFIGS := full conversation complex-reasoning referring-qa detail-description \
-	core-150k svit-80k svit-80k-d svit-80k-b svit-train
+	core-150k svit-80k svit-80k-d svit-80k-b svit-train pope-random pope-popular pope-adversarial
 
 .PHONY: demo test lint format install clean
 

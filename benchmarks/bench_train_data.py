@@ -29,6 +29,7 @@ import datasets
 import numpy as np
 import torch
 from PIL import Image
+
 from svit_data.train.collate import collate
 from svit_data.train.dataset import TrainDataset
 from svit_data.train.model import with_image_token

@@ -25,14 +25,13 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
+from svit_data.atomic import write_bytes
 from svit_data.builders._deps import require
 from svit_data.builders.cache import ResponseCache
 from svit_data.builders.cost import Budget
 from svit_data.builders.llm import ChatRequest, ChatResult, LLMFatalError, RequestFailed
 from svit_data.builders.openai_client import ClientConfig, result_from_completion
 from svit_data.builders.tokens import TokenCounter
-
-from svit_data.atomic import write_bytes
 
 log = logging.getLogger(__name__)
 

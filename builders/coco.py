@@ -23,10 +23,9 @@ from collections import Counter, defaultdict
 from collections.abc import Collection
 from pathlib import Path
 
+from svit_data.boxes import normalize_xywh
 from svit_data.builders._deps import require
 from svit_data.builders.annotations import Annotation
-
-from svit_data.boxes import normalize_xywh
 from svit_data.errors import BoxError, InputError
 from svit_data.formats.jsonstream import iter_json_object_arrays
 

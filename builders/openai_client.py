@@ -21,6 +21,7 @@ from svit_data.builders.cache import ResponseCache
 from svit_data.builders.llm import ChatRequest, ChatResult, LLMFatalError, RequestFailed
 from svit_data.builders.ratelimit import RateLimiter, parse_duration
 from svit_data.builders.tokens import TokenCounter
+from svit_data.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +44,9 @@ class ClientConfig:
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
-            raise ValueError(f"concurrency must be >= 1, got {self.concurrency}")
+            raise ConfigError(f"concurrency must be >= 1, got {self.concurrency}")
         if self.max_retries < 0 or self.timeout <= 0:
-            raise ValueError("max_retries must be >= 0 and timeout > 0")
+            raise ConfigError("max_retries must be >= 0 and timeout > 0")
 
 
 def _retry_after(headers) -> float | None:

@@ -17,9 +17,8 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from svit_data.builders.parsers import QA
-
 from svit_data.atomic import write_text
+from svit_data.builders.parsers import QA
 from svit_data.tasks import DETAIL_DESCRIPTION
 
 

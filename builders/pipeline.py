@@ -25,7 +25,7 @@ from svit_data.builders.serializer import ImageContext, SerializerConfig
 from svit_data.builders.sources import AnnotationSource
 from svit_data.builders.tokens import TokenCounter
 from svit_data.builders.validators import EXPECTED, ValidationConfig, validate
-
+from svit_data.errors import ConfigError
 from svit_data.tasks import DETAIL_DESCRIPTION, TASKS
 
 log = logging.getLogger(__name__)
@@ -60,11 +60,11 @@ class GenerateConfig:
     def __post_init__(self) -> None:
         unknown = [t for t in self.tasks if t not in TASKS]
         if unknown or not self.tasks:
-            raise ValueError(f"unknown or no task(s) {unknown}; known: {', '.join(TASKS)}")
+            raise ConfigError(f"unknown or no task(s) {unknown}; known: {', '.join(TASKS)}")
         if not 0 <= self.shard_index < self.shard_count:
-            raise ValueError(f"shard must be i/N with 0 <= i < N, got {self.shard_index}/{self.shard_count}")
+            raise ConfigError(f"shard must be i/N with 0 <= i < N, got {self.shard_index}/{self.shard_count}")
         if self.chunk_size < 1 or self.max_tokens < 1 or self.reask < 0:
-            raise ValueError("chunk_size and max_tokens must be >= 1, reask >= 0")
+            raise ConfigError("chunk_size and max_tokens must be >= 1, reask >= 0")
 
     def to_dict(self) -> dict:
         return asdict(self)

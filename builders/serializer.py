@@ -35,10 +35,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from svit_data.boxes import Box, format_box, iou
 from svit_data.builders.annotations import Annotation, ImageMeta, Relation
 from svit_data.builders.tokens import TokenCounter
-
-from svit_data.boxes import Box, format_box, iou
+from svit_data.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -49,9 +49,9 @@ class SerializerConfig:
 
     def __post_init__(self) -> None:
         if self.max_tokens < 16:
-            raise ValueError(f"max_tokens must be >= 16, got {self.max_tokens}")
+            raise ConfigError(f"max_tokens must be >= 16, got {self.max_tokens}")
         if not 0.0 < self.merge_iou <= 1.0:
-            raise ValueError(f"merge_iou must be in (0, 1], got {self.merge_iou}")
+            raise ConfigError(f"merge_iou must be in (0, 1], got {self.merge_iou}")
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from svit_data.builders._deps import require
-
+from svit_data import paths
 from svit_data.atomic import write_bytes
+from svit_data.builders._deps import require
 from svit_data.errors import SvitError
 
 ENCODING_URL = "https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"
@@ -29,8 +29,8 @@ _LOCK = threading.Lock()
 
 
 def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "svit" / "tiktoken"
+    """``<svit cache>/tiktoken``: follows ``$SVIT_CACHE`` like every other svit cache."""
+    return paths.cache_dir() / "tiktoken"
 
 
 def seed_cache(cache_dir: Path | None = None) -> Path:

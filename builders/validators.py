@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from svit_data.boxes import END, START, iou, parse_refs
 from svit_data.builders.llm import ChatResult
 from svit_data.builders.parsers import QA, Parsed
 from svit_data.builders.serializer import ImageContext
-
-from svit_data.boxes import END, START, iou, parse_refs
+from svit_data.errors import ConfigError
 from svit_data.quality import check_qa
 from svit_data.quality.text import ERROR_REPLY
 from svit_data.tasks import COMPLEX_REASONING, CONVERSATION, DETAIL_DESCRIPTION, REFERRING_QA
@@ -49,9 +49,9 @@ class ValidationConfig:
 
     def __post_init__(self) -> None:
         if self.qa_tolerance < 0:
-            raise ValueError(f"qa_tolerance must be >= 0, got {self.qa_tolerance}")
+            raise ConfigError(f"qa_tolerance must be >= 0, got {self.qa_tolerance}")
         if not 0.0 < self.iou_threshold <= 1.0:
-            raise ValueError(f"iou_threshold must be in (0, 1], got {self.iou_threshold}")
+            raise ConfigError(f"iou_threshold must be in (0, 1], got {self.iou_threshold}")
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,10 @@ from importlib import resources
 from typing import Any
 
 import yaml
-from svit_data.cards import sections
+
+from svit_data.cards import probes, sections
 from svit_data.cards.metadata import default_config, metadata
 from svit_data.cards.quality import quality as quality_section
-
 from svit_data.errors import SvitError
 from svit_data.state import BuildState
 
@@ -42,6 +42,7 @@ def render_card(state: BuildState) -> str:
         box_example=sections.box_example(),
         recipes=sections.recipes(state),
         provenance=sections.provenance(state),
+        probes=probes.probes(state),
         quality=quality_section(state),
     )
     return f"---\n{header}---\n\n{body}"

@@ -11,13 +11,12 @@ import numbers
 from pathlib import Path
 from typing import Any
 
-from svit_data.cards.metadata import config_rows, default_config
-
 from svit_data.boxes import format_box, to_square
+from svit_data.cards.metadata import config_rows, default_config
 from svit_data.schema import COLUMNS
 from svit_data.state import BuildState, ConfigState, RecipeState
+from svit_data.tasks import TASKS
 
-TASK_ORDER = ("conversation", "complex_reasoning", "referring_qa", "detail_description")
 EXAMPLE_BOX = (0.25, 0.1, 0.75, 0.6)
 EXAMPLE_SIZE = (640, 480)
 
@@ -62,7 +61,7 @@ def _mix_text(config: ConfigState) -> str:
         tasks = config.tasks
         return ", ".join(tasks) if tasks else "n/a"
     total = sum(mix.values()) or 1
-    ordered = sorted(mix, key=lambda t: (TASK_ORDER.index(t) if t in TASK_ORDER else 99, t))
+    ordered = sorted(mix, key=lambda t: (TASKS.index(t) if t in TASKS else len(TASKS), t))
     return ", ".join(f"{t} {100 * mix[t] / total:.0f}%" for t in ordered if mix[t])
 
 

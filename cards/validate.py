@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from datasets.info import DatasetInfo
-from svit_data.cards.metadata import data_files_pattern
 
+from svit_data.cards.metadata import data_files_pattern
 from svit_data.folder import config_features
 from svit_data.state import BuildState, ConfigState
 

@@ -6,7 +6,9 @@ recipe never trains on the test split); their configs have one split, ``train``.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -14,10 +16,15 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from svit_data.configs import CONFIGS, RECIPE
+from svit_data.errors import SvitError
+from svit_data.materialize import ConfigRows, check_ids, select_rows
+from svit_data.pool import Pool
 from svit_data.recipes.diagnostics import diagnose, top_concepts
 from svit_data.recipes.manifest import load_ids, make_manifest, write_manifest
 from svit_data.recipes.matching import MatchedPool, match_pool
-from svit_data.recipes.methods import METHODS, manifest_parameters
+from svit_data.recipes.methods import METHODS
 from svit_data.recipes.objectives import objective
 from svit_data.recipes.quality_filter import eligibility, parse_where, signal_distributions
 from svit_data.recipes.registry import (
@@ -34,11 +41,6 @@ from svit_data.recipes.selection import (
 from svit_data.recipes.strata import FREE, TASK_MIXES, strata_of
 from svit_data.recipes.vocabulary import load_vocabulary
 from svit_data.recipes.yesno import ratio_report
-
-from svit_data.configs import CONFIGS, RECIPE
-from svit_data.errors import SvitError
-from svit_data.materialize import ConfigRows, check_ids, select_rows
-from svit_data.pool import Pool
 from svit_data.schema import FEATURES
 from svit_data.splits import TRAIN
 from svit_data.state import (
@@ -63,10 +65,9 @@ class Selection:
     recipe: RecipeState
 
 
-def candidates_of(matched: MatchedPool, keep: np.ndarray | None = None) -> tuple[np.ndarray, Candidates]:
-    """Pool rows of the train samples (those in ``keep``: not flagged, see ``quality_filter``), and the
-    selection inputs restricted to them."""
-    rows = np.flatnonzero(~matched.test if keep is None else ~matched.test & keep)
+def candidates_of(matched: MatchedPool, excluded: np.ndarray | None = None) -> tuple[np.ndarray, Candidates]:
+    """Pool rows of the train samples (less ``excluded`` rows), and the selection inputs restricted to them."""
+    rows = np.flatnonzero(~matched.test if excluded is None else ~matched.test & ~excluded)
     return rows, Candidates(
         matrix=matched.matrix[rows],
         yes=matched.yes[rows],
@@ -80,6 +81,14 @@ def sorted_ids(matched: MatchedPool, rows: np.ndarray) -> list[str]:
     """Sample ids of pool ``rows``, sorted in plain string (code point) order."""
     ids = matched.ids.take(pa.array(rows, pa.int64()))
     return ids.take(pc.sort_indices(ids)).to_pylist()
+
+
+def excluded_rows(pool: Pool, images: Collection[int] | None) -> np.ndarray | None:
+    """Pool rows (in pool order, as the matched pool) whose image is in ``images``; None when no list."""
+    if images is None:
+        return None
+    value_set = pa.array(sorted(set(images)), pa.int64())
+    return pc.is_in(pool.table(["image_id"])["image_id"], value_set=value_set).to_numpy(zero_copy_only=False)
 
 
 def recipe_spec(name: str, task_mix: str | None) -> RecipeSpec:
@@ -111,10 +120,11 @@ def _select(
     size: int | None,
     seed: int,
     ids_file: str | None = None,
-    keep: np.ndarray | None = None,
+    excluded: np.ndarray | None = None,
 ) -> _Picked:
-    """The pure selection: the train candidates and the ones the recipe's method picks (or ``ids_file`` lists)."""
-    rows, candidates = candidates_of(matched, keep)
+    """The pure selection: the train candidates (less ``excluded`` pool rows) and the ones the recipe's
+    method picks (or ``ids_file`` lists)."""
+    rows, candidates = candidates_of(matched, excluded)
     if candidates.size == 0:
         raise SvitError("the pool has no train samples to select from (every image is in the test list)")
     if ids_file is not None:
@@ -190,7 +200,7 @@ def _describe(
         pool_fingerprint=pool.fingerprint,
         vocabulary_hash=vocabulary.hash,
         parameters={
-            **manifest_parameters(spec),
+            **spec.parameters(),
             "size": p.size,
             "size_rule": p.size_rule,
             "vocabulary": vocabulary.name,
@@ -231,19 +241,24 @@ def select_recipe(
     ids_file: str | None = None,
     include_flagged: bool = False,
     where: tuple[str, ...] = (),
+    exclude_images: Collection[int] | None = None,
 ) -> Selection:
     """Compute recipe ``name`` on ``pool``: select, then report diagnostics, then describe (manifest, objective).
 
     ``task_mix`` (None: the recipe's) overrides :attr:`RecipeSpec.task_mix`; it enters the manifest.
     ``ids_file`` (a sorted id list, e.g. a dataset folder's ``data/<config>/ids.txt.gz``) replaces the
     selection: the config is rebuilt from exactly those ids, with fresh diagnostics.
+    Samples of ``exclude_images`` (``build --exclude-images``) are no candidates; a hash of those image ids
+    is a manifest parameter and their count a manifest count.
     """
     spec = recipe_spec(name, task_mix)
     vocabulary = load_vocabulary(concepts)
     matched = match_pool(pool, vocabulary, progress=progress)
     conditions = tuple(parse_where(text) for text in where)
     eligible = eligibility(pool, matched, ~matched.test, include_flagged=include_flagged, where=conditions)
-    picked = _select(spec, matched, size, seed, ids_file, eligible.keep)
+    excluded = excluded_rows(pool, exclude_images)
+    left_out = ~eligible.keep if excluded is None else excluded | ~eligible.keep
+    picked = _select(spec, matched, size, seed, ids_file, left_out)
     ids = sorted_ids(matched, picked.rows[picked.picked])
     diagnostics = _report(spec, picked, seed)
     diagnostics.quality = eligible.report(np.flatnonzero(~matched.test))
@@ -251,6 +266,10 @@ def select_recipe(
     recipe = _describe(name, spec, picked, diagnostics, ids, pool, seed, vocabulary)
     recipe.manifest.parameters.update(include_flagged=include_flagged, where=[str(c) for c in conditions])
     recipe.manifest.counts["excluded_by_quality"] = diagnostics.quality["excluded"]
+    if excluded is not None:
+        listed = ",".join(map(str, sorted(set(exclude_images or ()))))
+        recipe.manifest.parameters["exclude_images_sha256"] = hashlib.sha256(listed.encode()).hexdigest()
+        recipe.manifest.counts["excluded_candidates"] = int((excluded & ~matched.test).sum())
     if ids_file is not None:
         recipe.objective = (
             f"Rebuilt from the id list {Path(ids_file).name} ({len(ids):,} ids, sha256 "
@@ -288,6 +307,7 @@ def build_recipe(
     include_flagged: bool = False,
     where: tuple[str, ...] = (),
     ids_file: str | None = None,
+    exclude_images: Collection[int] | None = None,
 ) -> ConfigRows:
     """The rows of recipe ``name`` for the dataset folder (called by ``svit-recipe build``).
 
@@ -313,6 +333,7 @@ def build_recipe(
         ids_file=ids_file,
         include_flagged=include_flagged,
         where=where,
+        exclude_images=exclude_images,
     )
     config = out_name or name
     folder = write_manifest(config, selection.recipe.manifest, selection.ids)
@@ -330,7 +351,11 @@ def build_recipe(
         from svit_data.recipes.mix import mix_rows
 
         return mix_rows(config, description, pool, selection, llava_mix, parts, seed=seed)
-    everything = spec.method == ALL and not (selection.recipe.diagnostics.quality or {}).get("excluded")
+    everything = (
+        spec.method == ALL
+        and exclude_images is None
+        and not (selection.recipe.diagnostics.quality or {}).get("excluded")
+    )
     ids = None if everything else selection.ids
     return ConfigRows(
         name=config,

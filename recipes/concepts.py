@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from svit_data.builders.llm import ChatModel, ChatRequest, RequestFailed
-from svit_data.recipes.vocabulary import MAX_WORDS, normalize, parse_vocabulary
-
 from svit_data.errors import InputError, SvitError
+from svit_data.recipes.vocabulary import MAX_WORDS, normalize, parse_vocabulary
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+
 from svit_data.recipes.candidates import random_order
 from svit_data.recipes.selection import BalanceReport
-
 from svit_data.tasks import TASKS
 
 RANDOM_SEED_OFFSET = 1_000_003  # the reference subset's seed differs from the recipe's own

@@ -38,12 +38,13 @@ import math
 
 import numpy as np
 import scipy.sparse as sp
+
 from svit_data.recipes.candidates import Candidates, random_order
 from svit_data.recipes.strata import split_order
 
-from svit_data.recipe_specs import ROUNDS  # noqa: F401  (re-exported)
-
 log = logging.getLogger(__name__)
+
+ROUNDS = 16  # batched greedy rounds: 16 mat-vecs over the SVIT matrix (~45M nonzeros) stay well < 15 s
 
 
 def marginal_gain(counts: np.ndarray, decay: float) -> np.ndarray:

@@ -26,21 +26,23 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import scipy.sparse as sp
-from svit_data.recipes.vocabulary import MAX_WORDS, TEXT_PATTERN, Vocabulary
-from svit_data.recipes.yesno import count_yes_no
 from tqdm.auto import tqdm
 
 from svit_data import paths
 from svit_data.atomic import staged_folder
 from svit_data.boxes import BOX_RE, END, START
 from svit_data.pool import Pool
+from svit_data.recipes.vocabulary import MAX_WORDS, TEXT_PATTERN, Vocabulary
+from svit_data.recipes.yesno import count_yes_no
 from svit_data.schema import GPT
 from svit_data.splits import test_image_ids
 from svit_data.tasks import TASKS
 
 log = logging.getLogger(__name__)
 
-MATCHING_VERSION = "3"  # 3: answer words exclude boxes and <st>/<ed> markers
+MATCHING_VERSION = (
+    "4"  # 3: answer words exclude boxes and <st>/<ed> markers; 4: matrix.npz by scipy.sparse.save_npz
+)
 BATCH_ROWS = 65_536
 COLUMNS = ["id", "image_id", "task", "conversations"]
 
@@ -259,8 +261,7 @@ def cache_path(pool: Pool, vocabulary: Vocabulary) -> Path:
 def save(matched: MatchedPool, folder: Path) -> None:
     """Write atomically: a temporary folder renamed into place."""
     with staged_folder(folder) as tmp:
-        m = matched.matrix
-        np.savez(tmp / "matrix.npz", indptr=m.indptr, indices=m.indices, data=m.data, shape=np.array(m.shape))
+        sp.save_npz(tmp / "matrix.npz", matched.matrix, compressed=False)
         columns = pa.table(
             {
                 "id": matched.ids,
@@ -278,8 +279,7 @@ def save(matched: MatchedPool, folder: Path) -> None:
 
 def load(folder: Path) -> MatchedPool:
     meta = json.loads((folder / "meta.json").read_text())
-    with np.load(folder / "matrix.npz") as z:
-        matrix = sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"]))
+    matrix = sp.csr_matrix(sp.load_npz(folder / "matrix.npz"))
     columns = pq.read_table(folder / "columns.parquet")
     return MatchedPool(
         matrix=matrix,

@@ -1,6 +1,6 @@
 """Every selection method as one record: its selector, the parameters it reads, its card objective, its flags.
 
-``METHODS`` is the one place a method is declared. A recipe (``svit_data.recipe_specs.RECIPES``) names a method and
+``METHODS`` is the one place a method is declared. A recipe (``registry.RECIPES``) names a method and
 sets its parameters; the build looks everything else up here. Adding a method: write the pure selector
 in ``selection.py``, its objective text in ``objectives.py``, and one ``Method`` entry below.
 """
@@ -8,10 +8,11 @@ in ``selection.py``, its objective text in ``objectives.py``, and one ``Method``
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
 from svit_data.recipes import objectives
 from svit_data.recipes.selection import (
     BalanceReport,
@@ -22,11 +23,10 @@ from svit_data.recipes.selection import (
     select_random,
 )
 
-from svit_data.recipe_specs import ALL, BALANCE, CORE, DIVERSITY, MIX, RANDOM
-
 if TYPE_CHECKING:
-    from svit_data.recipe_specs import RecipeSpec
+    from svit_data.recipes.registry import RecipeSpec
 
+RANDOM, DIVERSITY, BALANCE, CORE, ALL, MIX = "random", "diversity", "balance", "core", "all", "mix"
 
 # (candidates, size, seed, spec) -> (picked candidate indices, balance report or None when not balanced)
 Selector = Callable[[Candidates, int, int, "RecipeSpec"], tuple[np.ndarray, BalanceReport | None]]
@@ -95,9 +95,3 @@ METHODS: dict[str, Method] = {
         balances=True,
     ),
 }
-
-
-def manifest_parameters(spec: RecipeSpec) -> dict[str, Any]:
-    """The parameters that matter for the recipe's method (written into the manifest)."""
-    keep = {"method", "size", *METHODS[spec.method].parameters}
-    return {k: v for k, v in asdict(spec).items() if k in keep}

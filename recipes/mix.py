@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from svit_data.recipes.registry import LLAVA_INSTRUCT_SIZE
 from tqdm.auto import tqdm
 
 from svit_data.configs import LLAVA_SCHEMA, RECIPE
@@ -31,6 +30,7 @@ from svit_data.errors import InputError
 from svit_data.formats.llava import LLAVA_FEATURES, iter_llava_json, llava_row, to_llava_record
 from svit_data.materialize import ConfigRows, select_rows
 from svit_data.pool import Pool
+from svit_data.recipes.registry import LLAVA_INSTRUCT_SIZE
 from svit_data.splits import TRAIN
 from svit_data.state import MixState
 

@@ -1,7 +1,7 @@
 """The card prose of each selection method: the exact rule a recipe applied, with its numbers filled in.
 
 Kept apart from the selection code so that the text a reader sees is edited in one place; the
-selectors themselves live in ``selection.py``, one record per method in ``methods.py``.
+selectors themselves live in ``selection.py``, their parameters in ``registry.py``.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from svit_data.recipes.strata import FREE
-
 from svit_data.tasks import TASKS
 
 if TYPE_CHECKING:

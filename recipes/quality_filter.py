@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 import pyarrow.compute as pc
-from svit_data.recipes.matching import MatchedPool
 
 from svit_data.errors import SvitError
 from svit_data.pool import Pool
 from svit_data.quality import EXCLUDING
+from svit_data.recipes.matching import MatchedPool
 from svit_data.schema import SIGNAL_COLUMNS
 
 OPERATORS = {

@@ -43,6 +43,7 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
+
 from svit_data.recipes.candidates import Candidates, descending, random_order, tie_rank
 from svit_data.recipes.diversity import ROUNDS, diversity_order
 from svit_data.recipes.strata import CANDIDATES, split_order, strata_of, take_quotas

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from svit_data.recipe_specs import CANDIDATES, FREE, TASK_MIXES  # noqa: F401  (re-exported)
 from svit_data.tasks import TASKS
+
+CANDIDATES, FREE = "candidates", "free"
+TASK_MIXES = (CANDIDATES, FREE)
 
 
 def task_quotas(counts: np.ndarray, size: int) -> np.ndarray:

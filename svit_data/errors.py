@@ -38,5 +38,11 @@ def _rebuild_input_error(message: str, file: str | None, record: int | str | Non
     return InputError(message, file=file, record=record, field=field)
 
 
+class ConfigError(SvitError, ValueError):
+    """A configuration value out of range or of the wrong kind, raised where the config is validated
+    (``__post_init__``). One convention for every config dataclass; still a ``ValueError`` for callers
+    that catch that."""
+
+
 class BoxError(ValueError):
     """A box that is malformed or outside the 0-1 frame (located by the caller)."""

@@ -180,6 +180,7 @@ class DatasetFolder:
             pool_fingerprint=rows.pool_fingerprint,
             task_mix=rows.task_mix,
             recipe=recipe,
+            probe=rows.probe,
         )
         return {split: s.num_examples for split, s in split_state.items()}
 

@@ -17,7 +17,7 @@ from svit_data.errors import SvitError
 from svit_data.pool import Pool
 from svit_data.schema import FEATURES
 from svit_data.splits import TEST, TRAIN, test_image_ids
-from svit_data.state import RecipeState
+from svit_data.state import ProbeState, RecipeState
 
 
 def _test_mask(table: pa.Table) -> pa.Array:
@@ -106,6 +106,7 @@ class ConfigRows:
     task_mix: dict[str, int] | None = None
     recipe: RecipeState | None = None
     ids: list[str] | None = None  # a recipe's sorted ids, written beside its data
+    probe: ProbeState | None = None  # a probe config's construction and counts
 
 
 def subset_rows(pool: Pool, spec: ConfigSpec) -> ConfigRows:

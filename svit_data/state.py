@@ -118,6 +118,33 @@ class RecipeState:
 
 
 @dataclass
+class ProbeState:
+    """A probe config (``pope-*``): how its probes were drawn and what came out (``builders/probes.py``)."""
+
+    sampler: str
+    source: str  # "coco-instances" or "sample"
+    annotation_files: list[str]
+    parameters: dict[str, int]
+    counts: dict[str, int]
+    images: list[int]  # the probe images (VG ids), ascending: no train split may hold one
+    rules: str
+
+
+@dataclass
+class ExclusionState:
+    """Samples an exclude list (``build --exclude-images``) kept out of a config's train split."""
+
+    file: str
+    sha256: str
+    listed: int  # distinct entries in the file
+    images: int  # Visual Genome images they name
+    unmatched_coco: int  # COCO ids without a Visual Genome image
+    samples_removed: int  # rows dropped from the written train split
+    reason: str
+    before_selection: int | None = None  # a recipe's candidates left out before it selected
+
+
+@dataclass
 class ConfigState:
     """One built config: what was written (features, splits) and what the card says about it."""
 
@@ -132,6 +159,8 @@ class ConfigState:
     pool_fingerprint: str | None = None
     task_mix: dict[str, int] | None = None
     recipe: RecipeState | None = None
+    probe: ProbeState | None = None
+    exclusion: ExclusionState | None = None
     pool_quality: dict[str, Any] | None = None  # the pool's flags per task and reason, example ids
 
     def num_rows(self) -> int:

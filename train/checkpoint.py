@@ -20,11 +20,11 @@ import numpy as np
 import torch
 import yaml
 from safetensors.torch import load_file, save_file
-from svit_data.train.config import TrainConfig, check_resume_compatible
-from svit_data.train.distributed import Env, barrier, gather_objects, unwrap
 
 from svit_data.atomic import staged_folder, temp_path
 from svit_data.errors import InputError
+from svit_data.train.config import TrainConfig, read_checkpoint_state
+from svit_data.train.distributed import Env, barrier, gather_objects, unwrap
 
 if TYPE_CHECKING:
     from transformers import ProcessorMixin
@@ -118,8 +118,7 @@ def load_checkpoint(
     missing = [f for f in FILES if not (path / f).exists()]
     if missing:
         raise InputError(f"not a svit-train checkpoint: missing {', '.join(missing)}", file=folder)
-    state = json.loads((path / "state.json").read_text())
-    check_resume_compatible(state["config"], config, folder)
+    state = read_checkpoint_state(folder, config)
     weights = load_file(path / "trainable.safetensors")
     if set(weights) != set(trainable_names(model)):
         raise InputError(

@@ -13,19 +13,39 @@ Precedence: field defaults < stage defaults < resumed run's config < --config YA
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
-from dataclasses import MISSING, fields
-from pathlib import Path
+from dataclasses import MISSING, Field, fields
 
-from svit_data.train.config import TrainConfig, field_type, load_yaml, parse_overrides, resolve
-
-from svit_data.errors import InputError, SvitError
+from svit_data.errors import SvitError
+from svit_data.train.config import (
+    STAGE_DEFAULTS,
+    TrainConfig,
+    field_type,
+    load_yaml,
+    parse_overrides,
+    read_checkpoint_state,
+    resolve,
+)
 
 EXTRA_HINT = "svit-train needs the training dependencies: pip install svit[train]"
 FLAG_NAMES = {"init_from": "--from"}
+
+
+def default_text(f: Field) -> str:
+    """`` (default: X)`` for the help; per stage where the stage sets it; nothing for an unset `None`
+    (the help text says what happens then)."""
+    per_stage = [
+        f"{stage}{' --lora' if lora else ''} {values[f.name]:g}"
+        for (stage, lora), values in STAGE_DEFAULTS.items()
+        if f.name in values
+    ]
+    if per_stage:
+        return f" (default: {', '.join(per_stage)})"
+    if f.default is MISSING or f.default is None:
+        return ""
+    return f" (default: {f.default})"
 
 
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
@@ -34,8 +54,7 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
             continue
         flag = FLAG_NAMES.get(f.name, "--" + f.name.replace("_", "-"))
         kind = field_type(f)
-        default = None if f.default is MISSING else f.default
-        help_text = f"{f.metadata['help']} (default: {default})"
+        help_text = f.metadata["help"] + default_text(f)
         if kind is bool:
             parser.add_argument(
                 flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_text
@@ -90,13 +109,7 @@ def run_stage(args: argparse.Namespace) -> int:
 
 def resumed_config(checkpoint: str) -> dict:
     """`--resume DIR` alone continues a run: its saved config is the lowest layer."""
-    state = Path(checkpoint) / "state.json"
-    if not state.exists():
-        raise InputError("not a svit-train checkpoint: missing state.json", file=checkpoint)
-    try:
-        saved = json.loads(state.read_text())["config"]
-    except (OSError, ValueError, KeyError, TypeError):
-        raise InputError("cannot read the run's config from state.json", file=checkpoint) from None
+    saved = read_checkpoint_state(checkpoint)["config"]
     return {k: v for k, v in saved.items() if k not in ("resume", "max_steps")}
 
 

@@ -7,6 +7,7 @@ Every field carries its help text (the CLI builds its flags from it), values are
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import types
@@ -18,7 +19,7 @@ from typing import Any
 import yaml
 
 from svit_data.atomic import write_text
-from svit_data.errors import InputError, SvitError
+from svit_data.errors import ConfigError, InputError, SvitError
 
 STAGES = ("stage1", "stage2")
 PRECISIONS = ("auto", "bf16", "fp32")
@@ -91,9 +92,9 @@ class TrainConfig:
     lora_r: int = _help("LoRA rank", 128)
     lora_alpha: int = _help("LoRA alpha", 256)
     lora_dropout: float = _help("LoRA dropout", 0.05)
-    lr: float | None = _help("peak learning rate of the trained LLM / LoRA weights (stage default)")
-    projector_lr: float | None = _help("peak learning rate of the projector (stage default)")
-    global_batch: int | None = _help("samples per optimizer step over all ranks (stage default)")
+    lr: float | None = _help("peak learning rate of the trained LLM / LoRA weights")
+    projector_lr: float | None = _help("peak learning rate of the projector")
+    global_batch: int | None = _help("samples per optimizer step over all ranks")
     micro_batch: int = _help(
         "samples per forward pass on one device; accumulation fills the global batch", 16
     )
@@ -118,19 +119,19 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
-            raise SvitError(f"stage must be one of {STAGES}, got {self.stage!r}")
+            raise ConfigError(f"stage must be one of {STAGES}, got {self.stage!r}")
         if self.lora and self.stage != "stage2":
-            raise SvitError("--lora is a stage 2 option: stage 1 trains the projector only")
+            raise ConfigError("--lora is a stage 2 option: stage 1 trains the projector only")
         for key, value in STAGE_DEFAULTS[(self.stage, self.lora)].items():
             if getattr(self, key) is None:
                 setattr(self, key, value)
         if self.precision not in PRECISIONS:
-            raise SvitError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+            raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         has_parts = self.vision is not None or self.llm is not None
         if has_parts and (self.vision is None or self.llm is None):
-            raise SvitError("give both --vision and --llm to build a fresh model")
+            raise ConfigError("give both --vision and --llm to build a fresh model")
         if has_parts == (self.init_from is not None):
-            raise SvitError(
+            raise ConfigError(
                 "give either --vision and --llm (fresh model) or --from (a run or LLaVA checkpoint)"
             )
         for flag, value in (("--vision", self.vision), ("--llm", self.llm), ("--from", self.init_from)):
@@ -138,19 +139,19 @@ class TrainConfig:
                 check_model_reference(flag, value)
         for name in ("global_batch", "micro_batch", "max_length", "lora_r"):
             if getattr(self, name) <= 0:
-                raise SvitError(f"{name} must be positive, got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
         if self.epochs <= 0 or (self.max_steps is not None and self.max_steps <= 0):
-            raise SvitError("epochs and max_steps must be positive")
+            raise ConfigError("epochs and max_steps must be positive")
         if not 0 <= self.warmup_ratio < 1:
-            raise SvitError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+            raise ConfigError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         for name in ("lr", "projector_lr", "lora_alpha", "log_every"):
             if getattr(self, name) <= 0:
-                raise SvitError(f"{name} must be positive, got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
         for name in ("save_every", "num_workers", "weight_decay", "max_grad_norm"):
             if getattr(self, name) < 0:
-                raise SvitError(f"{name} must not be negative, got {getattr(self, name)}")
+                raise ConfigError(f"{name} must not be negative, got {getattr(self, name)}")
         if not 0 <= self.lora_dropout < 1:
-            raise SvitError(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
+            raise ConfigError(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -223,8 +224,26 @@ def resolve(*layers: dict[str, Any]) -> TrainConfig:
     return TrainConfig(**merged)
 
 
-def check_resume_compatible(saved: dict[str, Any], current: TrainConfig, folder: str) -> None:
-    """A checkpoint only continues the run that wrote it; name the first field that differs."""
+def read_checkpoint_state(folder: str, current: TrainConfig | None = None) -> dict[str, Any]:
+    """A checkpoint's ``state.json`` (step, world, skip counts, the run's config), one sentence when it is
+    missing or unreadable. With ``current``, also refuse a checkpoint of another run: a checkpoint only
+    continues the run that wrote it, so name the first field that differs."""
+    path = Path(folder) / "state.json"
+    if not path.exists():
+        raise InputError("not a svit-train checkpoint: missing state.json", file=folder)
+    try:
+        state = json.loads(path.read_text())
+        saved = state["config"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise InputError("cannot read the run's config from state.json", file=folder) from None
+    if not isinstance(saved, dict):
+        raise InputError("cannot read the run's config from state.json", file=folder)
+    if current is not None:
+        _check_resume_compatible(saved, current, folder)
+    return state
+
+
+def _check_resume_compatible(saved: dict[str, Any], current: TrainConfig, folder: str) -> None:
     for key in RESUME_KEYS:
         if saved.get(key) != getattr(current, key):
             raise InputError(

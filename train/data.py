@@ -29,6 +29,14 @@ def open_dataset(
 
     Samples with an excluding quality flag (`flags` column) are skipped and counted unless `include_flagged`.
     """
+    ds = normalise_columns(load_source(spec, data_dir=data_dir, split=split), spec)
+    return ds if include_flagged else skip_flagged(ds)
+
+
+def load_source(
+    spec: str, *, data_dir: str = "./svit", split: str = "train", what: str = "training data"
+) -> datasets.Dataset:
+    """The rows `spec` names, as stored (svit-eval reads probe configs through the same grammar)."""
     path = Path(spec)
     try:
         if path.suffix in FILE_LOADERS and path.exists():
@@ -42,9 +50,8 @@ def open_dataset(
                 "expected svit:<config>, OWNER/NAME:<config> or a .json/.parquet file", field="data"
             )
     except (FileNotFoundError, ValueError, datasets.exceptions.DatasetNotFoundError) as e:
-        raise InputError(f"cannot load training data {spec!r}: {e}", field="data") from None
-    ds = normalise_columns(ds, spec)
-    return ds if include_flagged else skip_flagged(ds)
+        raise InputError(f"cannot load {what} {spec!r}: {e}", field="data") from None
+    return ds
 
 
 def skip_flagged(ds: datasets.Dataset) -> datasets.Dataset:

@@ -12,11 +12,11 @@ from typing import Any
 import datasets
 import torch
 from PIL import Image, UnidentifiedImageError
+
+from svit_data.errors import InputError
 from svit_data.train.data import has_image, is_svit_schema, to_record
 from svit_data.train.encode import Skip, encode
 from svit_data.train.images import open_image, preprocess, square_side
-
-from svit_data.errors import InputError
 
 
 class TrainDataset(torch.utils.data.Dataset):

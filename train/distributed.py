@@ -14,9 +14,9 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-from svit_data.train.config import TrainConfig
 
 from svit_data.errors import SvitError
+from svit_data.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
 

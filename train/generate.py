@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import torch
 from PIL import Image
+
 from svit_data.train.images import open_image, preprocess
 from svit_data.train.model import IMAGE_TOKEN, load_pretrained
 
@@ -25,7 +26,47 @@ def load_run(path: str) -> tuple[torch.nn.Module, ProcessorMixin]:
     return model.eval(), processor
 
 
+def prompt_ids(
+    model: torch.nn.Module, processor: ProcessorMixin, question: str, with_image: bool
+) -> list[int]:
+    """The chat-templated prompt with `<image>` expanded to the model's image sequence length."""
+    tokenizer = processor.tokenizer
+    content = f"{IMAGE_TOKEN}\n{question}" if with_image else question
+    prompt = tokenizer.apply_chat_template(
+        [{"role": "user", "content": content}], tokenize=False, add_generation_prompt=True
+    )
+    image_id = model.config.image_token_index
+    ids: list[int] = []
+    for t in tokenizer(prompt, add_special_tokens=False)["input_ids"]:
+        ids += [t] * model.config.image_seq_length if t == image_id else [t]
+    return ids
+
+
 @torch.no_grad()
+def answer_batch(
+    model: torch.nn.Module,
+    processor: ProcessorMixin,
+    questions: list[str],
+    images: list[Image.Image] | None = None,
+    *,
+    max_new_tokens: int = 128,
+) -> list[str]:
+    """Greedy answers for a batch, left-padded (every row ends where generation starts)."""
+    tokenizer = processor.tokenizer
+    prompts = [prompt_ids(model, processor, q, images is not None) for q in questions]
+    width = max(len(p) for p in prompts)
+    pad = tokenizer.pad_token_id
+    device = next(model.parameters()).device
+    input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=device)
+    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
+    inputs = {"input_ids": input_ids, "attention_mask": mask}
+    if images is not None:
+        pixels = [preprocess(im.convert("RGB"), processor.image_processor) for im in images]
+        inputs["pixel_values"] = torch.stack(pixels).to(device, next(model.parameters()).dtype)
+    out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad)
+    return [t.strip() for t in tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)]
+
+
 def ask(
     model: torch.nn.Module,
     processor: ProcessorMixin,
@@ -34,23 +75,7 @@ def ask(
     image: str | Path | Image.Image | None = None,
     max_new_tokens: int = 128,
 ) -> str:
-    tokenizer = processor.tokenizer
-    content = f"{IMAGE_TOKEN}\n{question}" if image is not None else question
-    prompt = tokenizer.apply_chat_template(
-        [{"role": "user", "content": content}], tokenize=False, add_generation_prompt=True
-    )
-    image_id = model.config.image_token_index
-    ids: list[int] = []
-    for t in tokenizer(prompt, add_special_tokens=False)["input_ids"]:
-        ids += [t] * model.config.image_seq_length if t == image_id else [t]
-    device = next(model.parameters()).device
-    inputs = {"input_ids": torch.tensor([ids], device=device)}
-    inputs["attention_mask"] = torch.ones_like(inputs["input_ids"])
-    if image is not None:
-        if not isinstance(image, Image.Image):
-            image = open_image(Path(image).read_bytes(), None, None, str(image))
-        inputs["pixel_values"] = preprocess(image.convert("RGB"), processor.image_processor)[None].to(device)
-    out = model.generate(
-        **inputs, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id
-    )
-    return tokenizer.decode(out[0, len(ids) :], skip_special_tokens=True).strip()
+    if image is not None and not isinstance(image, Image.Image):
+        image = open_image(Path(image).read_bytes(), None, None, str(image))
+    images = None if image is None else [image]
+    return answer_batch(model, processor, [question], images, max_new_tokens=max_new_tokens)[0]

@@ -1,4 +1,5 @@
-"""The training loop: one function, readable top to bottom.
+"""The training loop: :func:`setup` builds a :class:`Run`, :func:`train_step` does one optimizer step,
+:func:`checkpoint_due` says when to save; :func:`_train` strings them together, readable top to bottom.
 
 Loss is the sum of token losses divided by the number of label tokens in the whole global batch
 (summed over micro-batches and ranks), so gradient accumulation and any number of ranks give the
@@ -14,23 +15,25 @@ import math
 import random
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from tqdm import tqdm
+
 from svit_data.train import distributed as D
 from svit_data.train.checkpoint import load_checkpoint, save_checkpoint, save_run
 from svit_data.train.collate import collate, label_tokens, stand_in
-from svit_data.train.config import TrainConfig
+from svit_data.train.config import TrainConfig, read_checkpoint_state
 from svit_data.train.data import estimate_lengths, open_dataset, require_images
 from svit_data.train.dataset import TrainDataset
 from svit_data.train.encode import IGNORE
 from svit_data.train.model import build_fresh, load_pretrained
 from svit_data.train.sampler import StepSampler, total_steps
 from svit_data.train.stages import param_groups, prepare
-from tqdm import tqdm
 
 if TYPE_CHECKING:
     from transformers import ProcessorMixin
@@ -41,6 +44,11 @@ log = logging.getLogger(__name__)
 def cosine_with_warmup(
     optimizer: torch.optim.Optimizer, warmup: int, total: int
 ) -> torch.optim.lr_scheduler.LambdaLR:
+    """transformers' ``get_cosine_schedule_with_warmup``, but warmup step ``s`` has ``(s + 1) / warmup``
+    where transformers has ``s / warmup``: its first step runs at lr 0, which would make a short run (or
+    a 1-step warmup) waste its first update. Equal from the end of warmup on (tests/train/test_schedule.py).
+    """
+
     def factor(step: int) -> float:
         if step < warmup:
             return (step + 1) / warmup
@@ -90,15 +98,99 @@ def train(config: TrainConfig) -> dict:
         D.teardown()
 
 
+@dataclass
+class Run:
+    """What :func:`setup` prepares for the loop: the wrapped model, its optimizer, the batches, the steps."""
+
+    model: torch.nn.Module
+    processor: ProcessorMixin
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    loader: torch.utils.data.DataLoader
+    accum: int  # micro-batches per optimizer step and rank
+    total: int  # steps of the whole schedule
+    start: int
+    end: int
+    params: list[torch.nn.Parameter]  # the trained ones, for gradient clipping
+    skipped: Counter = field(default_factory=Counter)
+
+
+@dataclass
+class StepResult:
+    loss: float  # mean token loss over the global batch
+    tokens: int  # attended tokens over all ranks
+    samples: int
+    truncated: int  # samples cut to max_length on this rank
+    seconds: float
+
+
 def _train(config: TrainConfig, env: D.Env) -> dict:
+    out = Path(config.out)
+    run = setup(config, env)
+    losses, truncated = [], 0
+    batches = iter(run.loader)
+    log_file = (out / "log.jsonl").open("a") if env.is_main else None
+    bar = tqdm(total=run.end, initial=run.start, disable=not env.is_main, desc=config.stage)
+    run.model.train()
+    for step in range(run.start, run.end):
+        result = train_step(run, [next(batches) for _ in range(run.accum)], config, env)
+        losses.append(result.loss)
+        truncated += result.truncated
+        record = {
+            "step": step + 1,
+            "loss": result.loss,
+            "lr": run.scheduler.get_last_lr()[-1],
+            "tokens_per_s": result.tokens / result.seconds,
+            "samples_per_s": result.samples / result.seconds,
+            "skipped": sum(run.skipped.values()),
+        }
+        bar.update(1)
+        bar.set_postfix(loss=f"{result.loss:.4f}", lr=f"{record['lr']:.2e}")
+        if log_file and (step + 1) % config.log_every == 0:
+            log_file.write(json.dumps(record) + "\n")
+            log_file.flush()
+            log.info(
+                "step %(step)d loss %(loss).4f lr %(lr).3e tok/s %(tokens_per_s).0f samples/s %(samples_per_s).1f",
+                record,
+            )
+        if checkpoint_due(step + 1, run, config):
+            save_checkpoint(
+                out / f"checkpoint-{step + 1}",
+                model=run.model,
+                optimizer=run.optimizer,
+                scheduler=run.scheduler,
+                step=step + 1,
+                config=config,
+                env=env,
+                skipped=run.skipped,
+            )
+    bar.close()
+    if log_file:
+        log_file.close()
+    if run.skipped:
+        log.warning("skipped %d samples: %s", sum(run.skipped.values()), dict(run.skipped))
+    summary = {
+        "steps": run.end,
+        "total_steps": run.total,
+        "start": run.start,
+        "losses": losses,
+        "skipped": dict(run.skipped),
+        "truncated_on_rank0": truncated,
+    }
+    save_run(out, model=run.model, processor=run.processor, config=config, env=env, summary=summary)
+    return summary
+
+
+def setup(config: TrainConfig, env: D.Env) -> Run:
+    """Check, build and restore everything a stage needs, cheapest checks first."""
     out = Path(config.out)
     if env.is_main:
         out.mkdir(parents=True, exist_ok=True)
         config.save(out / "train_config.yaml")
         log.info("resolved config:\n%s", json.dumps(config.to_dict(), indent=1))
-    if config.resume:
-        _check_resume_early(config)
-    ds = open_dataset(  # cheap checks first
+    if config.resume:  # refuse a mismatched checkpoint before spending minutes loading models
+        read_checkpoint_state(config.resume, config)
+    ds = open_dataset(
         config.data, data_dir=config.data_dir, split=config.split, include_flagged=config.include_flagged
     )
     seed_everything(config.seed)
@@ -112,11 +204,8 @@ def _train(config: TrainConfig, env: D.Env) -> dict:
             log.info("stage 1: leaving out %d text-only samples", len(ds) - len(keep))
             ds, lengths, images = ds.select(keep), [lengths[i] for i in keep], [True] * len(keep)
     model = prepare(model, config)
-    if (
-        config.gradient_checkpointing
-        if config.gradient_checkpointing is not None
-        else env.device.type == "cuda"
-    ):
+    checkpointing = config.gradient_checkpointing
+    if checkpointing if checkpointing is not None else env.device.type == "cuda":
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model = D.wrap(model, env)
     optimizer = torch.optim.AdamW(param_groups(model, config), weight_decay=config.weight_decay)
@@ -163,103 +252,68 @@ def _train(config: TrainConfig, env: D.Env) -> dict:
         end - start,
         sampler.accum,
     )
-
-    losses, truncated = [], 0
-    params = [p for p in model.parameters() if p.requires_grad]
-    batches = iter(loader)
-    log_file = (out / "log.jsonl").open("a") if env.is_main else None
-    bar = tqdm(total=end, initial=start, disable=not env.is_main, desc=config.stage)
-    model.train()
-    for step in range(start, end):
-        t0 = time.perf_counter()
-        micro = stand_in([next(batches) for _ in range(sampler.accum)])
-        n_label, n_tokens, n_samples = D.all_sum(
-            [
-                sum(label_tokens(b) for b in micro),
-                sum(int(b["attention_mask"].sum()) for b in micro),
-                sum(b["n_samples"] for b in micro),
-            ],
-            env,
-        )
-        loss_sum = 0.0
-        for i, batch in enumerate(micro):
-            with D.grad_sync(model, sync=i == len(micro) - 1):
-                with autocast(env, config):
-                    logits = model(
-                        input_ids=batch["input_ids"].to(env.device),
-                        attention_mask=batch["attention_mask"].to(env.device),
-                        pixel_values=None
-                        if batch["pixel_values"] is None
-                        else batch["pixel_values"].to(env.device),
-                    ).logits
-                s = token_loss_sum(logits, batch["labels"].to(env.device))
-                if s.requires_grad:  # False only when nothing trainable was reached (no image in stage 1)
-                    (s * env.world / max(n_label, 1)).backward()
-            loss_sum += float(s.detach())
-        if config.max_grad_norm > 0:
-            torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        loss = D.all_sum([loss_sum], env)[0] / max(n_label, 1)
-        losses.append(loss)
-        for counts in D.gather_objects(sum((b["skipped"] for b in micro), Counter()), env):
-            skipped.update(counts)
-        truncated += sum(b["truncated"] for b in micro)
-        seconds = time.perf_counter() - t0
-        record = {
-            "step": step + 1,
-            "loss": loss,
-            "lr": scheduler.get_last_lr()[-1],
-            "tokens_per_s": n_tokens / seconds,
-            "samples_per_s": n_samples / seconds,
-            "skipped": sum(skipped.values()),
-        }
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss:.4f}", lr=f"{record['lr']:.2e}")
-        if log_file and (step + 1) % config.log_every == 0:
-            log_file.write(json.dumps(record) + "\n")
-            log_file.flush()
-            log.info(
-                "step %(step)d loss %(loss).4f lr %(lr).3e tok/s %(tokens_per_s).0f samples/s %(samples_per_s).1f",
-                record,
-            )
-        last = step + 1 == end
-        if (config.save_every and (step + 1) % config.save_every == 0 and not last) or (last and end < total):
-            save_checkpoint(
-                out / f"checkpoint-{step + 1}",
-                model=model,
-                optimizer=optimizer,
-                scheduler=scheduler,
-                step=step + 1,
-                config=config,
-                env=env,
-                skipped=skipped,
-            )
-    bar.close()
-    if log_file:
-        log_file.close()
-    if skipped:
-        log.warning("skipped %d samples: %s", sum(skipped.values()), dict(skipped))
-    summary = {
-        "steps": end,
-        "total_steps": total,
-        "start": start,
-        "losses": losses,
-        "skipped": dict(skipped),
-        "truncated_on_rank0": truncated,
-    }
-    save_run(out, model=model, processor=processor, config=config, env=env, summary=summary)
-    return summary
+    return Run(
+        model=model,
+        processor=processor,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        loader=loader,
+        accum=sampler.accum,
+        params=[p for p in model.parameters() if p.requires_grad],
+        total=total,
+        start=start,
+        end=end,
+        skipped=skipped,
+    )
 
 
-def _check_resume_early(config: TrainConfig) -> None:
-    """Refuse a mismatched checkpoint before spending minutes loading models."""
-    from svit_data.train.config import check_resume_compatible
+def train_step(run: Run, micro: list[dict], config: TrainConfig, env: D.Env) -> StepResult:
+    """One optimizer step over this rank's micro-batches; the loss is normalized by the global label count."""
+    t0 = time.perf_counter()
+    micro = stand_in(micro)
+    n_label, n_tokens, n_samples = D.all_sum(
+        [
+            sum(label_tokens(b) for b in micro),
+            sum(int(b["attention_mask"].sum()) for b in micro),
+            sum(b["n_samples"] for b in micro),
+        ],
+        env,
+    )
+    loss_sum = 0.0
+    for i, batch in enumerate(micro):
+        with D.grad_sync(run.model, sync=i == len(micro) - 1):
+            with autocast(env, config):
+                logits = run.model(
+                    input_ids=batch["input_ids"].to(env.device),
+                    attention_mask=batch["attention_mask"].to(env.device),
+                    pixel_values=None
+                    if batch["pixel_values"] is None
+                    else batch["pixel_values"].to(env.device),
+                ).logits
+            s = token_loss_sum(logits, batch["labels"].to(env.device))
+            if s.requires_grad:  # False only when nothing trainable was reached (no image in stage 1)
+                (s * env.world / max(n_label, 1)).backward()
+        loss_sum += float(s.detach())
+    if config.max_grad_norm > 0:
+        torch.nn.utils.clip_grad_norm_(run.params, config.max_grad_norm)
+    run.optimizer.step()
+    run.scheduler.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    loss = D.all_sum([loss_sum], env)[0] / max(n_label, 1)
+    for counts in D.gather_objects(sum((b["skipped"] for b in micro), Counter()), env):
+        run.skipped.update(counts)
+    return StepResult(
+        loss=loss,
+        tokens=n_tokens,
+        samples=n_samples,
+        truncated=sum(b["truncated"] for b in micro),
+        seconds=time.perf_counter() - t0,
+    )
 
-    from svit_data.errors import InputError
 
-    state = Path(config.resume) / "state.json"
-    if not state.exists():
-        raise InputError("not a svit-train checkpoint: missing state.json", file=config.resume)
-    check_resume_compatible(json.loads(state.read_text())["config"], config, config.resume)
+def checkpoint_due(done: int, run: Run, config: TrainConfig) -> bool:
+    """Every ``save_every`` steps, and at a ``max_steps`` stop short of the schedule (the final run
+    folder is written anyway at the end of the schedule)."""
+    last = done == run.end
+    periodic = bool(config.save_every) and done % config.save_every == 0 and not last
+    return periodic or (last and run.end < run.total)

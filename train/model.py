@@ -165,11 +165,14 @@ def load_adapter_run(folder: Path) -> tuple[LlavaForConditionalGeneration, Llava
     import yaml
     from peft import PeftModel
 
+    from svit_data.train.stages import peft_probe_quietly
+
     base = (yaml.safe_load((folder / "train_config.yaml").read_text()) or {}).get("init_from")
     if base is None:
         raise InputError(
             "a base+adapter run needs the base run in train_config.yaml init_from", file=str(folder)
         )
     model, processor = load_pretrained(base)
-    model = PeftModel.from_pretrained(model, str(folder / "adapter")).merge_and_unload()
+    with peft_probe_quietly():
+        model = PeftModel.from_pretrained(model, str(folder / "adapter")).merge_and_unload()
     return model, processor

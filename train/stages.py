@@ -6,9 +6,13 @@ parameter groups so LoRA's projector can learn at its own (lower) rate.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import warnings
+from collections.abc import Iterator
 
 import torch
+
 from svit_data.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -23,6 +27,18 @@ def language_linears(model: torch.nn.Module) -> list[str]:
         for name, module in model.named_modules()
         if isinstance(module, torch.nn.Linear) and ".language_model." in f".{name}."
     ]
+
+
+@contextlib.contextmanager
+def peft_probe_quietly() -> Iterator[None]:
+    """peft reads the model's ``is_gradient_checkpointing`` when it wraps it, and transformers 5 warns
+    (FutureWarning: renamed ``is_activation_checkpointing``) on every read. The read is peft's, not ours:
+    ignore exactly that warning while peft wraps or loads adapters; tests fail if it shows again."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning
+        )
+        yield
 
 
 def prepare(model: torch.nn.Module, config: TrainConfig) -> torch.nn.Module:
@@ -42,7 +58,8 @@ def prepare(model: torch.nn.Module, config: TrainConfig) -> torch.nn.Module:
             target_modules=language_linears(model),
             modules_to_save=[PROJECTOR],
         )
-        model = get_peft_model(model, lora)
+        with peft_probe_quietly():
+            model = get_peft_model(model, lora)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     log.info(

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from svit_data.configs import CONFIGS, RECIPE, check_custom_name, get_config
+from svit_data.builders.probes import ProbeParams
+from svit_data.cli.probe_args import lazy_probe_source
+from svit_data.configs import CONFIGS, PROBE, RECIPE, check_custom_name, get_config
+from svit_data.decontam import Exclusion, check_decontaminated
 from svit_data.errors import SvitError
 from svit_data.folder import DatasetFolder
 from svit_data.materialize import ConfigRows, subset_rows
 from svit_data.pool import Pool, open_pool
+from svit_data.splits import TEST, TRAIN
+
+if TYPE_CHECKING:
+    from svit_data.builders.probe_sources import ProbeSource
 
 HELP = "build configs (subsets and recipes) from a SVIT source into a dataset folder"
 log = logging.getLogger(__name__)
@@ -74,15 +83,56 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="recipes: keep only samples where SIGNAL OP NUMBER holds, e.g. 'answer_words>=5' (signals: "
         "answer_words, qa_pairs, boxes, concepts; ops: >= <= > < == !=); repeat to combine",
     )
+    parser.add_argument(
+        "--coco-instances",
+        nargs="+",
+        metavar="FILE",
+        help="pope-* configs: COCO instances files (e.g. instances_train2014.json instances_val2014.json); "
+        "probes come from the VG test images with a coco_id in --image-data (default: the bundled sample's "
+        "shapes, with --source sample)",
+    )
+    parser.add_argument(
+        "--probe-images",
+        type=int,
+        help=f"pope-* configs: images drawn, {2 * ProbeParams.positives} questions each "
+        f"(default: {ProbeParams.num_images}, or all eligible images when fewer)",
+    )
+    parser.add_argument(
+        "--exclude-images",
+        metavar="FILE",
+        help="drop these images from every train split: one VG id, 'coco:ID' or COCO file name per line "
+        "(COCO ids need --image-data); the card reports how many samples left",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def config_rows(name: str, pool: Pool, args: argparse.Namespace) -> ConfigRows:
+def config_rows(
+    name: str,
+    pool: Callable[[], Pool],
+    args: argparse.Namespace,
+    probes: Callable[[], ProbeSource],
+    exclude_images: set[int] | None = None,
+) -> ConfigRows:
     spec = get_config(name)
+    if spec.kind == PROBE:
+        from svit_data.cli.probe_args import probe_config_rows
+
+        return probe_config_rows(name, probes, args)
     if spec.kind != RECIPE:
-        if args.where or args.include_flagged:
-            raise SvitError("--where and --include-flagged apply to recipes only (subsets keep every sample)")
-        return subset_rows(pool, spec)
+        recipe_flags = (
+            ("--name", args.name),
+            ("--size", args.size),
+            ("--task-mix", args.task_mix),
+            ("--ids", args.ids),
+            ("--where", args.where or None),
+            ("--include-flagged", args.include_flagged or None),
+        )
+        for flag, value in recipe_flags:
+            if value is not None:
+                raise SvitError(
+                    f"{flag} applies to recipes only; {name} is a subset of the pool, built whole"
+                )
+        return subset_rows(pool(), spec)
     try:
         from svit_data.recipes import build_recipe
     except ImportError as error:
@@ -91,7 +141,7 @@ def config_rows(name: str, pool: Pool, args: argparse.Namespace) -> ConfigRows:
         ) from None
     return build_recipe(
         name,
-        pool,
+        pool(),
         size=args.size,
         seed=args.seed,
         concepts=args.concepts,
@@ -102,29 +152,50 @@ def config_rows(name: str, pool: Pool, args: argparse.Namespace) -> ConfigRows:
         where=tuple(args.where),
         progress=not args.quiet,
         ids_file=args.ids,
+        exclude_images=exclude_images,
     )
 
 
-def _check_recipe_flags(args: argparse.Namespace) -> None:
-    """Recipe flags never pass silently: an error if only subsets are built, else a notice naming them."""
-    flags = [
-        flag
-        for flag, value in (
-            ("--size", args.size),
-            ("--task-mix", args.task_mix),
-            ("--name", args.name),
-            ("--ids", args.ids),
-        )
-        if value is not None
-    ]
-    subsets = [name for name in args.configs if get_config(name).kind != RECIPE]
-    if not flags or not subsets:
-        return
-    if len(subsets) == len(args.configs):
-        raise SvitError(
-            f"{flags[0]} applies to recipes only; {', '.join(subsets)} is a subset of the pool, built whole"
-        )
-    log.warning("%s apply to recipes only; %s built whole", ", ".join(flags), ", ".join(subsets))
+def lazy_pool(args: argparse.Namespace) -> Callable[[], Pool]:
+    """The pool, opened on first use: probe configs alone never ingest a source."""
+    opened: list[Pool] = []
+
+    def pool() -> Pool:
+        if not opened:
+            opened.append(
+                open_pool(
+                    args.source,
+                    images=args.images,
+                    image_data=args.image_data,
+                    progress=not args.quiet,
+                    repair=args.repair,
+                    strict=args.strict,
+                )
+            )
+            p = opened[0]
+            counts = ", ".join(f"{t} {n:,}" for t, n in p.counts.items())
+            log.info("pool %s: %s samples (%s)", p.fingerprint, f"{p.num_rows:,}", counts)
+        return opened[0]
+
+    return pool
+
+
+def exclusion_of(args: argparse.Namespace) -> Exclusion | None:
+    if not args.exclude_images:
+        return None
+    from svit_data.builders.probe_sources import read_coco_links
+    from svit_data.decontam import read_exclude_list
+
+    coco_to_vg = read_coco_links(args.image_data)[0] if args.image_data else None
+    excluded = read_exclude_list(args.exclude_images, coco_to_vg)
+    log.info(
+        "exclude list %s: %s entries, %s Visual Genome images (%s COCO ids without one)",
+        excluded.file,
+        f"{excluded.listed:,}",
+        f"{len(excluded.vg_ids):,}",
+        f"{excluded.unmatched_coco:,}",
+    )
+    return Exclusion(excluded)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -138,38 +209,37 @@ def run(args: argparse.Namespace) -> int:
         raise SvitError("--ids and --size exclude each other: the id list fixes the size")
     if args.name:
         check_custom_name(args.name)
-    _check_recipe_flags(args)
-    pool = open_pool(
-        args.source,
-        images=args.images,
-        image_data=args.image_data,
-        progress=not args.quiet,
-        repair=args.repair,
-        strict=args.strict,
-    )
-    log.info(
-        "pool %s: %s samples (%s)",
-        pool.fingerprint,
-        f"{pool.num_rows:,}",
-        ", ".join(f"{t} {n:,}" for t, n in pool.counts.items()),
-    )
+    exclusion = exclusion_of(args)
+    pool = lazy_pool(args)
+    probes = lazy_probe_source(args)
     from svit_data.cards import render_card
 
-    written = []
+    written, splits = [], []
     with DatasetFolder(args.out) as folder:
         for name in args.configs:
-            rows = config_rows(name, pool, args)
-            counts = folder.write_config(rows, source=args.source)
-            folder.state.configs[rows.name].pool_quality = pool.quality  # the card's Quality section
+            rows = config_rows(name, pool, args, probes, exclusion and exclusion.excluded.vg_ids)
+            if exclusion:
+                rows.splits = exclusion.apply(rows.name, rows.splits)
+            source = rows.probe.source if rows.probe else args.source
+            counts = folder.write_config(rows, source=source)
+            if rows.kind != PROBE:
+                folder.state.configs[rows.name].pool_quality = pool().quality  # the card's Quality section
+            if exclusion:  # its counts are known once the rows were written
+                before = rows.recipe.manifest.counts.get("excluded_candidates") if rows.recipe else None
+                folder.state.configs[rows.name].exclusion = exclusion.state(rows.name, before)
             log.info("config %s: %s", rows.name, ", ".join(f"{s} {n:,}" for s, n in counts.items()))
             written.append(rows.name)
+            splits.append(TEST if rows.kind == PROBE else TRAIN)
+        checked = check_decontaminated(folder.stage, folder.state)
+        if checked:
+            log.info("no train split holds any of the %s probe images", f"{checked:,}")
         out = folder.commit(render_card)
     print(f"wrote {', '.join(written)} to {out}")
-    print(f"load it with: {load_line(out, written[0])}")
+    print(f"load it with: {load_line(out, written[0], split=splits[0])}")
     return 0
 
 
-def load_line(out: Path, config: str, cwd: Path | None = None) -> str:
+def load_line(out: Path, config: str, cwd: Path | None = None, split: str = TRAIN) -> str:
     """The ``load_dataset`` call that loads ``config`` from ``out``.
 
     ``load_dataset("svit", ...)`` finds a folder named ``svit`` in the working directory (else it asks
@@ -177,4 +247,4 @@ def load_line(out: Path, config: str, cwd: Path | None = None) -> str:
     """
     cwd = (cwd or Path.cwd()).resolve()
     target = "svit" if out == cwd / "svit" else str(out)
-    return f"load_dataset({target!r}, {config!r}, split='train')"
+    return f"load_dataset({target!r}, {config!r}, split={split!r})"

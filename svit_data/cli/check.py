@@ -179,7 +179,21 @@ def check_folder(folder: Path, state: BuildState, meta: dict[str, Any]) -> tuple
             if all(c.cells["files"] == "ok" for c in checks):
                 _check_load(checks, folder, name, config, cache)
             results += checks
+    general += _contamination(folder, state)
     return results, general
+
+
+def _contamination(folder: Path, state: BuildState) -> list[str]:
+    """A train split holding a probe image is a problem (missing files are reported per split)."""
+    from svit_data.decontam import check_decontaminated
+
+    try:
+        check_decontaminated(folder, state)
+    except SvitError as error:
+        return [str(error)]
+    except OSError:
+        return []
+    return []
 
 
 def format_table(results: list[SplitCheck]) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from svit_data.atomic import atomic_open, staged_folder
-from svit_data.configs import LLAVA_SCHEMA
+from svit_data.configs import LLAVA_SCHEMA, PROBE_SCHEMA
 from svit_data.errors import SvitError
 from svit_data.folder import config_files, read_state
 from svit_data.formats import FORMATS
@@ -81,6 +81,11 @@ def run(args: argparse.Namespace) -> int:
         raise SvitError(f"config {args.config!r} has no split {args.split!r}; it has: {', '.join(by_split)}")
     files = [f for s, fs in sorted(by_split.items()) if args.split in ("all", s) for f in fs]
     schema = read_state(args.dir).configs[args.config].schema
+    if schema == PROBE_SCHEMA:
+        raise SvitError(
+            f"config {args.config!r} holds evaluation probes, not training conversations: it has no export "
+            "format (load it with datasets, or run it with svit-eval)"
+        )
     out = Path(args.out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)

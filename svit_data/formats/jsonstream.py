@@ -4,7 +4,7 @@ top-level JSON object (COCO's ``{"images": [...], "annotations": [...]}``), or J
 The released SVIT files and the VG/COCO sources are single JSON documents of hundreds of MB to GBs. We
 decode one element at a time with the C scanner of the standard library (``raw_decode``) over a sliding
 buffer, so memory stays at about one buffer plus one record, and the speed is that of ``json.loads``.
-One loop (:func:`_scan`) serves every reader; on request it also gives each element's byte span, so a
+One scanner (:class:`_Scanner`) serves every reader; on request it also gives each element's byte span, so a
 caller can index a file in one pass and later read one element with a single seek (:func:`read_span`).
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from svit_data.errors import InputError
 
@@ -45,159 +45,175 @@ def _skip(buffer: str, pos: int, chars: str) -> int:
     return pos
 
 
+class _Scanner:
+    """A sliding window over one JSON document: the buffer, the read position and the located errors.
+
+    ``spans``: also give each array element's byte span. ``char_mark`` is a character offset in the file
+    whose byte offset is ``byte_mark``; between it and the next element there are only whitespace, ','
+    and '[' (the BOM is counted when it is skipped), so one byte each.
+    """
+
+    def __init__(self, handle: TextIO, path: Path, chunk_chars: int, spans: bool):
+        self.handle, self.path, self.chunk_chars, self.spans = handle, path, chunk_chars, spans
+        self.buffer, self.pos, self.eof = "", 0, False
+        self.base = 0  # character offset in the file of buffer[0]
+        self.char_mark = self.byte_mark = 0
+
+    def error(self, message: str, record: int | None = None, field: str | None = None) -> InputError:
+        return InputError(message, file=str(self.path), record=record, field=field)
+
+    def truncated(self, what: str, record: int | None, field: str | None) -> InputError:
+        return self.error(f"ends before the JSON {what} is closed (truncated file?)", record, field)
+
+    def refill(self) -> None:
+        try:
+            more = self.handle.read(self.chunk_chars)
+        except UnicodeDecodeError as error:
+            raise _not_utf8(self.path, error) from None
+        self.eof = more == ""
+        self.base += self.pos
+        self.buffer, self.pos = self.buffer[self.pos :] + more, 0
+
+    def next_char(self) -> str:
+        """The next non-whitespace character (``pos`` moves onto it), or ``""`` at the end of the file."""
+        while True:
+            buffer = self.buffer
+            self.pos = pos = _skip(buffer, self.pos, _WHITESPACE)
+            if pos < len(buffer):
+                return buffer[pos]
+            if self.eof:
+                return ""
+            self.refill()
+
+    def decode(self, record: int | None, field: str | None) -> tuple[Any, int]:
+        """The value at ``pos`` and where it ends, reading on while the chunk edge may cut it."""
+        while True:
+            try:
+                value, end = _DECODER.raw_decode(self.buffer, self.pos)
+            except json.JSONDecodeError as error:
+                if self.eof or not _needs_more(error, len(self.buffer)):
+                    raise self.error(f"malformed JSON ({error.msg})", record, field) from None
+                self.refill()
+                continue
+            if (
+                not self.eof
+                and end + _EDGE_CHARS >= len(self.buffer)
+                and not isinstance(value, (dict, list, str))
+            ):
+                self.refill()  # a number near the buffer edge may go on in the next chunk
+                continue
+            return value, end
+
+    def elements(self, field: str | None) -> Iterator[Any]:
+        """The elements of the array whose '[' is at ``pos``; leaves ``pos`` after its ']'."""
+        decode, next_char, spans = self.decode, self.next_char, self.spans  # locals: this is the hot loop
+        self.pos += 1
+        index = 0
+        char = next_char()
+        if char == "]":
+            self.pos += 1
+            return
+        while True:
+            if char == "":
+                raise self.truncated("array", index, field)
+            value, end = decode(index, field)
+            if spans:
+                pos = self.pos
+                text = self.buffer[pos:end]
+                length = end - pos if text.isascii() else len(text.encode("utf-8"))
+                offset = self.byte_mark + self.base + pos - self.char_mark
+                self.char_mark, self.byte_mark = self.base + end, offset + length
+                yield value, offset, length
+            else:
+                yield value
+            index += 1
+            self.pos = end
+            char = next_char()
+            if char == "]":
+                self.pos += 1
+                return
+            if char == "":
+                raise self.truncated("array", index, field)
+            if char != ",":
+                raise self.error(
+                    f"malformed JSON: expected ',' or ']' after this element, found {char!r}",
+                    index - 1,
+                    field,
+                )
+            self.pos += 1
+            char = next_char()
+
+    def first_char(self) -> str:
+        """The first character of the document, past a byte order mark."""
+        char = self.next_char()
+        if char == _BOM:
+            self.pos, self.byte_mark = self.pos + 1, 2  # one character, three bytes
+            char = self.next_char()
+        return char
+
+    def array(self) -> Iterator[Any]:
+        if self.first_char() != "[":
+            raise self.error("is not a JSON array (it must start with '[')")
+        yield from self.elements(None)
+
+    def object_arrays(self, keys: frozenset[str]) -> Iterator[tuple[str, Any]]:
+        """``(key, element)`` for the arrays under ``keys``; other members are skipped (arrays element by
+        element, so that memory stays bounded there too)."""
+        if self.first_char() != "{":
+            raise self.error("is not a JSON object (it must start with '{')")
+        self.pos += 1
+        found: set[str] = set()
+        char = self.next_char()
+        while char != "}":
+            if char != '"':
+                if char == "":
+                    raise self.truncated("object", None, None)
+                raise self.error(f"malformed JSON: expected a key in the top-level object, found {char!r}")
+            key, self.pos = self.decode(None, None)
+            if self.next_char() != ":":
+                raise self.error("malformed JSON: expected ':' after this key", field=key)
+            self.pos += 1
+            char = self.next_char()
+            if char == "":
+                raise self.truncated("object", None, key)
+            if key in keys:
+                if char != "[":
+                    raise self.error("is not a JSON array", field=key)
+                found.add(key)
+                for value in self.elements(key):
+                    yield key, value
+            elif char == "[":
+                for _ in self.elements(key):
+                    pass
+            else:
+                _, self.pos = self.decode(None, key)
+            char = self.next_char()
+            if char == ",":
+                self.pos += 1
+                char = self.next_char()
+                if char == "}":
+                    raise self.error("malformed JSON: ',' before '}'")
+            elif char == "":
+                raise self.truncated("object", None, None)
+            elif char != "}":
+                raise self.error(
+                    f"malformed JSON: expected ',' or '}}' after this member, found {char!r}", field=key
+                )
+        missing = sorted(keys - found)
+        if missing:
+            raise self.error("no such top-level key", field=missing[0])
+
+
 def _scan(path: Path, chunk_chars: int, keys: frozenset[str] | None, spans: bool) -> Iterator[Any]:
     """The one decoding loop behind the public readers.
 
     ``keys=None``: the file is an array; yield its elements, or ``(element, byte_offset, byte_length)``
-    with ``spans``. Else the file is an object; yield ``(key, element)`` for the arrays under ``keys``
-    and skip every other member, arrays element by element so that memory stays bounded there too.
+    with ``spans``. Else the file is an object; yield ``(key, element)`` for the arrays under ``keys``.
     """
     # newline="": characters map one to one onto the file's text, which the byte spans rely on
     with open(path, encoding="utf-8", newline="") as handle:
-        buffer, pos, eof = "", 0, False
-        base = 0  # character offset in the file of buffer[0]
-        # spans: the byte offset of character ``char_mark``; between it and the next element there are
-        # only whitespace, ',' and '[' (the BOM is counted when it is skipped), so one byte each
-        char_mark = byte_mark = 0
-
-        def refill() -> None:
-            nonlocal buffer, pos, eof, base
-            try:
-                more = handle.read(chunk_chars)
-            except UnicodeDecodeError as error:
-                raise _not_utf8(path, error) from None
-            eof = more == ""
-            base += pos
-            buffer, pos = buffer[pos:] + more, 0
-
-        def next_char() -> str:
-            nonlocal pos
-            while True:
-                pos = _skip(buffer, pos, _WHITESPACE)
-                if pos < len(buffer) or eof:
-                    return buffer[pos] if pos < len(buffer) else ""
-                refill()
-
-        def decode(record: int | None, field: str | None) -> tuple[Any, int]:
-            """The value at ``pos`` and where it ends, reading on while the chunk edge may cut it."""
-            while True:
-                try:
-                    value, end = _DECODER.raw_decode(buffer, pos)
-                except json.JSONDecodeError as error:
-                    if eof or not _needs_more(error, len(buffer)):
-                        raise InputError(
-                            f"malformed JSON ({error.msg})", file=str(path), record=record, field=field
-                        ) from None
-                    refill()
-                    continue
-                if not eof and end + _EDGE_CHARS >= len(buffer) and not isinstance(value, (dict, list, str)):
-                    refill()  # a number near the buffer edge may go on in the next chunk
-                    continue
-                return value, end
-
-        def truncated(what: str, record: int | None, field: str | None) -> InputError:
-            return InputError(
-                f"ends before the JSON {what} is closed (truncated file?)",
-                file=str(path),
-                record=record,
-                field=field,
-            )
-
-        def elements(field: str | None) -> Iterator[Any]:
-            """The elements of the array whose '[' is at ``pos``; leaves ``pos`` after its ']'."""
-            nonlocal pos, char_mark, byte_mark
-            pos += 1
-            index = 0
-            char = next_char()
-            if char == "]":
-                pos += 1
-                return
-            while True:
-                if char == "":
-                    raise truncated("array", index, field)
-                value, end = decode(index, field)
-                if spans:
-                    text = buffer[pos:end]
-                    length = end - pos if text.isascii() else len(text.encode("utf-8"))
-                    offset = byte_mark + base + pos - char_mark
-                    char_mark, byte_mark = base + end, offset + length
-                    yield value, offset, length
-                else:
-                    yield value
-                index += 1
-                pos = end
-                char = next_char()
-                if char == "]":
-                    pos += 1
-                    return
-                if char == "":
-                    raise truncated("array", index, field)
-                if char != ",":
-                    raise InputError(
-                        f"malformed JSON: expected ',' or ']' after this element, found {char!r}",
-                        file=str(path),
-                        record=index - 1,
-                        field=field,
-                    )
-                pos += 1
-                char = next_char()
-
-        char = next_char()
-        if char == _BOM:
-            pos, byte_mark = pos + 1, 2  # one character, three bytes
-            char = next_char()
-        if keys is None:
-            if char != "[":
-                raise InputError("is not a JSON array (it must start with '[')", file=str(path))
-            yield from elements(None)
-            return
-        if char != "{":
-            raise InputError("is not a JSON object (it must start with '{')", file=str(path))
-        pos += 1
-        found: set[str] = set()
-        char = next_char()
-        while char != "}":
-            if char != '"':
-                if char == "":
-                    raise truncated("object", None, None)
-                raise InputError(
-                    f"malformed JSON: expected a key in the top-level object, found {char!r}", file=str(path)
-                )
-            key, pos = decode(None, None)
-            if next_char() != ":":
-                raise InputError("malformed JSON: expected ':' after this key", file=str(path), field=key)
-            pos += 1
-            char = next_char()
-            if char == "":
-                raise truncated("object", None, key)
-            if key in keys:
-                if char != "[":
-                    raise InputError("is not a JSON array", file=str(path), field=key)
-                found.add(key)
-                for value in elements(key):
-                    yield key, value
-            elif char == "[":
-                for _ in elements(key):
-                    pass
-            else:
-                _, pos = decode(None, key)
-            char = next_char()
-            if char == ",":
-                pos += 1
-                char = next_char()
-                if char == "}":
-                    raise InputError("malformed JSON: ',' before '}'", file=str(path))
-            elif char == "":
-                raise truncated("object", None, None)
-            elif char != "}":
-                raise InputError(
-                    f"malformed JSON: expected ',' or '}}' after this member, found {char!r}",
-                    file=str(path),
-                    field=key,
-                )
-        missing = sorted(keys - found)
-        if missing:
-            raise InputError("no such top-level key", file=str(path), field=missing[0])
+        scanner = _Scanner(handle, path, chunk_chars, spans)
+        yield from scanner.array() if keys is None else scanner.object_arrays(keys)
 
 
 def iter_json_array(path: str | Path, *, chunk_chars: int = CHUNK_CHARS) -> Iterator[Any]:

@@ -13,11 +13,11 @@ import time
 import pytest
 from builders_helpers import HERE, generate_args, read_records, strip_provenance
 from fake_openai import echo_answer
+
 from svit_data.builders.batch import BatchRunner
 from svit_data.builders.cache import ResponseCache
 from svit_data.builders.llm import ChatRequest
 from svit_data.builders.openai_client import ClientConfig
-
 from svit_data.cli import generate
 from svit_data.tasks import TASKS
 

@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from svit_data.builders.coco import load_captions, load_instances
 
+from svit_data.builders.coco import load_captions, load_instances
 from svit_data.errors import InputError
 
 CAPTION_SAMPLES = ("captions_val2017.sample.json", "captions_val2014.sample.json")

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 from builders_helpers import generate_args
+
 from svit_data.builders.annotations import VisualGenome
 from svit_data.builders.coco import load_instances
 from svit_data.builders.serializer import SerializerConfig, serialize
 from svit_data.builders.sources import AnnotationSource
 from svit_data.builders.tokens import TokenCounter
-
 from svit_data.cli import generate
 
 COCO_ID = 37777  # the one image of the instances sample that its 'images' list describes (352x230)

@@ -6,8 +6,8 @@ import json
 
 import pytest
 from builders_helpers import generate_args, read_records, strip_provenance
-from svit_data.builders.llm import LLMFatalError
 
+from svit_data.builders.llm import LLMFatalError
 from svit_data.cli import generate
 from svit_data.errors import InputError
 from svit_data.tasks import TASKS

@@ -7,13 +7,13 @@ import logging
 import random
 
 import pytest
+
+from svit_data.boxes import normalize_xywh
 from svit_data.builders.annotations import Annotation, ImageMeta, VisualGenome
 from svit_data.builders.coco import load_captions
 from svit_data.builders.prompt_loader import load_prompts
 from svit_data.builders.serializer import SerializerConfig, merge_duplicates, serialize
 from svit_data.builders.tokens import TokenCounter, seed_cache
-
-from svit_data.boxes import normalize_xywh
 from svit_data.errors import InputError
 from svit_data.formats.jsonstream import iter_json_array_spans, read_span
 from svit_data.tasks import TASKS

@@ -6,6 +6,7 @@ import asyncio
 import time
 
 import pytest
+
 from svit_data.builders.llm import ChatRequest
 from svit_data.builders.openai_client import ClientConfig, OpenAIChat
 from svit_data.builders.ratelimit import RateLimiter, TokenBucket, parse_duration

@@ -8,11 +8,11 @@ from pathlib import Path
 import datasets
 from builders_helpers import generate_args, read_records
 from scripted import answer, task_of
+
 from svit_data.builders.annotations import VisualGenome
 from svit_data.builders.serializer import SerializerConfig
 from svit_data.builders.sources import AnnotationSource
 from svit_data.builders.tokens import TokenCounter
-
 from svit_data.cli import generate, main
 from svit_data.pool import find_task_files
 from svit_data.tasks import COMPLEX_REASONING, PER_QA_TASKS, TASKS

@@ -106,7 +106,6 @@ def test_validators_and_ingest_agree_on_the_same_records(tmp_path):
     import json
 
     from svit_data.builders.parsers import QA, Parsed
-
     from svit_data.pool import open_pool
     from svit_data.tasks import TASK_FILES
 

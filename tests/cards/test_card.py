@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 from datasets import Features, load_dataset_builder
+
 from svit_data.cards import parse_card, render_card
 from svit_data.cards.metadata import default_config, size_category
 from svit_data.cards.sections import EXAMPLE_BOX, EXAMPLE_SIZE
 from svit_data.cards.validate import card_problems
-
 from svit_data.errors import SvitError
 from svit_data.folder import read_state
 from svit_data.schema import FEATURES
@@ -178,6 +178,7 @@ def test_dataset_info_is_written_and_read_by_the_public_datasets_card_api(folder
     for one (which that writer stores as a mapping, not a list)."""
     from datasets.info import DatasetInfosDict
     from huggingface_hub import DatasetCardData
+
     from svit_data.cards.metadata import dataset_info_entries
 
     meta = parse_card((folder / "README.md").read_text(encoding="utf-8"))

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from svit_data.recipes.concepts import format_output, merge, read_questions
 from svit_data.recipes.vocabulary import load_vocabulary
 

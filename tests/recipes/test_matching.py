@@ -1,10 +1,10 @@
 import numpy as np
 import pyarrow as pa
 import pytest
+
 from svit_data.recipes import matching
 from svit_data.recipes.matching import FormTable, match_batch, match_pool
 from svit_data.recipes.vocabulary import load_vocabulary, parse_vocabulary
-
 from svit_data.schema import FEATURES
 
 VOCAB = parse_vocabulary(
@@ -88,6 +88,7 @@ def test_matrix_sees_the_sample_yes_no_mix(pool):
 
 def test_answer_words_leave_out_boxes_and_markers():
     import pyarrow as pa
+
     from svit_data.recipes.matching import prose_words
 
     texts = [
@@ -99,3 +100,14 @@ def test_answer_words_leave_out_boxes_and_markers():
     ]
     # by hand: The dog and cats sit. -> 5; "Yes, it is 3.5 m tall." -> 6 (numbers outside boxes are words)
     assert prose_words(pa.array(texts, pa.string())).tolist() == [5, 0, 0, 6, 0]
+
+
+def test_the_cached_matrix_round_trips_exactly(pool, tmp_path):
+    import scipy.sparse as sp
+
+    matched = match_pool(pool, load_vocabulary(), progress=False)
+    matching.save(matched, tmp_path / "matrix")
+    back = matching.load(tmp_path / "matrix").matrix
+    assert isinstance(back, sp.csr_matrix) and back.dtype == np.uint8 and back.shape == matched.matrix.shape
+    for part in ("data", "indices", "indptr"):
+        assert np.array_equal(getattr(back, part), getattr(matched.matrix, part)), part

@@ -4,9 +4,9 @@ import json
 
 import pytest
 from datasets import load_dataset
-from svit_data.recipes.mix import ACADEMIC, INSTRUCT, OTHER_IMAGES, TEXT_ONLY, part_of
 
 from svit_data.folder import read_state
+from svit_data.recipes.mix import ACADEMIC, INSTRUCT, OTHER_IMAGES, TEXT_ONLY, part_of
 
 from .conftest import SHARED
 

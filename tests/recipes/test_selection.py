@@ -5,6 +5,7 @@ import pytest
 import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from svit_data.recipes.build import candidates_of
 from svit_data.recipes.diagnostics import document_frequency, entropy
 from svit_data.recipes.diversity import coverage_objective, greedy_order

@@ -7,6 +7,8 @@ import pytest
 import scipy.sparse as sp
 from hypothesis import given
 from hypothesis import strategies as st
+
+from svit_data.folder import read_state
 from svit_data.recipes.selection import (
     Candidates,
     balance_order,
@@ -16,8 +18,6 @@ from svit_data.recipes.selection import (
     select_random,
 )
 from svit_data.recipes.strata import task_quotas
-
-from svit_data.folder import read_state
 from svit_data.tasks import TASKS
 
 from .test_selection import sample_candidates

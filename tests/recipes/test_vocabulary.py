@@ -1,9 +1,9 @@
 import json
 
 import pytest
-from svit_data.recipes.vocabulary import inflections, load_vocabulary, normalize, parse_vocabulary
 
 from svit_data.errors import InputError
+from svit_data.recipes.vocabulary import inflections, load_vocabulary, normalize, parse_vocabulary
 
 
 def test_normalize_case_punctuation_and_spaces():

@@ -1,6 +1,7 @@
 import numpy as np
 import pyarrow as pa
 import pytest
+
 from svit_data.recipes.yesno import answer_kind, count_yes_no, ratio_report
 
 

@@ -280,12 +280,3 @@ def test_load_line_names_svit_only_for_svit_in_the_working_directory(tmp_path):
     assert load_line(tmp_path / "svit", "full", cwd=tmp_path) == "load_dataset('svit', 'full', split='train')"
     other = tmp_path / "data" / "svit"
     assert load_line(other, "full", cwd=tmp_path) == f"load_dataset({str(other)!r}, 'full', split='train')"
-
-
-def test_recipe_flags_with_subsets_and_recipes_name_the_subsets_built_whole(tmp_path, caplog):
-    out = tmp_path / "svit"
-    assert (
-        main(["build", "detail-description", "svit-80k", "--size", "12", "--out", str(out), "--quiet"]) == 0
-    )
-    assert "--size apply to recipes only; detail-description built whole" in caplog.text
-    assert read_state(out).configs["svit-80k"].num_rows() == 12

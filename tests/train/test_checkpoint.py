@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+
+from svit_data.errors import InputError
 from svit_data.train.checkpoint import save_run
 from svit_data.train.collate import collate
 from svit_data.train.config import TrainConfig
@@ -14,8 +16,6 @@ from svit_data.train.generate import load_run
 from svit_data.train.loop import train
 from svit_data.train.model import build_fresh
 from svit_data.train.stages import prepare
-
-from svit_data.errors import InputError
 
 CPU = Env(rank=0, world=1, local_rank=0, device=torch.device("cpu"), fsdp=False)
 

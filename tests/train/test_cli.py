@@ -9,11 +9,11 @@ import sys
 
 import pytest
 import yaml
-from svit_data.train.cli import main
-from svit_data.train.config import TrainConfig, load_yaml, parse_overrides, resolve
 from svit_train_helpers import make_image
 
 from svit_data.errors import SvitError
+from svit_data.train.cli import main
+from svit_data.train.config import TrainConfig, load_yaml, parse_overrides, resolve
 
 
 def test_stage_defaults_follow_design():
@@ -185,9 +185,8 @@ def test_cli_without_torch_names_the_extra(tmp_path):
 @pytest.mark.parametrize("flag", ["--from", "--vision"])
 @pytest.mark.parametrize("value", ["/no/such/run", "./missing_run", "a/b/c", "bad id!"])
 def test_a_model_that_is_neither_a_folder_nor_a_hub_id_fails_before_any_work(flag, value):
-    from svit_data.train.config import check_model_reference
-
     from svit_data.errors import InputError
+    from svit_data.train.config import check_model_reference
 
     with pytest.raises(InputError, match=f"{flag}: no such folder, and not a Hub id"):
         check_model_reference(flag, value)
@@ -198,3 +197,31 @@ def test_hub_ids_and_existing_folders_are_accepted(tmp_path):
 
     for value in ("lmsys/vicuna-7b-v1.5", "openai/clip-vit-large-patch14-336", "gpt2", str(tmp_path)):
         check_model_reference("--llm", value)  # raises on a bad reference
+
+
+def test_help_states_each_default_once():
+    from svit_data.train.cli import build_parser
+
+    sub = build_parser()._subparsers._group_actions[0].choices["stage2"]
+    text = " ".join(sub.format_help().split())
+    assert "(default: None)" not in text
+    assert text.count("(default: on for CUDA)") == 1
+    assert (
+        "peak learning rate of the projector (default: stage1 0.001, stage2 2e-05, stage2 --lora 2e-05)"
+        in text
+    )
+    assert "LoRA rank (default: 128)" in text
+
+
+def test_checkpoint_state_is_read_and_checked_in_one_place(tmp_path):
+    from svit_data.errors import InputError
+    from svit_data.train.config import read_checkpoint_state
+
+    config = TrainConfig(stage="stage2", init_from="r", data="svit:conversation", out=str(tmp_path / "o"))
+    with pytest.raises(InputError, match="missing state.json"):
+        read_checkpoint_state(str(tmp_path))
+    (tmp_path / "state.json").write_text(json.dumps({"step": 3, "config": {**config.to_dict(), "seed": 7}}))
+    assert read_checkpoint_state(str(tmp_path))["step"] == 3
+    with pytest.raises(InputError, match="written with seed=7 but this run has seed=0") as caught:
+        read_checkpoint_state(str(tmp_path), config)
+    assert caught.value.field == "seed"

@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 from PIL import Image
+from svit_train_helpers import SHARED, make_image
+
+from svit_data.errors import InputError
 from svit_data.train.collate import collate, label_tokens
 from svit_data.train.data import estimate_lengths, open_dataset, require_images, to_record
 from svit_data.train.dataset import TrainDataset
@@ -16,9 +19,6 @@ from svit_data.train.encode import IGNORE, Skip, encode
 from svit_data.train.images import pad_to_square
 from svit_data.train.model import build_fresh
 from svit_data.train.sampler import StepSampler, epoch_batches
-from svit_train_helpers import SHARED, make_image
-
-from svit_data.errors import InputError
 
 
 @pytest.fixture(scope="module")
@@ -271,8 +271,9 @@ def test_svit_rows_convert_through_the_core_llava_format(assembled):
 @pytest.mark.parametrize("side", [32, 336])
 def test_fast_preprocess_matches_the_processor(side):
     import numpy as np
-    from svit_data.train.images import mean_colour, preprocess
     from transformers import CLIPImageProcessor
+
+    from svit_data.train.images import mean_colour, preprocess
 
     proc = CLIPImageProcessor(size={"shortest_edge": side}, crop_size={"height": side, "width": side})
     img = Image.fromarray(np.random.default_rng(side).integers(0, 256, (48, 80, 3), dtype=np.uint8))

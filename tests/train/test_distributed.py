@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import torch
+
 from svit_data.train.config import TrainConfig
 from svit_data.train.generate import load_run
 from svit_data.train.loop import train

@@ -2,6 +2,7 @@ import logging
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
 from svit_data.train.data import open_dataset
 
 

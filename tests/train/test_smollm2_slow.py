@@ -12,6 +12,7 @@ from pathlib import Path
 import datasets
 import pytest
 from PIL import Image
+
 from svit_data.train.cli import main
 from svit_data.train.generate import ask, load_run
 
