@@ -17,6 +17,7 @@ from svit_data.errors import InputError, SvitError
 from svit_data.folder import config_files, read_state
 from svit_data.formats.llava import LLAVA_FEATURES
 from svit_data.pool import open_pool
+from svit_data.quality import is_excluding
 
 POPE = ["pope-random", "pope-popular", "pope-adversarial"]
 COLUMNS = [
@@ -197,7 +198,15 @@ def test_exclude_images_leave_every_train_split(probe_folder, tmp_path, capsys):
     train = state["svit-train"]
     assert train.exclusion.samples_removed == 0
     train_samples = sum(i not in splits.test_image_ids() for i in pool_images)
-    assert train.splits["train"].num_examples == train_samples - counts["excluded_candidates"]
+    # ... and but the samples the quality gate flags (svit_data.quality), counted once with the images
+    pool_rows = open_pool("sample", progress=False).table(["image_id", "flags"]).to_pylist()
+    flagged_only = sum(
+        r["image_id"] not in splits.test_image_ids()
+        and r["image_id"] not in images
+        and is_excluding(r["flags"])
+        for r in pool_rows
+    )
+    assert train.splits["train"].num_examples == train_samples - counts["excluded_candidates"] - flagged_only
     assert _rows(out, "conversation", "test") == _rows(probe_folder, "conversation", "test")
     assert state["pope-random"].exclusion is None
     card = (out / "README.md").read_text()
