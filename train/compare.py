@@ -6,10 +6,9 @@ import hashlib
 import json
 from pathlib import Path
 
+from svit_data.errors import InputError
 from svit_data.train import pope_metrics
 from svit_data.train.evaluate import read_predictions
-
-from svit_data.errors import InputError
 
 
 def load_eval(folder: str) -> dict[str, dict[str, dict]]:

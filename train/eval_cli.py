@@ -14,10 +14,9 @@ import sys
 from dataclasses import MISSING, fields
 from pathlib import Path
 
+from svit_data.errors import SvitError
 from svit_data.train import pope_metrics
 from svit_data.train.evaluate import POPE_PROMPT, EvalConfig
-
-from svit_data.errors import SvitError
 
 EXTRA_HINT = "svit-eval needs the training dependencies: pip install svit[train]"
 
@@ -84,9 +83,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from svit_data.train.compare import compare_evals
-
     from svit_data.atomic import write_text
+    from svit_data.train.compare import compare_evals
 
     result = compare_evals(args.a, args.b, seed=args.seed)
     if args.out:

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import datasets
-from svit_data.train import pope_metrics
-from svit_data.train.data import load_source
 
 from svit_data.atomic import write_text
 from svit_data.errors import InputError
+from svit_data.train import pope_metrics
+from svit_data.train.data import load_source
 
 log = logging.getLogger(__name__)
 
@@ -148,8 +148,9 @@ def check_resumable(out: Path, config: EvalConfig) -> None:
 def load_model(path: str):
     """A LLaVA model and processor (bf16 on CUDA, fp32 on CPU); anything else is an InputError."""
     import torch
-    from svit_data.train.generate import load_run
     from transformers import AutoConfig
+
+    from svit_data.train.generate import load_run
 
     folder = Path(path)
     is_adapter_run = (
@@ -174,8 +175,9 @@ def load_model(path: str):
 
 def run_eval(config: EvalConfig) -> dict:
     """Answer every probe that predictions.jsonl lacks, then write metrics.json; returns the metrics."""
-    from svit_data.train.generate import answer_batch
     from tqdm import tqdm
+
+    from svit_data.train.generate import answer_batch
 
     out = Path(config.out)
     probes = {}

@@ -11,10 +11,10 @@ import json
 from pathlib import Path
 
 import yaml
-from svit_data.train import pope_metrics
-from svit_data.train.evaluate import POPE_PROMPT, open_probes
 
 from svit_data.atomic import write_bytes, write_text
+from svit_data.train import pope_metrics
+from svit_data.train.evaluate import POPE_PROMPT, open_probes
 
 HERE = Path(__file__).resolve().parent
 

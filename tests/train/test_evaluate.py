@@ -7,9 +7,10 @@ import json
 
 import pytest
 from eval_helpers import probe_rows, write_folder
+from svit_train_helpers import llava_rows
+
 from svit_data.train import pope_metrics
 from svit_data.train.eval_cli import main
-from svit_train_helpers import llava_rows
 
 
 @pytest.fixture(autouse=True)

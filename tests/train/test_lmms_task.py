@@ -12,6 +12,7 @@ import importlib.util
 import pytest
 import yaml
 from eval_helpers import probe_rows, write_folder
+
 from svit_data.train import pope_metrics
 from svit_data.train.config import TrainConfig
 from svit_data.train.eval_cli import main

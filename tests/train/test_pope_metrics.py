@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from svit_data.train import pope_metrics as pm
 
 
