@@ -38,7 +38,9 @@ REASK = (
 
 @dataclass(frozen=True)
 class GenerateConfig:
-    tasks: tuple[str, ...] = field(default=TASKS, metadata={"help": "SVIT tasks to generate"})
+    tasks: tuple[str, ...] = field(
+        default=TASKS, metadata={"help": "comma-separated SVIT tasks to generate", "sep": ","}
+    )
     model: str = field(default="gpt-4o", metadata={"help": "model name sent to the API"})
     max_tokens: int = field(default=2048, metadata={"help": "max output tokens per request"})
     temperature: float | None = field(

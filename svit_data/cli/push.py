@@ -8,7 +8,6 @@ huggingface_hub login and is never printed or written anywhere.
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 
 from svit_data.errors import SvitError
@@ -51,9 +50,6 @@ def _size(n: int) -> str:
 def run(args: argparse.Namespace) -> int:
     from svit_data.publish import check_repo_id, push, resolve_token
 
-    if not args.verbose:  # one INFO line per HTTP request buries the plan
-        logging.getLogger("httpx").setLevel(logging.WARNING)
-        logging.getLogger("httpx2").setLevel(logging.WARNING)
     folder = Path(args.folder)
     check_repo_id(args.repo_id)
     _validate_folder(folder)

@@ -54,8 +54,8 @@ def test_referring_markers_survive():
 
 def test_every_task_has_one_complete_spec():
     import pytest
-    from svit_data.builders.parsers import PARSERS
 
+    from svit_data.builders.parsers import PARSERS
     from svit_data.tasks import TASK_SPECS, TASKS, task_spec
 
     assert tuple(TASK_SPECS) == TASKS
