@@ -6,7 +6,7 @@ their own fields, addressed by dotted paths (``context.max_tokens``). Every flag
 it is not given, so :func:`from_args` can build the dataclass from the given flags alone and leave every
 other value to the dataclass (and callers that merge layers can tell "not given" from a value).
 
-Types: ``str``, ``int``, ``float`` and ``X | None`` of them; ``bool`` becomes a switch ``--flag`` when it defaults to False, else ``--flag/--no-flag``;
+Types: ``str``, ``int``, ``float`` and ``X | None`` of them; ``bool`` becomes ``--flag/--no-flag``;
 ``tuple[str, ...]`` is a repeatable flag, or one comma-separated value when the field's metadata has
 ``"sep": ","``.
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import types
 import typing
 from typing import Any, TypeVar
@@ -45,7 +46,7 @@ def _shown(value: Any, sep: str | None) -> str:
 
 def _help(f: dataclasses.Field, default: Any) -> str:
     text = f.metadata.get("help", "")
-    if default is dataclasses.MISSING or "(default" in text:  # the help already says it
+    if default is dataclasses.MISSING or re.search(r"\(default|default:", text):  # the help says it
         return text
     return f"{text} (default: {_shown(default, f.metadata.get('sep'))})"
 
@@ -81,10 +82,8 @@ def add_dataclass_arguments(
         options: dict[str, Any] = {"dest": path, "default": None, "help": _help(f, default)}
         if default is dataclasses.MISSING:
             options["required"] = True
-        if kind is bool and default is False:
-            options.update(action="store_const", const=True)  # a switch: --flag
-        elif kind is bool:
-            options["action"] = argparse.BooleanOptionalAction  # --flag / --no-flag
+        if kind is bool:  # --flag / --no-flag: a flag can also undo a config file's value
+            options["action"] = argparse.BooleanOptionalAction
         elif typing.get_origin(kind) is tuple:
             sep = f.metadata.get("sep")
             if sep:
