@@ -323,12 +323,12 @@ class Generator:
             else None,
             "spent_usd": round(self.budget.spent, 6),
             "stopped": self.stopped,
-            "llm": dict(getattr(self.llm, "stats", {})),
+            "llm": dict(self.llm.stats) if self.llm is not None else {},
         }
         return summary
 
     def _postfix(self) -> dict:
-        llm_stats = getattr(self.llm, "stats", Counter())
+        llm_stats = self.llm.stats if self.llm is not None else Counter()
         errors = sum(
             llm_stats.get(k, 0) for k in ("429", "500", "timeouts", "connection_errors", "bad_responses")
         )
