@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 
 import pytest
@@ -95,10 +96,18 @@ def test_limiter_keeps_requests_under_tokens_per_minute(fake_server):
     assert elapsed <= (total - tpm) / (tpm / 60) + 10  # generous: CI machines may be loaded
 
 
-def test_the_client_reads_headers_and_body_through_the_sdk_raw_response(fake_server):
-    """OpenAIChat relies on the SDK's public ``with_raw_response``: the limiter learns the server's limit from
-    the x-ratelimit headers, the reply is parsed, and the SDK's errors map to our reasons. Fails if the
-    SDK changes that contract."""
+def test_the_client_reads_headers_and_body_through_the_sdk_raw_call(fake_server):
+    """OpenAIChat relies on the SDK's raw ``client.post(..., cast_to=<Response class>)``: the limiter learns
+    the server's limit from the x-ratelimit headers, the reply is parsed, and the SDK's errors map to our
+    reasons. Fails if the SDK changes that contract or where the Response class comes from."""
+    import openai
+    from svit_data.builders.openai_client import raw_response_type
+
+    response_type = raw_response_type()
+    assert response_type.__name__ == "Response" and hasattr(response_type, "content")
+    assert issubclass(
+        openai.DefaultAsyncHttpxClient, sys.modules[response_type.__module__.split(".")[0]].AsyncClient
+    )
     request = ChatRequest.build("gpt-4o", [{"role": "user", "content": "hello"}], max_tokens=50)
 
     async def go(url):
