@@ -28,7 +28,6 @@ from svit_data.builders.pipeline import GenerateConfig, Generator
 from svit_data.builders.prompt_loader import load_prompts
 from svit_data.builders.sources import AnnotationSource
 from svit_data.builders.tokens import TokenCounter
-
 from svit_data.errors import InputError
 
 log = logging.getLogger(__name__)

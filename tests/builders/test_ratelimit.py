@@ -101,6 +101,7 @@ def test_the_client_reads_headers_and_body_through_the_sdk_raw_call(fake_server)
     the server's limit from the x-ratelimit headers, the reply is parsed, and the SDK's errors map to our
     reasons. Fails if the SDK changes that contract or where the Response class comes from."""
     import openai
+
     from svit_data.builders.openai_client import raw_response_type
 
     response_type = raw_response_type()

@@ -64,9 +64,8 @@ def test_every_generate_and_concepts_default_is_the_dataclass_one():
     from svit_data.builders.generate import GenerateJob
     from svit_data.builders.openai_client import ClientConfig
     from svit_data.builders.pipeline import GenerateConfig
-    from svit_data.recipes.concepts import ExtractConfig
-
     from svit_data.cli import parser
+    from svit_data.recipes.concepts import ExtractConfig
 
     top = parser()
     args = top.parse_args(["generate", "--vg", "v", "--out", "o"])
