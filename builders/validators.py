@@ -17,15 +17,7 @@ from svit_data.builders.llm import ChatResult
 from svit_data.builders.parsers import QA, Parsed
 from svit_data.builders.serializer import ImageContext
 from svit_data.errors import BoxError, ConfigError
-from svit_data.tasks import COMPLEX_REASONING, CONVERSATION, DETAIL_DESCRIPTION, REFERRING_QA
-
-# (conversations, QA per conversation) a reply should hold, per task (SVIT's quotas)
-EXPECTED: dict[str, tuple[int, int]] = {
-    CONVERSATION: (3, 5),
-    COMPLEX_REASONING: (1, 15),
-    REFERRING_QA: (1, 10),
-    DETAIL_DESCRIPTION: (1, 1),
-}
+from svit_data.tasks import REPLY_DESCRIPTION, task_spec
 
 ERROR_REPLY = re.compile(
     r"it seems (?:like )?(?:your|the) message (?:is|was) empty|i'?m sorry,? but i (?:can(?:no|')t|am unable)"
@@ -100,12 +92,13 @@ def check_reply(result: ChatResult) -> tuple[str, str] | None:
 
 
 def check_counts(task: str, parsed: Parsed, config: ValidationConfig) -> tuple[str, str] | None:
-    conversations, per = EXPECTED[task]
+    spec = task_spec(task)  # quotas and reply kind
+    conversations, per = spec.conversations, spec.qa_per_conversation
     if not parsed.conversations:
         return "unparseable", "no question-answer pairs found" + (
             f" ({'; '.join(parsed.issues)})" if parsed.issues else ""
         )
-    if task == DETAIL_DESCRIPTION:
+    if spec.reply == REPLY_DESCRIPTION:
         words = len(parsed.conversations[0][0].answer.split())
         if words < config.min_description_words:
             return "too_short", f"description has {words} words, expected >= {config.min_description_words}"
@@ -131,7 +124,7 @@ def check_boxes(
 ) -> tuple[str, str, int, int]:
     """(reason, detail, boxes, grounded); reason is "" when the pair passes."""
     text = qa.question + "\n" + qa.answer
-    if task != REFERRING_QA:
+    if not task_spec(task).boxes:
         return (
             ("leaked_coordinates", "numeric box in a task without boxes", 0, 0)
             if BOX_RE.search(text)
