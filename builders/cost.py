@@ -2,7 +2,7 @@
 
 Prices are USD per million tokens (list prices; the user overrides them with --price-input /
 --price-output). The Batch API costs half. Output tokens of a dry run are estimated per task from the
-typical length of SVIT replies (our estimate), capped at max_tokens.
+typical length of SVIT replies (``TaskSpec.output_tokens``, our estimate), capped at max_tokens.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import asyncio
 from dataclasses import dataclass
 
 from svit_data.errors import SvitError
-from svit_data.tasks import COMPLEX_REASONING, CONVERSATION, DETAIL_DESCRIPTION, REFERRING_QA
 
 # USD per 1M tokens (input, output); looked up by the longest matching model-name prefix.
 PRICES: dict[str, tuple[float, float]] = {
@@ -25,12 +24,6 @@ PRICES: dict[str, tuple[float, float]] = {
     "gpt-3.5-turbo": (0.50, 1.50),
 }
 BATCH_DISCOUNT = 0.5
-EXPECTED_OUTPUT_TOKENS = {
-    CONVERSATION: 900,
-    COMPLEX_REASONING: 1500,
-    REFERRING_QA: 1100,
-    DETAIL_DESCRIPTION: 300,
-}
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -54,6 +55,9 @@ class ChatResult:
 
 
 class ChatModel(Protocol):
+    # counters the run reports and shows in its progress bar (requests, retries, "429", input_tokens, ...)
+    stats: Counter[str]
+
     async def complete(self, request: ChatRequest) -> ChatResult: ...
 
 

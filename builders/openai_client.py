@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import random
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -78,7 +79,7 @@ class OpenAIChat:
         self.client = openai.AsyncOpenAI(
             base_url=config.base_url, api_key=config.api_key, max_retries=0, timeout=config.timeout
         )
-        self._response_type = _http_response_type()
+        self._response_type = raw_response_type()
         self.cache = cache
         self.limiter = limiter or RateLimiter(config.rpm, config.tpm)
         self.counter = counter
@@ -113,86 +114,102 @@ class OpenAIChat:
             if attempt:
                 self.stats["retries"] += 1
             await self.limiter.acquire(estimate)
-            delay: float | None = None
-            try:
-                async with self._semaphore:
-                    if self._fatal is not None:  # another request found the endpoint unusable meanwhile
-                        raise self._fatal
-                    self.stats["requests"] += 1
-                    # a plain POST of the body: skips the SDK's typed-params transform and its
-                    # response wrapper (about a third of the per-request CPU); errors map the same way
-                    raw = await self.client.post(
-                        "/chat/completions", cast_to=self._response_type, body=request.body()
-                    )
-                    self.limiter.observe(raw.headers)
-                    completion = json.loads(raw.content)  # a dict: cheaper than the SDK's pydantic models
-                result = self._result(completion, raw)
-                if result.text.strip() or attempt == self.config.max_retries:
-                    break
-                self.stats["empty_replies"] += 1
-                last_error = "empty reply"
-            except self.openai.AuthenticationError as exc:
-                raise LLMFatalError(
-                    f"{self._where()} rejected the API key ({exc.status_code}): "
-                    f"{_message(exc)}; set a valid key (--api-key-env)"
-                ) from exc
-            except self.openai.PermissionDeniedError as exc:
-                raise LLMFatalError(
-                    f"{self._where()} denied access ({exc.status_code}): {_message(exc)}"
-                ) from exc
-            except self.openai.NotFoundError as exc:
-                raise LLMFatalError(
-                    f"{self._where()} has no chat completions for model {request.model!r} "
-                    f"(404): {_message(exc)}"
-                ) from exc
-            except self.openai.RateLimitError as exc:
-                self.stats["429"] += 1
-                delay = _retry_after(exc.response.headers) or self._backoff(attempt)
-                self.limiter.pause(delay)
-                last_error = f"429 rate limited: {_message(exc)}"
-            except self.openai.APIStatusError as exc:
-                self.stats[str(exc.status_code)] += 1
-                if exc.status_code < 500 and exc.status_code not in (408, 409):
-                    raise RequestFailed(f"HTTP {exc.status_code}: {_message(exc)}") from exc
-                delay = _retry_after(exc.response.headers) or self._backoff(attempt)
-                last_error = f"HTTP {exc.status_code}: {_message(exc)}"
-            except self.openai.APITimeoutError:
-                self.stats["timeouts"] += 1
-                last_error = f"timed out after {self.config.timeout}s"
-            except self.openai.APIConnectionError as exc:
-                self.stats["connection_errors"] += 1
-                last_error = f"connection error: {exc.__cause__ or exc}"
-            except (
-                self.openai.APIResponseValidationError,
-                ValueError,
-                KeyError,
-                IndexError,
-                TypeError,
-            ) as exc:
-                self.stats["bad_responses"] += 1
-                last_error = f"malformed response: {exc!r}"
+            result, delay, error = await self._attempt(request, attempt)
+            if result is not None:
+                break
+            last_error = error
             if attempt < self.config.max_retries:
                 await asyncio.sleep(delay if delay is not None else self._backoff(attempt))
         else:
-            self.stats["failed"] += 1
-            if (
-                last_error.startswith("connection error")
-                and self.stats["requests"] == self.stats["connection_errors"]
-            ):
-                raise LLMFatalError(f"cannot reach {self._where()}: {last_error}")
-            raise RequestFailed(f"gave up after {self.config.max_retries + 1} attempts: {last_error}")
+            raise self._give_up(last_error)
         self.stats["input_tokens"] += result.input_tokens
         self.stats["output_tokens"] += result.output_tokens
         if self.cache is not None:
             self.cache.put(request, result)
         return result
 
-    def _result(self, completion: dict, raw) -> ChatResult:
+    async def _attempt(
+        self, request: ChatRequest, attempt: int
+    ) -> tuple[ChatResult | None, float | None, str]:
+        """One HTTP round trip: (result, None, "") or (None, delay before the retry or None, reason).
+
+        An empty reply counts as a failed attempt, except on the last one. Errors that no retry can fix
+        raise (LLMFatalError for the whole run, RequestFailed for this request).
+        """
+        try:
+            async with self._semaphore:
+                if self._fatal is not None:  # another request found the endpoint unusable meanwhile
+                    raise self._fatal
+                self.stats["requests"] += 1
+                # the SDK's documented raw call (README, "Undocumented endpoints"): the body as it is, the
+                # response unparsed. Errors map as for .create(), but it skips the typed-params transform
+                # and the pydantic models (about 1 ms of CPU per request: benchmarks/bench_llm_client.py)
+                raw = await self.client.post(
+                    "/chat/completions", cast_to=self._response_type, body=request.body()
+                )
+                self.limiter.observe(raw.headers)
+                completion = json.loads(raw.content)  # a dict: cheaper than the SDK's models
+            result = self._result(completion, raw.headers)
+        except self.openai.APIError as exc:
+            delay, reason = self._failure(exc, request, attempt)
+            return None, delay, reason
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            self.stats["bad_responses"] += 1
+            return None, None, f"malformed response: {exc!r}"
+        if result.text.strip() or attempt == self.config.max_retries:
+            return result, None, ""
+        self.stats["empty_replies"] += 1
+        return None, None, "empty reply"
+
+    def _failure(self, exc: Exception, request: ChatRequest, attempt: int) -> tuple[float | None, str]:
+        """(delay before the retry or None, reason) of a retryable SDK error; raise the others."""
+        openai = self.openai
+        if isinstance(exc, openai.AuthenticationError):
+            raise LLMFatalError(
+                f"{self._where()} rejected the API key ({exc.status_code}): "
+                f"{_message(exc)}; set a valid key (--api-key-env)"
+            ) from exc
+        if isinstance(exc, openai.PermissionDeniedError):
+            raise LLMFatalError(
+                f"{self._where()} denied access ({exc.status_code}): {_message(exc)}"
+            ) from exc
+        if isinstance(exc, openai.NotFoundError):
+            raise LLMFatalError(
+                f"{self._where()} has no chat completions for model {request.model!r} (404): {_message(exc)}"
+            ) from exc
+        if isinstance(exc, openai.RateLimitError):
+            self.stats["429"] += 1
+            delay = _retry_after(exc.response.headers) or self._backoff(attempt)
+            self.limiter.pause(delay)
+            return delay, f"429 rate limited: {_message(exc)}"
+        if isinstance(exc, openai.APIStatusError):
+            self.stats[str(exc.status_code)] += 1
+            if exc.status_code < 500 and exc.status_code not in (408, 409):
+                raise RequestFailed(f"HTTP {exc.status_code}: {_message(exc)}") from exc
+            delay = _retry_after(exc.response.headers)
+            return delay, f"HTTP {exc.status_code}: {_message(exc)}"
+        if isinstance(exc, openai.APITimeoutError):
+            self.stats["timeouts"] += 1
+            return None, f"timed out after {self.config.timeout}s"
+        if isinstance(exc, openai.APIConnectionError):
+            self.stats["connection_errors"] += 1
+            return None, f"connection error: {exc.__cause__ or exc}"
+        self.stats["bad_responses"] += 1  # APIResponseValidationError and the like
+        return None, f"malformed response: {exc!r}"
+
+    def _give_up(self, last_error: str) -> Exception:
+        self.stats["failed"] += 1
+        if (
+            last_error.startswith("connection error")
+            and self.stats["requests"] == self.stats["connection_errors"]
+        ):
+            return LLMFatalError(f"cannot reach {self._where()}: {last_error}")
+        return RequestFailed(f"gave up after {self.config.max_retries + 1} attempts: {last_error}")
+
+    def _result(self, completion: dict, headers) -> ChatResult:
         if not isinstance(completion, dict) or not completion.get("choices"):
             raise ValueError("response has no choices")
-        return result_from_completion(
-            completion, raw.headers.get("x-request-id") or completion.get("id") or ""
-        )
+        return result_from_completion(completion, headers.get("x-request-id") or completion.get("id") or "")
 
     def _backoff(self, attempt: int) -> float:
         return min(self.config.max_backoff, self.config.backoff * 2**attempt) * random.uniform(0.5, 1.0)
@@ -234,13 +251,15 @@ def _message(exc) -> str:
     return str(getattr(exc, "message", exc))
 
 
-def _http_response_type() -> type:
-    """The HTTP response class the SDK returns unparsed (``httpx2`` in openai 3.x, ``httpx`` before)."""
-    try:
-        import httpx2
+def raw_response_type() -> type:
+    """The ``Response`` class of the HTTP library the installed openai SDK is built on.
 
-        return httpx2.Response
-    except ImportError:
-        import httpx
+    ``client.post(path, cast_to=<that class>, body=...)`` is the SDK's documented raw call, but the SDK
+    names the class only through its HTTP library, which changed (httpx until openai 2.x, httpx2 since).
+    Rather than guess import names, it is read from the SDK's public ``DefaultAsyncHttpxClient`` (a
+    subclass of that library's ``AsyncClient``). tests/builders/test_ratelimit.py fails if this breaks.
+    """
+    import openai
 
-        return httpx.Response
+    base = next(c for c in openai.DefaultAsyncHttpxClient.__mro__[1:] if c.__name__ == "AsyncClient")
+    return sys.modules[base.__module__.split(".")[0]].Response

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from svit_data.atomic import write_text
 from svit_data.builders.parsers import QA
-from svit_data.tasks import DETAIL_DESCRIPTION
+from svit_data.tasks import task_spec
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -41,7 +41,7 @@ def conversations_to_svit(
     task: str, conversations: list[list[QA]], question: str | None = None
 ) -> list[dict]:
     """Parsed turns -> SVIT ``conversations`` (one entry per conversation; ``from`` user/gpt)."""
-    if task == DETAIL_DESCRIPTION:
+    if task_spec(task).drawn_question:  # one turn: the drawn question, then the reply
         qa = conversations[0][0]
         return [
             {

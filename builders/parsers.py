@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from svit_data.tasks import CONVERSATION, DETAIL_DESCRIPTION
+from svit_data.tasks import REPLY_CONVERSATIONS, REPLY_DESCRIPTION, REPLY_QA, task_spec
 
 _Q = r"question|q|user|human"
 _A = r"answer|a|gpt|assistant|ai"
@@ -106,19 +106,25 @@ def split_conversations(text: str) -> list[str]:
     return [block for block in marked.split("\x00") if block.strip()]
 
 
-def parse(task: str, text: str, *, per_conversation: int = 5) -> Parsed:
-    """Parse one reply of ``task`` (see the module docstring)."""
-    if task == DETAIL_DESCRIPTION:
-        body = re.sub(
-            r"^\s*(?:\*\*|#+\s*)?(?:detailed\s+)?description(?:\*\*)?\s*[:：]\s*",
-            "",
-            text.strip(),
-            flags=re.IGNORECASE,
-        ).strip()
-        return Parsed([[QA("", body)]] if body else [], [] if body else ["empty description"])
-    if task != CONVERSATION:
-        pairs, issues = parse_qa(text)
-        return Parsed([pairs] if pairs else [], issues)
+def parse_description(text: str, per_conversation: int = 1) -> Parsed:
+    """A description reply: the whole text (a leading ``Description:`` label removed) is the answer."""
+    body = re.sub(
+        r"^\s*(?:\*\*|#+\s*)?(?:detailed\s+)?description(?:\*\*)?\s*[:：]\s*",
+        "",
+        text.strip(),
+        flags=re.IGNORECASE,
+    ).strip()
+    return Parsed([[QA("", body)]] if body else [], [] if body else ["empty description"])
+
+
+def parse_one_block(text: str, per_conversation: int = 0) -> Parsed:
+    """A reply of question-answer pairs that form one conversation."""
+    pairs, issues = parse_qa(text)
+    return Parsed([pairs] if pairs else [], issues)
+
+
+def parse_conversations(text: str, per_conversation: int = 5) -> Parsed:
+    """A reply of several conversations; without separators, cut into ``per_conversation`` pairs each."""
     parsed = Parsed()
     for block in split_conversations(text):
         pairs, issues = parse_qa(block)
@@ -132,3 +138,18 @@ def parse(task: str, text: str, *, per_conversation: int = 5) -> Parsed:
         ]
         parsed.issues.append("conversations not separated; split by count")
     return parsed
+
+
+# One parser per reply kind (TaskSpec.reply).
+PARSERS = {
+    REPLY_DESCRIPTION: parse_description,
+    REPLY_QA: parse_one_block,
+    REPLY_CONVERSATIONS: parse_conversations,
+}
+
+
+def parse(task: str, text: str, *, per_conversation: int | None = None) -> Parsed:
+    """Parse one reply of ``task`` with the parser its TaskSpec names (see the module docstring)."""
+    spec = task_spec(task)
+    per = spec.qa_per_conversation if per_conversation is None else per_conversation
+    return PARSERS[spec.reply](text, per)

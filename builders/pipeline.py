@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from itertools import islice
 
 from svit_data.builders.cache import ResponseCache
-from svit_data.builders.cost import EXPECTED_OUTPUT_TOKENS, Budget, BudgetExhausted, Price
+from svit_data.builders.cost import Budget, BudgetExhausted, Price
 from svit_data.builders.llm import ChatModel, ChatRequest, ChatResult, LLMFatalError, RequestFailed
 from svit_data.builders.output import OutputLayout, conversations_to_svit, write_jsonl
 from svit_data.builders.parsers import parse
@@ -24,9 +24,9 @@ from svit_data.builders.prompt_loader import TaskPrompt
 from svit_data.builders.serializer import ImageContext, SerializerConfig
 from svit_data.builders.sources import AnnotationSource
 from svit_data.builders.tokens import TokenCounter
-from svit_data.builders.validators import EXPECTED, ValidationConfig, validate
+from svit_data.builders.validators import ValidationConfig, validate
 from svit_data.errors import ConfigError
-from svit_data.tasks import DETAIL_DESCRIPTION, TASKS
+from svit_data.tasks import TASKS, task_spec
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,9 @@ REASK = (
 
 @dataclass(frozen=True)
 class GenerateConfig:
-    tasks: tuple[str, ...] = field(default=TASKS, metadata={"help": "SVIT tasks to generate"})
+    tasks: tuple[str, ...] = field(
+        default=TASKS, metadata={"help": "comma-separated SVIT tasks to generate", "sep": ","}
+    )
     model: str = field(default="gpt-4o", metadata={"help": "model name sent to the API"})
     max_tokens: int = field(default=2048, metadata={"help": "max output tokens per request"})
     temperature: float | None = field(
@@ -143,7 +145,7 @@ class Generator:
                 continue
             row["requests"] += 1
             row["input_tokens"] += self.counter.count_messages(request.message_dicts())
-            row["output_tokens_est"] += min(EXPECTED_OUTPUT_TOKENS[task], self.config.max_tokens)
+            row["output_tokens_est"] += min(task_spec(task).output_tokens, self.config.max_tokens)
         total = sum(per_task.values(), Counter())
         return {
             "model": self.config.model,
@@ -224,7 +226,7 @@ class Generator:
                 ]
             self.stats["cached" if result.from_cache else "sent"] += 1
             tokens_in, tokens_out = tokens_in + result.input_tokens, tokens_out + result.output_tokens
-            parsed = parse(task, result.text, per_conversation=EXPECTED[task][1])
+            parsed = parse(task, result.text)
             verdict = validate(task, context, result, parsed, self.config.validation)
             self.stats["boxes"] += verdict.boxes
             self.stats["grounded_boxes"] += verdict.grounded
@@ -245,7 +247,9 @@ class Generator:
             return None, rows
         prompt = self.prompts[task]
         question = (
-            prompt.question(context.image.image_id, self.config.seed) if task == DETAIL_DESCRIPTION else None
+            prompt.question(context.image.image_id, self.config.seed)
+            if task_spec(task).drawn_question
+            else None
         )
         image = context.image
         record = {
@@ -319,12 +323,12 @@ class Generator:
             else None,
             "spent_usd": round(self.budget.spent, 6),
             "stopped": self.stopped,
-            "llm": dict(getattr(self.llm, "stats", {})),
+            "llm": dict(self.llm.stats) if self.llm is not None else {},
         }
         return summary
 
     def _postfix(self) -> dict:
-        llm_stats = getattr(self.llm, "stats", Counter())
+        llm_stats = self.llm.stats if self.llm is not None else Counter()
         errors = sum(
             llm_stats.get(k, 0) for k in ("429", "500", "timeouts", "connection_errors", "bad_responses")
         )

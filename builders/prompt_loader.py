@@ -22,7 +22,7 @@ from importlib import resources
 from pathlib import Path
 
 from svit_data.errors import InputError
-from svit_data.tasks import DETAIL_DESCRIPTION, check_task
+from svit_data.tasks import check_task, task_spec
 
 SYSTEM_FILES = ("system_message.txt", "system.txt")
 USER_TEMPLATE = "user_template.txt"
@@ -98,7 +98,7 @@ def load_task_prompt(directory: str | Path, task: str) -> TaskPrompt:
     if "{context}" not in template:
         raise InputError("user template has no {context} placeholder", file=str(folder / USER_TEMPLATE))
     instructions: tuple[str, ...] = ()
-    if task == DETAIL_DESCRIPTION:
+    if task_spec(task).drawn_question:
         pool = (
             folder / INSTRUCTIONS if (folder / INSTRUCTIONS).exists() else builtin_dir() / task / INSTRUCTIONS
         )

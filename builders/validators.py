@@ -20,15 +20,7 @@ from svit_data.builders.serializer import ImageContext
 from svit_data.errors import ConfigError
 from svit_data.quality import check_qa
 from svit_data.quality.text import ERROR_REPLY
-from svit_data.tasks import COMPLEX_REASONING, CONVERSATION, DETAIL_DESCRIPTION, REFERRING_QA
-
-# (conversations, QA per conversation) a reply should hold, per task (SVIT's quotas)
-EXPECTED: dict[str, tuple[int, int]] = {
-    CONVERSATION: (3, 5),
-    COMPLEX_REASONING: (1, 15),
-    REFERRING_QA: (1, 10),
-    DETAIL_DESCRIPTION: (1, 1),
-}
+from svit_data.tasks import REPLY_DESCRIPTION, task_spec
 
 
 @dataclass(frozen=True)
@@ -87,12 +79,13 @@ def check_reply(result: ChatResult) -> tuple[str, str] | None:
 
 
 def check_counts(task: str, parsed: Parsed, config: ValidationConfig) -> tuple[str, str] | None:
-    conversations, per = EXPECTED[task]
+    spec = task_spec(task)  # quotas and reply kind
+    conversations, per = spec.conversations, spec.qa_per_conversation
     if not parsed.conversations:
         return "unparseable", "no question-answer pairs found" + (
             f" ({'; '.join(parsed.issues)})" if parsed.issues else ""
         )
-    if task == DETAIL_DESCRIPTION:
+    if spec.reply == REPLY_DESCRIPTION:
         words = len(parsed.conversations[0][0].answer.split())
         if words < config.min_description_words:
             return "too_short", f"description has {words} words, expected >= {config.min_description_words}"
@@ -118,7 +111,7 @@ def check_pair(
     findings, _, _ = check_qa(task, qa.question, qa.answer, repair=False)
     if findings:
         return findings[0].code, findings[0].detail, 0, 0
-    if task != REFERRING_QA:
+    if not task_spec(task).boxes:
         return "", "", 0, 0
     refs = parse_refs(qa.question + "\n" + qa.answer, strict=True)  # valid: the checks above passed
     if not refs:

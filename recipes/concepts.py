@@ -40,7 +40,9 @@ _JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
 
 @dataclass(frozen=True)
 class ExtractConfig:
-    model: str = field(metadata={"help": "model name sent to the OpenAI-compatible endpoint"})
+    model: str = field(
+        default="gpt-4o", metadata={"help": "model name sent to the OpenAI-compatible endpoint"}
+    )
     questions_per_request: int = field(default=150, metadata={"help": "questions sent in one request"})
     max_tokens: int = field(default=2048, metadata={"help": "reply token limit per request"})
     temperature: float = field(default=0.0, metadata={"help": "sampling temperature (0: most repeatable)"})

@@ -11,7 +11,7 @@ from svit_data.tasks import TASK_FILES
 log = logging.getLogger(__name__)
 
 
-def _is_connection_error(error: Exception) -> bool:
+def is_connection_error(error: Exception) -> bool:
     """Network failures surface as OSError or as the HTTP client's TransportError (httpx or httpx2)."""
     if isinstance(error, OSError):
         return True
@@ -49,7 +49,7 @@ def download_released(repo: str) -> Path:
         status = error.response.status_code if error.response is not None else "?"
         raise SvitError(f"downloading {repo_id} failed with HTTP {status}") from None
     except Exception as error:
-        if not _is_connection_error(error):
+        if not is_connection_error(error):
             raise
         raise SvitError(
             f"cannot reach the Hub to download {repo_id} ({type(error).__name__}); check the network or HF_ENDPOINT"

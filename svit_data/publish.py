@@ -105,6 +105,31 @@ def _same(local: Path, remote) -> bool:
     return _git_blob_id(local) == remote.blob_id
 
 
+def validate_folder(folder: Path) -> None:
+    """A push needs a built svit folder whose card parses and agrees with its data."""
+    from svit_data.cards.validate import card_problems
+    from svit_data.folder_check import load_folder
+
+    state, meta = load_folder(folder)
+    problems = card_problems(meta, state)
+    if problems:
+        raise SvitError(f"{folder / 'README.md'} does not match the data ({problems[0]}); rebuild the folder")
+
+
+def unreachable(error: Exception, repo_id: str) -> SvitError | None:
+    """One sentence when ``error`` is a network failure (the same test as ``build --source hf://``)."""
+    from svit_data.hub_source import is_connection_error
+
+    if not is_connection_error(error):
+        return None
+    from huggingface_hub import constants
+
+    return SvitError(
+        f"cannot reach the Hub at {constants.ENDPOINT} to push to dataset {repo_id} "
+        f"({type(error).__name__}); check the network or HF_ENDPOINT"
+    )
+
+
 def hub_error(error: Exception, repo_id: str, revision: str) -> SvitError:
     """One sentence for each way the Hub refuses a push."""
     from huggingface_hub.errors import HfHubHTTPError, RevisionNotFoundError
@@ -154,6 +179,8 @@ def plan_push(folder: Path, repo_id: str, *, revision: str = "main", token: str 
         exists = False
     except HfHubHTTPError as error:
         raise hub_error(error, repo_id, revision) from None
+    except Exception as error:
+        raise (unreachable(error, repo_id) or error) from None
     plan = PushPlan(repo_id, revision, exists, sizes={p: f.stat().st_size for p, f in files.items()})
     for path, local in files.items():
         (plan.unchanged if path in remote and _same(local, remote[path]) else plan.adds).append(path)
@@ -208,5 +235,12 @@ def push(
     except RuntimeError as error:  # an LFS upload failed part-way; what was uploaded is kept server-side
         raise SvitError(
             f"the upload to dataset {repo_id} was interrupted ({error}); run the same push again to resume"
+        ) from None
+    except Exception as error:
+        if unreachable(error, repo_id) is None:
+            raise
+        raise SvitError(
+            f"the connection to the Hub broke while pushing to dataset {repo_id} ({type(error).__name__}); "
+            "run the same push again to resume"
         ) from None
     return PushResult(plan, commit_url=info.commit_url, pr_url=info.pr_url)

@@ -29,7 +29,6 @@ from svit_data.train.config import (
     resolve,
 )
 
-EXTRA_HINT = "svit-train needs the training dependencies: pip install svit[train]"
 FLAG_NAMES = {"init_from": "--from"}
 
 
@@ -139,16 +138,21 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if rank == 0 else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    return run_command("svit-train", COMMANDS, args)
+
+
+def run_command(prog: str, commands: dict, args: argparse.Namespace) -> int:
+    """Run one subcommand of a torch-backed CLI: a missing extra or a user error is one line and exit 2."""
     try:
         import torch  # noqa: F401
         import transformers  # noqa: F401
     except ImportError:
-        sys.stderr.write(EXTRA_HINT + "\n")
+        sys.stderr.write(f"{prog} needs the training dependencies: pip install svit[train]\n")
         return 2
     try:
-        return COMMANDS[args.command](args)
+        return commands[args.command](args)
     except SvitError as e:
-        sys.stderr.write(f"svit-train: error: {e}\n")
+        sys.stderr.write(f"{prog}: error: {e}\n")
         return 2
 
 

@@ -14,11 +14,9 @@ import sys
 from dataclasses import MISSING, fields
 from pathlib import Path
 
-from svit_data.errors import SvitError
 from svit_data.train import pope_metrics
+from svit_data.train.cli import run_command
 from svit_data.train.evaluate import POPE_PROMPT, EvalConfig
-
-EXTRA_HINT = "svit-eval needs the training dependencies: pip install svit[train]"
 
 
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
@@ -139,17 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        import torch  # noqa: F401
-        import transformers  # noqa: F401
-    except ImportError:
-        sys.stderr.write(EXTRA_HINT + "\n")
-        return 2
-    try:
-        return COMMANDS[args.command](args)
-    except SvitError as e:
-        sys.stderr.write(f"svit-eval: error: {e}\n")
-        return 2
+    return run_command("svit-eval", COMMANDS, args)
 
 
 if __name__ == "__main__":

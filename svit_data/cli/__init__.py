@@ -1,7 +1,8 @@
 """``svit-recipe``: subcommands are modules named in a dict, imported only when used.
 
 Each module has ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``. Errors a user can
-cause (:class:`svit_data.errors.SvitError`) print one line and exit with code 2.
+cause (:class:`svit_data.errors.SvitError`) print one line and exit with code 2. ``--quiet`` (where a
+command has it) leaves warnings only; third-party libraries log at WARNING unless ``-v``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 
 from svit_data.errors import SvitError
 
@@ -73,11 +75,27 @@ def _closed_pipe() -> int:
     return EXIT_CLOSED_PIPE
 
 
+def configure_logging(*, verbose: bool = False, quiet: bool = False) -> Callable[[], None]:
+    """svit's own messages at INFO (WARNING with --quiet, DEBUG with -v); other libraries at WARNING
+    unless -v (httpx logs one INFO line per request). Returns a function that restores the levels, so
+    an in-process call (tests, notebooks) leaves logging as it found it."""
+    root, ours = logging.getLogger(), logging.getLogger("svit_data")
+    saved = (root.level, ours.level)
+    if not root.handlers:
+        logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    ours.setLevel(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
+
+    def restore() -> None:
+        root.setLevel(saved[0])
+        ours.setLevel(saved[1])
+
+    return restore
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
-    )
+    restore = configure_logging(verbose=args.verbose, quiet=getattr(args, "quiet", False))
     print_library_logs_once()
     try:
         code = int(args.run(args) or 0)
@@ -91,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"svit-recipe {args.command}: interrupted; outputs were left as they were", file=sys.stderr)
         return 130
+    finally:
+        restore()
 
 
 if __name__ == "__main__":

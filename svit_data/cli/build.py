@@ -103,7 +103,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="drop these images from every train split: one VG id, 'coco:ID' or COCO file name per line "
         "(COCO ids need --image-data); the card reports how many samples left",
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars; log warnings only")
 
 
 def config_rows(

@@ -8,10 +8,7 @@ huggingface_hub login and is never printed or written anywhere.
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
-
-from svit_data.errors import SvitError
 
 HELP = "upload a built dataset folder to a Hugging Face Hub dataset repo (only changed files)"
 
@@ -33,30 +30,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _validate_folder(folder: Path) -> None:
-    """The folder must be a built svit folder whose card parses and agrees with its data."""
-    from svit_data.cards.validate import card_problems
-    from svit_data.cli.check import load_folder
-
-    state, meta = load_folder(folder)
-    problems = card_problems(meta, state)
-    if problems:
-        raise SvitError(f"{folder / 'README.md'} does not match the data ({problems[0]}); rebuild the folder")
-
-
 def _size(n: int) -> str:
     return f"{n / 2**20:.1f} MB" if n >= 1 << 20 else f"{n / 1024:.1f} KB"
 
 
 def run(args: argparse.Namespace) -> int:
-    from svit_data.publish import check_repo_id, push, resolve_token
+    from svit_data.publish import check_repo_id, push, resolve_token, validate_folder
 
-    if not args.verbose:  # one INFO line per HTTP request buries the plan
-        logging.getLogger("httpx").setLevel(logging.WARNING)
-        logging.getLogger("httpx2").setLevel(logging.WARNING)
     folder = Path(args.folder)
     check_repo_id(args.repo_id)
-    _validate_folder(folder)
+    validate_folder(folder)
     if not args.dry_run:
         resolve_token(required=True)
     result = push(

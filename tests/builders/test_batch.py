@@ -11,7 +11,7 @@ import sys
 import time
 
 import pytest
-from builders_helpers import HERE, generate_args, read_records, strip_provenance
+from builders_helpers import HERE, generate_args, read_records, run_library, strip_provenance
 from fake_openai import echo_answer
 
 from svit_data.builders.batch import BatchRunner
@@ -26,7 +26,7 @@ ALL = ",".join(TASKS)
 
 def test_batch_gives_online_records(small_vg, tmp_path, fake_server):
     with fake_server() as (_, url):
-        generate.run(generate_args(vg=small_vg, out=tmp_path / "online", base_url=url, tasks=ALL, quiet=True))
+        run_library(small_vg, tmp_path / "online", url, tasks=ALL)
     with fake_server(batch_delay=0.2) as (fake, url):
         args = generate_args(
             vg=small_vg,

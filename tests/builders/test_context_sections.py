@@ -8,14 +8,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-from builders_helpers import generate_args
+from builders_helpers import run_library
 
 from svit_data.builders.annotations import VisualGenome
 from svit_data.builders.coco import load_instances
 from svit_data.builders.serializer import SerializerConfig, serialize
 from svit_data.builders.sources import AnnotationSource
 from svit_data.builders.tokens import TokenCounter
-from svit_data.cli import generate
 
 COCO_ID = 37777  # the one image of the instances sample that its 'images' list describes (352x230)
 
@@ -126,16 +125,14 @@ def test_truncation_drops_relationships_then_regions_then_coco_then_objects(vg_w
 def test_generate_uses_the_new_sections(vg_with_coco, instances_file, tmp_path, fake_server):
     out = tmp_path / "out"
     with fake_server() as (fake, url):
-        args = generate_args(
-            vg=vg_with_coco,
-            out=out,
-            base_url=url,
+        run_library(
+            vg_with_coco,
+            out,
+            url,
             tasks="detail_description",
-            coco_instances=instances_file,
+            coco_instances=(str(instances_file),),
             context_tokens=100_000,
-            quiet=True,
         )
-        assert generate.run(args) == 0
     context = fake.log[0]["body"]["messages"][1]["content"]
     assert "- potted plant: [0.291, 0.515, 0.314, 0.59]" in context and "Relationships:" in context
     resolved = json.loads((out / "generate_config.json").read_text())

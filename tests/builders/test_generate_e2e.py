@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from builders_helpers import generate_args, read_records, strip_provenance
+from builders_helpers import generate_args, read_records, run_library, strip_provenance
 
 from svit_data.builders.llm import LLMFatalError
 from svit_data.cli import generate
@@ -15,7 +15,15 @@ from svit_data.tasks import TASKS
 ALL = ",".join(TASKS)
 
 
+def _lib(small_vg, out, url, **kw) -> dict:
+    """The library call: returns the summary."""
+    kw.setdefault("tasks", ALL)
+    kw.setdefault("timeout", 5)
+    return run_library(small_vg, out, url, **kw)
+
+
 def _run(small_vg, out, url, **kw):
+    """Through the command line (what it prints and its exit code)."""
     args = generate_args(
         vg=small_vg,
         out=out,
@@ -30,7 +38,7 @@ def _run(small_vg, out, url, **kw):
 
 def test_clean_run_writes_svit_records(small_vg, tmp_path, fake_server):
     with fake_server() as (fake, url):
-        assert _run(small_vg, tmp_path / "out", url) == 0
+        returned = _lib(small_vg, tmp_path / "out", url)
     out = tmp_path / "out"
     conv = read_records(out, "conversation")
     assert [r["image_id"] for r in conv] == [1, 2, 3, 4, 5, 6]
@@ -47,6 +55,7 @@ def test_clean_run_writes_svit_records(small_vg, tmp_path, fake_server):
     )
     assert detail["image_file"] == "1.jpg" and detail["width"] == 800
     summary = json.loads((out / "summary.json").read_text())
+    assert summary == returned
     assert summary["records"] == {t: 6 for t in TASKS} and summary["sent"] == 24
     assert summary["grounding_rate"] == 1.0
     assert (out / "rejections.jsonl").read_text() == ""
@@ -55,10 +64,10 @@ def test_clean_run_writes_svit_records(small_vg, tmp_path, fake_server):
 
 def test_faults_give_the_same_records(small_vg, tmp_path, fake_server):
     with fake_server() as (_, url):
-        assert _run(small_vg, tmp_path / "clean", url) == 0
+        _lib(small_vg, tmp_path / "clean", url)
     faults = ["429", "500", "timeout", "truncated", "empty", "malformed", None, "500", "429", "malformed"]
     with fake_server(faults=faults, timeout_sleep=3) as (fake, url):
-        assert _run(small_vg, tmp_path / "faulty", url, timeout=1, reask=1) == 0
+        assert not _lib(small_vg, tmp_path / "faulty", url, timeout=1, reask=1)["stopped"]
     assert {e["status"] for e in fake.log} >= {429, 500, "timeout", "truncated"}
     for task in TASKS:
         clean = read_records(tmp_path / "clean", task)
@@ -72,10 +81,10 @@ def test_faults_give_the_same_records(small_vg, tmp_path, fake_server):
 
 def test_rerun_sends_nothing(small_vg, tmp_path, fake_server):
     with fake_server() as (fake, url):
-        assert _run(small_vg, tmp_path / "out", url) == 0
+        _lib(small_vg, tmp_path / "out", url)
         first = {t: read_records(tmp_path / "out", t) for t in TASKS}
         sent = len(fake.log)
-        assert _run(small_vg, tmp_path / "out", url) == 0
+        assert _lib(small_vg, tmp_path / "out", url)["cached"] == sent
         assert len(fake.log) == sent
     assert {t: read_records(tmp_path / "out", t) for t in TASKS} == first
 
@@ -127,10 +136,10 @@ def test_dry_run_writes_nothing_and_counts_exactly(small_vg, tmp_path, fake_serv
 
 def test_max_cost_is_a_hard_cap(small_vg, tmp_path, fake_server):
     with fake_server() as (_, url):
-        code = _run(small_vg, tmp_path / "out", url, max_cost=0.05, max_tokens=1000, concurrency=2)
-    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-    assert code == generate.EXIT_BUDGET and summary["stopped"]
-    assert 0 < summary["spent_usd"] <= 0.05
+        summary = _lib(small_vg, tmp_path / "out", url, max_cost=0.05, max_tokens=1000, concurrency=2)
+        assert summary["stopped"] and 0 < summary["spent_usd"] <= 0.05
+        code = _run(small_vg, tmp_path / "cli", url, max_cost=0.05, max_tokens=1000, concurrency=2)
+    assert code == generate.EXIT_BUDGET
 
 
 def test_errors_in_replies_are_rejected_with_reasons(small_vg, tmp_path, fake_server):
@@ -145,7 +154,7 @@ def test_errors_in_replies_are_rejected_with_reasons(small_vg, tmp_path, fake_se
         return next(replies, "nothing usable at all")
 
     with fake_server(answer=bad) as (_, url):
-        assert _run(small_vg, tmp_path / "out", url, tasks="complex_reasoning", limit=3, concurrency=1) == 0
+        _lib(small_vg, tmp_path / "out", url, tasks="complex_reasoning", limit=3, concurrency=1)
     rows = [json.loads(line) for line in (tmp_path / "out" / "rejections.jsonl").read_text().splitlines()]
     assert [r["reason"] for r in rows] == ["error_reply", "wrong_count", "unparseable"]
     assert rows[0]["text"].startswith("It seems like") and rows[0]["image_id"] == 1
@@ -153,12 +162,11 @@ def test_errors_in_replies_are_rejected_with_reasons(small_vg, tmp_path, fake_se
 
 
 def test_invalid_key_stops_at_once(small_vg, tmp_path, fake_server, monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", "wrong")
     with (
         fake_server(api_key="right") as (fake, url),
         pytest.raises(LLMFatalError, match="rejected the API key"),
     ):
-        _run(small_vg, tmp_path / "out", url, concurrency=1)
+        _lib(small_vg, tmp_path / "out", url, concurrency=1, api_key="wrong")
     assert len(fake.log) == 1  # no retry, nothing else sent
 
 
@@ -170,23 +178,23 @@ def test_refused_connection_is_a_clear_error(small_vg, tmp_path):
     port = sock.getsockname()[1]
     sock.close()
     with pytest.raises(LLMFatalError, match="cannot reach"):
-        _run(small_vg, tmp_path / "out", f"http://127.0.0.1:{port}/v1", max_retries=1, concurrency=1)
+        _lib(small_vg, tmp_path / "out", f"http://127.0.0.1:{port}/v1", max_retries=1, concurrency=1)
     assert (tmp_path / "out" / "cache.sqlite").exists()
 
 
 def test_bad_inputs(small_vg, tmp_path):
     with pytest.raises(InputError, match="missing Visual Genome"):
-        _run(tmp_path, tmp_path / "out", "http://127.0.0.1:9/v1", dry_run=True)
+        _lib(tmp_path, tmp_path / "out", None, dry_run=True)
     prompts = tmp_path / "prompts" / "conversation"
     prompts.mkdir(parents=True)
     (prompts / "system_message.txt").write_text("hi")
     with pytest.raises(InputError, match="no folder for task 'referring_qa'"):
-        _run(
+        _lib(
             small_vg,
             tmp_path / "out",
-            "http://127.0.0.1:9/v1",
+            None,
             dry_run=True,
-            prompts=tmp_path / "prompts",
+            prompts=str(tmp_path / "prompts"),
             tasks="conversation,referring_qa",
         )
     with pytest.raises(InputError, match="--shard"):

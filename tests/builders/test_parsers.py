@@ -50,3 +50,32 @@ def test_referring_markers_survive():
         "Question: Where is <st>man<ed> [0.1, 0.2, 0.3, 0.4]?\nAnswer: Next to <st>car<ed> [0.5, 0.5, 0.9, 0.9]."
     )
     assert pairs[0].question == "Where is <st>man<ed> [0.1, 0.2, 0.3, 0.4]?"
+
+
+def test_every_task_has_one_complete_spec():
+    import pytest
+
+    from svit_data.builders.parsers import PARSERS
+    from svit_data.tasks import TASK_SPECS, TASKS, task_spec
+
+    assert tuple(TASK_SPECS) == TASKS
+    for name, spec in TASK_SPECS.items():
+        assert spec.name == name and spec.reply in PARSERS and spec.output_tokens > 0
+        assert spec.conversations >= 1 and spec.qa_per_conversation >= 1
+    assert [t for t in TASKS if task_spec(t).boxes] == ["referring_qa"]
+    assert [t for t in TASKS if task_spec(t).drawn_question] == ["detail_description"]
+    with pytest.raises(ValueError, match="unknown task"):
+        task_spec("captioning")
+
+
+def test_the_parser_follows_the_task_spec(monkeypatch):
+    """A task whose spec says 'qa' is parsed as one block, whatever its name."""
+    import dataclasses
+
+    from svit_data import tasks
+
+    reply = "Question: A?\nAnswer: a.\nQuestion: B?\nAnswer: b."
+    assert len(parse("detail_description", reply).conversations[0]) == 1
+    spec = dataclasses.replace(tasks.TASK_SPECS["detail_description"], reply=tasks.REPLY_QA)
+    monkeypatch.setitem(tasks.TASK_SPECS, "detail_description", spec)
+    assert parse("detail_description", reply).conversations == [[QA("A?", "a."), QA("B?", "b.")]]

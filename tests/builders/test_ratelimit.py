@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 
 import pytest
@@ -93,3 +94,35 @@ def test_limiter_keeps_requests_under_tokens_per_minute(fake_server):
     total = 70 * cost
     assert elapsed >= (total - tpm) / (tpm / 60) * 0.95
     assert elapsed <= (total - tpm) / (tpm / 60) + 10  # generous: CI machines may be loaded
+
+
+def test_the_client_reads_headers_and_body_through_the_sdk_raw_call(fake_server):
+    """OpenAIChat relies on the SDK's raw ``client.post(..., cast_to=<Response class>)``: the limiter learns
+    the server's limit from the x-ratelimit headers, the reply is parsed, and the SDK's errors map to our
+    reasons. Fails if the SDK changes that contract or where the Response class comes from."""
+    import openai
+
+    from svit_data.builders.openai_client import raw_response_type
+
+    response_type = raw_response_type()
+    assert response_type.__name__ == "Response" and hasattr(response_type, "content")
+    assert issubclass(
+        openai.DefaultAsyncHttpxClient, sys.modules[response_type.__module__.split(".")[0]].AsyncClient
+    )
+    request = ChatRequest.build("gpt-4o", [{"role": "user", "content": "hello"}], max_tokens=50)
+
+    async def go(url):
+        client = OpenAIChat(ClientConfig(base_url=url, api_key="k"))
+        try:
+            return await client.complete(request), client.limiter.tokens, client.stats
+        finally:
+            await client.aclose()
+
+    with fake_server(tpm=50_000) as (fake, url):
+        result, bucket, stats = asyncio.run(go(url))
+    assert bucket is not None and bucket.capacity == 50_000  # learned from x-ratelimit-limit-tokens
+    assert result.text and result.input_tokens > 0 and result.request_id
+    assert stats["requests"] == 1 and fake.log[0]["body"]["max_tokens"] == 50
+    with fake_server(faults=["500"]) as (fake, url):
+        result, _, stats = asyncio.run(go(url))
+    assert stats["500"] == 1 and stats["retries"] == 1 and result.text

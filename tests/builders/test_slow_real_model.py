@@ -13,9 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from builders_helpers import HERE, generate_args, read_records
-
-from svit_data.cli import generate
+from builders_helpers import HERE, read_records, run_library
 
 pytestmark = pytest.mark.slow
 TASK_LIST = ("conversation", "detail_description")
@@ -48,10 +46,10 @@ def smollm_url():
 
 
 def test_real_small_model_outputs_are_parsed_or_rejected(smollm_url, small_vg, tmp_path):
-    args = generate_args(
-        vg=small_vg,
-        out=tmp_path / "out",
-        base_url=smollm_url,
+    run_library(
+        small_vg,
+        tmp_path / "out",
+        smollm_url,
         tasks=",".join(TASK_LIST),
         limit=1,
         max_tokens=32,
@@ -59,9 +57,7 @@ def test_real_small_model_outputs_are_parsed_or_rejected(smollm_url, small_vg, t
         concurrency=1,
         timeout=150,
         max_retries=0,
-        quiet=True,
     )
-    assert generate.run(args) == 0
     out = tmp_path / "out"
     summary = json.loads((out / "summary.json").read_text())
     assert summary["sent"] == 2 and summary.get("failed_requests", 0) == 0

@@ -6,14 +6,14 @@ import json
 from pathlib import Path
 
 import datasets
-from builders_helpers import generate_args, read_records
+from builders_helpers import read_records, run_library
 from scripted import answer, task_of
 
 from svit_data.builders.annotations import VisualGenome
 from svit_data.builders.serializer import SerializerConfig
 from svit_data.builders.sources import AnnotationSource
 from svit_data.builders.tokens import TokenCounter
-from svit_data.cli import generate, main
+from svit_data.cli import main
 from svit_data.pool import find_task_files
 from svit_data.tasks import COMPLEX_REASONING, PER_QA_TASKS, TASKS
 
@@ -63,10 +63,7 @@ def test_generated_folder_builds_and_loads(small_vg, tmp_path, fake_server, svit
 
     out = tmp_path / "generated"
     with fake_server(answer=replies) as (_, url):
-        args = generate_args(
-            vg=small_vg, out=out, base_url=url, tasks=",".join(TASKS), quiet=True, chunk_size=4
-        )
-        assert generate.run(args) == 0
+        run_library(small_vg, out, url, tasks=TASKS, chunk_size=4)
     rejections = [json.loads(line) for line in (out / "rejections.jsonl").read_text().splitlines()]
     assert [(r["image_id"], r["task"], r["reason"]) for r in rejections] == [
         (REJECTED_IMAGE, COMPLEX_REASONING, "error_reply")

@@ -49,3 +49,12 @@ def test_bad_repo_id(hub, hub_env, built: Path, repo_id):
     result = run(["push", str(built), "--repo-id", repo_id], hub_env)
     refused(result, hub, "--repo-id must look like ORG/NAME")
     assert not hub.state.requests
+
+
+def test_an_unreachable_hub_is_one_sentence(hub_env, built: Path):
+    env = {**hub_env, "HF_ENDPOINT": "http://127.0.0.1:9", "HF_HUB_ETAG_TIMEOUT": "2"}
+    result = run(["push", str(built), "--repo-id", "ORG/svit", "--dry-run"], env)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("svit-recipe push: error: cannot reach the Hub at http://127.0.0.1:9")
