@@ -55,7 +55,11 @@ class GenerateJob:
         },
     )
     prompts: str | None = field(
-        default=None, metadata={"help": "own prompt folder, one subfolder per task (our layout or LLaVA's)"}
+        default=None,
+        metadata={
+            "help": "own prompt folder: one subfolder per task (our layout or LLaVA's), or SVIT's released "
+            "layout (prompts/<task>.txt, optional data/questions.txt)"
+        },
     )
     image_ids: str | None = field(
         default=None, metadata={"help": "file with VG image ids to process, one per line"}

@@ -1,6 +1,8 @@
-"""Task prompts stored as files: ours (package data) or a user's directory, including LLaVA's layout.
+"""Task prompts stored as files: ours (package data) or a user's directory, in LLaVA's or SVIT's layout.
 
-A prompt directory holds one folder per task (``conversation``, ``complex_reasoning``, ``referring_qa``,
+A prompt directory holds, per task, either a folder (ours and LLaVA's layout) or a single file (SVIT's).
+
+**Folder per task** (``conversation``, ``complex_reasoning``, ``referring_qa``, ``detail_description``), (``conversation``, ``complex_reasoning``, ``referring_qa``,
 ``detail_description``), each with:
 
 - ``system_message.txt`` (or ``system.txt``): the system message;
@@ -9,6 +11,12 @@ A prompt directory holds one folder per task (``conversation``, ``complex_reason
 - optional ``user_template.txt`` with a ``{context}`` placeholder (default: the context alone);
 - for ``detail_description``, optional ``instructions.txt``: the pool of user questions, one per line
   (default: ours). A record's question is drawn from it, seeded by (seed, image id); it is not sent to the LLM.
+
+**SVIT's released layout**: ``prompts/<task>.txt`` holds the task's system prompt (zero-shot, no examples;
+``complex-reasoning.txt`` spellings are accepted too) and ``data/questions.txt`` the detail-description
+questions. ``--prompts`` may name the repository root (holding ``prompts/``) or the ``prompts`` folder itself;
+the questions file is looked up as ``data/questions.txt`` beside ``prompts/`` or ``questions.txt`` inside it,
+and is optional (default: ours). The user message is the context alone.
 """
 
 from __future__ import annotations
@@ -27,6 +35,8 @@ from svit_data.tasks import check_task, task_spec
 SYSTEM_FILES = ("system_message.txt", "system.txt")
 USER_TEMPLATE = "user_template.txt"
 INSTRUCTIONS = "instructions.txt"
+SVIT_PROMPTS = "prompts"
+SVIT_QUESTIONS = "questions.txt"
 _FEWSHOT = re.compile(r"^(\d+)_caps\.txt$")
 
 
@@ -69,13 +79,52 @@ def _read(path: Path) -> str:
         raise InputError("prompt file is not UTF-8 text", file=str(path)) from exc
 
 
+def _svit_prompt_file(root: Path, task: str) -> Path | None:
+    """SVIT's ``<task>.txt`` for ``task`` in ``root`` or ``root/prompts``, if there is one."""
+    for folder in (root, root / SVIT_PROMPTS):
+        for name in (task, task.replace("_", "-")):
+            if (folder / f"{name}.txt").is_file():
+                return folder / f"{name}.txt"
+    return None
+
+
+def _svit_questions(prompt_file: Path) -> Path | None:
+    folder = prompt_file.parent
+    for candidate in (folder / SVIT_QUESTIONS, folder.parent / "data" / SVIT_QUESTIONS):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _instruction_pool(pool: Path) -> tuple[str, ...]:
+    instructions = tuple(line.strip() for line in _read(pool).splitlines() if line.strip())
+    if not instructions:
+        raise InputError("instruction pool is empty", file=str(pool))
+    return instructions
+
+
+def _load_svit_prompt(prompt_file: Path, task: str) -> TaskPrompt:
+    system = _read(prompt_file)
+    if not system:
+        raise InputError("system prompt is empty", file=str(prompt_file))
+    instructions: tuple[str, ...] = ()
+    if task_spec(task).drawn_question:
+        questions = _svit_questions(prompt_file)
+        instructions = _instruction_pool(questions or builtin_dir() / task / INSTRUCTIONS)
+    return TaskPrompt(task, system, (), "{context}", instructions, str(prompt_file))
+
+
 def load_task_prompt(directory: str | Path, task: str) -> TaskPrompt:
     check_task(task)
     root = Path(directory)
     folder = root / task
+    svit_file = None if folder.is_dir() else _svit_prompt_file(root, task)
+    if svit_file is not None:
+        return _load_svit_prompt(svit_file, task)
     if not folder.is_dir():
         raise InputError(
-            f"prompt directory has no folder for task {task!r} (expected {folder}/system_message.txt)",
+            f"prompt directory has no folder or file for task {task!r} (expected "
+            f"{folder}/system_message.txt or {root}/prompts/{task}.txt)",
             file=str(root),
         )
     system_file = next((folder / n for n in SYSTEM_FILES if (folder / n).exists()), None)
@@ -102,9 +151,7 @@ def load_task_prompt(directory: str | Path, task: str) -> TaskPrompt:
         pool = (
             folder / INSTRUCTIONS if (folder / INSTRUCTIONS).exists() else builtin_dir() / task / INSTRUCTIONS
         )
-        instructions = tuple(line.strip() for line in _read(pool).splitlines() if line.strip())
-        if not instructions:
-            raise InputError("instruction pool is empty", file=str(pool))
+        instructions = _instruction_pool(pool)
     return TaskPrompt(task, system, tuple(examples), template, instructions, str(folder))
 
 
