@@ -97,7 +97,7 @@ class BatchRunner:
                 continue
             skip.add(key)
             if self.budget is not None and self.counter is not None:
-                self.budget.reserve(self.counter.count_messages(request.message_dicts()), request.max_tokens)
+                self.budget.reserve(request.prompt_tokens(self.counter), request.max_tokens)
             line = json.dumps(
                 {"custom_id": key, "method": "POST", "url": ENDPOINT, "body": request.body()},
                 ensure_ascii=False,

@@ -54,7 +54,12 @@ class ResponseCache:
         return self.db.execute("SELECT 1 FROM responses WHERE key = ?", (key,)).fetchone() is not None
 
     def put(self, request: ChatRequest, result: ChatResult) -> None:
-        self.put_raw(request.key, request.model, json.dumps(request.body(), ensure_ascii=False), result)
+        self.put_raw(
+            request.key,
+            request.model,
+            json.dumps(request.body(inline_images=False), ensure_ascii=False),
+            result,
+        )
 
     def put_raw(self, key: str, model: str, request_json: str, result: ChatResult) -> None:
         self.db.execute(

@@ -8,6 +8,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from svit_data.builders.tokens import TokenCounter
+from svit_data.builders.vision import ImageInput
 from svit_data.errors import SvitError
 
 
@@ -16,26 +18,50 @@ class ChatRequest:
     model: str
     messages: tuple[tuple[str, str], ...]  # (role, content)
     params: tuple[tuple[str, Any], ...] = ()  # sampling parameters, sorted by name
+    image: ImageInput | None = None  # sent as an image_url part of message ``image_turn``
+    image_turn: int = -1  # index of the user message holding the record's context
 
     @classmethod
-    def build(cls, model: str, messages: list[dict[str, str]], **params: Any) -> ChatRequest:
+    def build(
+        cls, model: str, messages: list[dict[str, str]], image: ImageInput | None = None, **params: Any
+    ) -> ChatRequest:
+        """The image, if any, joins the last message (the context turn; re-asks are appended later)."""
         return cls(
             model,
             tuple((m["role"], m["content"]) for m in messages),
             tuple(sorted((k, v) for k, v in params.items() if v is not None)),
+            image,
+            len(messages) - 1 if image is not None else -1,
         )
 
     def message_dicts(self) -> list[dict[str, str]]:
+        """Text-only messages (token counts add :attr:`image_tokens`)."""
         return [{"role": role, "content": content} for role, content in self.messages]
 
-    def body(self) -> dict[str, Any]:
-        return {"model": self.model, "messages": self.message_dicts(), **dict(self.params)}
+    @property
+    def image_tokens(self) -> int:
+        return self.image.tokens if self.image is not None else 0
+
+    def prompt_tokens(self, counter: TokenCounter) -> int:
+        """Estimated input tokens: the messages' exact text tokens plus the image's rule-based tokens."""
+        return counter.count_messages(self.message_dicts()) + self.image_tokens
+
+    def body(self, *, inline_images: bool = True) -> dict[str, Any]:
+        """The request body; ``inline_images=False`` names images by digest (cache keys and rows)."""
+        messages: list[dict[str, Any]] = self.message_dicts()  # type: ignore[assignment]
+        if self.image is not None:
+            text = messages[self.image_turn]["content"]
+            messages[self.image_turn] = {
+                "role": messages[self.image_turn]["role"],
+                "content": [{"type": "text", "text": text}, self.image.part(inline=inline_images)],
+            }
+        return {"model": self.model, "messages": messages, **dict(self.params)}
 
     @property
     def key(self) -> str:
-        """Cache key: a hash of model, messages and sampling parameters."""
+        """Cache key: a hash of model, messages (images by digest) and sampling parameters."""
         return hashlib.sha256(
-            json.dumps(self.body(), sort_keys=True, ensure_ascii=False).encode()
+            json.dumps(self.body(inline_images=False), sort_keys=True, ensure_ascii=False).encode()
         ).hexdigest()
 
     @property

@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import random
+import re
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -22,9 +23,12 @@ from svit_data.builders.cache import ResponseCache
 from svit_data.builders.llm import ChatRequest, ChatResult, LLMFatalError, RequestFailed
 from svit_data.builders.ratelimit import RateLimiter, parse_duration
 from svit_data.builders.tokens import TokenCounter
+from svit_data.builders.vision import TokenDrift
 from svit_data.errors import ConfigError
 
 log = logging.getLogger(__name__)
+# a 400 on a request with an image part whose message says this: the model cannot read images
+_IMAGE_REFUSAL = re.compile(r"image|multimodal|vision", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -86,11 +90,12 @@ class OpenAIChat:
         self.stats: Counter[str] = Counter()
         self._semaphore = asyncio.Semaphore(config.concurrency)
         self._fatal: LLMFatalError | None = None
+        self.drift = TokenDrift()
 
     def estimate_tokens(self, request: ChatRequest) -> int:
         counter = self.counter or TokenCounter(request.model)
         self.counter = counter
-        return counter.count_messages(request.message_dicts()) + request.max_tokens
+        return request.prompt_tokens(counter) + request.max_tokens
 
     async def complete(self, request: ChatRequest) -> ChatResult:
         """The cached answer, else the API's; a fatal error stops every later call without sending."""
@@ -124,6 +129,8 @@ class OpenAIChat:
             raise self._give_up(last_error)
         self.stats["input_tokens"] += result.input_tokens
         self.stats["output_tokens"] += result.output_tokens
+        if request.image is not None:  # the image rule is an estimate: compare it with the bill
+            self.drift.observe(self.estimate_tokens(request) - request.max_tokens, result.input_tokens)
         if self.cache is not None:
             self.cache.put(request, result)
         return result
@@ -184,6 +191,11 @@ class OpenAIChat:
             return delay, f"429 rate limited: {_message(exc)}"
         if isinstance(exc, openai.APIStatusError):
             self.stats[str(exc.status_code)] += 1
+            if request.image is not None and exc.status_code == 400 and _IMAGE_REFUSAL.search(_message(exc)):
+                raise LLMFatalError(
+                    f"model {request.model!r} at {self._where()} does not take images (HTTP 400: "
+                    f"{_message(exc)}); drop --send-image or choose a vision model"
+                ) from exc
             if exc.status_code < 500 and exc.status_code not in (408, 409):
                 raise RequestFailed(f"HTTP {exc.status_code}: {_message(exc)}") from exc
             delay = _retry_after(exc.response.headers)

@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from itertools import islice
 
 from svit_data.builders.cache import ResponseCache
@@ -25,6 +25,7 @@ from svit_data.builders.serializer import ImageContext, SerializerConfig
 from svit_data.builders.sources import AnnotationSource
 from svit_data.builders.tokens import TokenCounter
 from svit_data.builders.validators import ValidationConfig, validate
+from svit_data.builders.vision import DETAILS, ImageFinder, ImageUnavailable
 from svit_data.errors import ConfigError
 from svit_data.tasks import TASKS, task_spec
 
@@ -58,6 +59,20 @@ class GenerateConfig:
         default_factory=SerializerConfig, metadata={"help": "context serializer"}
     )
     validation: ValidationConfig = field(default_factory=ValidationConfig, metadata={"help": "validators"})
+    send_image: str | None = field(
+        default=None,
+        metadata={
+            "help": "send the image too, as an image_url part with this OpenAI detail: low, high or auto "
+            "(vision teachers; needs --images)"
+        },
+    )
+    images: str | None = field(
+        default=None, metadata={"help": "image folder: <image_id>.jpg anywhere below it (for --send-image)"}
+    )
+    image_tokens: int | None = field(
+        default=None,
+        metadata={"help": "input tokens per image instead of OpenAI's GPT-4o rule (e.g. for vLLM servers)"},
+    )
 
     def __post_init__(self) -> None:
         unknown = [t for t in self.tasks if t not in TASKS]
@@ -67,6 +82,12 @@ class GenerateConfig:
             raise ConfigError(f"shard must be i/N with 0 <= i < N, got {self.shard_index}/{self.shard_count}")
         if self.chunk_size < 1 or self.max_tokens < 1 or self.reask < 0:
             raise ConfigError("chunk_size and max_tokens must be >= 1, reask >= 0")
+        if self.send_image is not None and self.send_image not in DETAILS:
+            raise ConfigError(f"send_image must be one of {', '.join(DETAILS)}, got {self.send_image!r}")
+        if self.send_image is not None and not self.images:
+            raise ConfigError("--send-image needs --images (the folder holding <image_id>.jpg files)")
+        if self.image_tokens is not None and self.image_tokens < 0:
+            raise ConfigError(f"image_tokens must be >= 0, got {self.image_tokens}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -93,6 +114,7 @@ class Generator:
         budget: Budget | None = None,
         progress: bool = False,
         image_ids: set[int] | None = None,
+        image_finder: ImageFinder | None = None,
     ):
         missing = [t for t in config.tasks if t not in prompts]
         if missing:
@@ -105,6 +127,10 @@ class Generator:
         self.stats: Counter[str] = Counter()
         self.reasons: Counter[str] = Counter()
         self.stopped: str | None = None
+        self.vision = config.send_image is not None
+        if self.vision and image_finder is None:
+            image_finder = ImageFinder(config.images, config.send_image, config.image_tokens)
+        self.image_finder = image_finder
 
     # -- pure pieces --------------------------------------------------------------------------------
     def images(self):
@@ -115,27 +141,36 @@ class Generator:
         return [self.source.context(image, self.counter, self.config.context) for image in images]
 
     def request(self, task: str, context: ImageContext) -> ChatRequest:
-        messages = self.prompts[task].messages(context.text)
+        """The task's request for one image; raises ImageUnavailable when the image must be sent but cannot."""
+        image = self.image_finder.get(context.image.image_id) if self.image_finder is not None else None
+        messages = self.prompts[task].messages(context.text, vision=self.vision)
         return ChatRequest.build(
             self.config.model,
             messages,
+            image,
             max_tokens=self.config.max_tokens,
             temperature=self.config.temperature,
         )
 
-    def requests(self) -> Iterator[tuple[str, ImageContext, ChatRequest]]:
+    def requests(self, skipped: Counter | None = None) -> Iterator[tuple[str, ImageContext, ChatRequest]]:
+        """Every request to send; records whose image is unavailable are skipped (counted in ``skipped``)."""
         for images in _chunks(self.images(), self.config.chunk_size):
             for context in self.contexts(images):
                 if context.text:
                     for task in self.config.tasks:
-                        yield task, context, self.request(task, context)
+                        try:
+                            yield task, context, self.request(task, context)
+                        except ImageUnavailable as exc:
+                            if skipped is not None:
+                                skipped[exc.reason] += 1
 
     # -- dry run ------------------------------------------------------------------------------------
     def plan(self) -> dict:
         """Requests, exact input tokens, estimated output tokens and price; sends nothing."""
         per_task: dict[str, Counter] = {t: Counter() for t in self.config.tasks}
         in_batches = self.cache.batched_keys() if self.cache is not None else set()
-        for task, _, request in self.requests():
+        skipped: Counter[str] = Counter()
+        for task, _, request in self.requests(skipped):
             row = per_task[task]
             if self.cache is not None and request.key in self.cache:
                 row["cached"] += 1
@@ -144,7 +179,8 @@ class Generator:
                 row["in_open_batch"] += 1
                 continue
             row["requests"] += 1
-            row["input_tokens"] += self.counter.count_messages(request.message_dicts())
+            row["input_tokens"] += request.prompt_tokens(self.counter)
+            row["image_tokens"] += request.image_tokens
             row["output_tokens_est"] += min(task_spec(task).output_tokens, self.config.max_tokens)
         total = sum(per_task.values(), Counter())
         return {
@@ -159,6 +195,8 @@ class Generator:
                 self.price.cost(total["input_tokens"], total["output_tokens_est"], batch=True), 4
             ),
             "price_known": self.price.known,
+            "image_tokens": total["image_tokens"],
+            "images_unavailable": dict(skipped),
             "per_task": {t: dict(v) for t, v in per_task.items()},
         }
 
@@ -167,9 +205,7 @@ class Generator:
         assert self.llm is not None, "Generator.run needs an llm"
         if self.cache is not None and request.key in self.cache:
             return await self.llm.complete(request)
-        reserved = self.budget.reserve(
-            self.counter.count_messages(request.message_dicts()), request.max_tokens
-        )
+        reserved = self.budget.reserve(request.prompt_tokens(self.counter), request.max_tokens)
         try:
             result = await self.llm.complete(request)
         except BaseException:
@@ -209,7 +245,11 @@ class Generator:
                     0,
                 )
             ]
-        request = self.request(task, context)
+        try:
+            request = self.request(task, context)
+        except ImageUnavailable as exc:
+            self.stats[exc.reason] += 1
+            return None, [self._rejection(task, context, exc.reason, exc.detail, "record", "", 0)]
         tokens_in = tokens_out = 0
         for attempt in range(self.config.reask + 1):
             if self.stopped:
@@ -237,11 +277,10 @@ class Generator:
             failure = verdict.record_rejection
             if failure is None:
                 break
-            request = ChatRequest(
-                request.model,
-                request.messages
+            request = replace(
+                request,
+                messages=request.messages
                 + (("assistant", result.text), ("user", REASK.format(reason=failure.detail))),
-                request.params,
             )
         else:
             return None, rows
@@ -260,7 +299,7 @@ class Generator:
             "image_file": image.image_file,
             "provenance": {
                 "model": self.config.model,
-                "prompt_hash": prompt.hash,
+                "prompt_hash": prompt.hash_for(self.vision),
                 "request_id": result.request_id,
                 "source_ids": list(context.source_ids),
                 "input_tokens": tokens_in,

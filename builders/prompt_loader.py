@@ -8,6 +8,8 @@ A prompt directory holds, per task, either a folder (ours and LLaVA's layout) or
 - ``system_message.txt`` (or ``system.txt``): the system message;
 - optional few-shot pairs ``NNN_caps.txt`` (an example context, sent as a user turn) and ``NNN_conv.txt``
   (the example answer, sent as an assistant turn) -- the layout of LLaVA's released prompts;
+- optional ``system_message_vision.txt``: the system message when the image is sent too (``--send-image``);
+  without it, the system message followed by our note that the image is attached (``vision_note.txt``);
 - optional ``user_template.txt`` with a ``{context}`` placeholder (default: the context alone);
 - for ``detail_description``, optional ``instructions.txt``: the pool of user questions, one per line
   (default: ours). A record's question is drawn from it, seeded by (seed, image id); it is not sent to the LLM.
@@ -16,7 +18,8 @@ A prompt directory holds, per task, either a folder (ours and LLaVA's layout) or
 ``complex-reasoning.txt`` spellings are accepted too) and ``data/questions.txt`` the detail-description
 questions. ``--prompts`` may name the repository root (holding ``prompts/``) or the ``prompts`` folder itself;
 the questions file is looked up as ``data/questions.txt`` beside ``prompts/`` or ``questions.txt`` inside it,
-and is optional (default: ours). The user message is the context alone.
+and is optional (default: ours). The user message is the context alone. ``<task>_vision.txt`` beside a
+prompt file is its variant for vision teachers.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from svit_data.tasks import check_task, task_spec
 SYSTEM_FILES = ("system_message.txt", "system.txt")
 USER_TEMPLATE = "user_template.txt"
 INSTRUCTIONS = "instructions.txt"
+VISION_SYSTEM = "system_message_vision.txt"
+VISION_NOTE = "vision_note.txt"
 SVIT_PROMPTS = "prompts"
 SVIT_QUESTIONS = "questions.txt"
 _FEWSHOT = re.compile(r"^(\d+)_caps\.txt$")
@@ -48,14 +53,26 @@ class TaskPrompt:
     user_template: str
     instructions: tuple[str, ...]
     source: str
+    vision_system: str = ""  # system message when the image is sent too ("": system + our vision note)
 
     @property
     def hash(self) -> str:
+        return self.hash_for(vision=False)
+
+    def hash_for(self, vision: bool) -> str:
+        """Hash of what is sent: the text-only prompt, or its vision variant."""
         payload = [self.task, self.system, self.examples, self.user_template, self.instructions]
+        if vision:
+            payload.append(self.system_for(vision=True))
         return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:16]
 
-    def messages(self, context: str) -> list[dict[str, str]]:
-        messages = [{"role": "system", "content": self.system}]
+    def system_for(self, vision: bool) -> str:
+        if not vision:
+            return self.system
+        return self.vision_system or f"{self.system}\n\n{_read(builtin_dir() / VISION_NOTE)}"
+
+    def messages(self, context: str, *, vision: bool = False) -> list[dict[str, str]]:
+        messages = [{"role": "system", "content": self.system_for(vision)}]
         for caps, conv in self.examples:
             messages += [{"role": "user", "content": caps}, {"role": "assistant", "content": conv}]
         messages.append({"role": "user", "content": self.user_template.replace("{context}", context)})
@@ -111,7 +128,9 @@ def _load_svit_prompt(prompt_file: Path, task: str) -> TaskPrompt:
     if task_spec(task).drawn_question:
         questions = _svit_questions(prompt_file)
         instructions = _instruction_pool(questions or builtin_dir() / task / INSTRUCTIONS)
-    return TaskPrompt(task, system, (), "{context}", instructions, str(prompt_file))
+    vision = prompt_file.with_name(f"{prompt_file.stem}_vision.txt")
+    vision_system = _read(vision) if vision.is_file() else ""
+    return TaskPrompt(task, system, (), "{context}", instructions, str(prompt_file), vision_system)
 
 
 def load_task_prompt(directory: str | Path, task: str) -> TaskPrompt:
@@ -152,7 +171,8 @@ def load_task_prompt(directory: str | Path, task: str) -> TaskPrompt:
             folder / INSTRUCTIONS if (folder / INSTRUCTIONS).exists() else builtin_dir() / task / INSTRUCTIONS
         )
         instructions = _instruction_pool(pool)
-    return TaskPrompt(task, system, tuple(examples), template, instructions, str(folder))
+    vision_system = _read(folder / VISION_SYSTEM) if (folder / VISION_SYSTEM).is_file() else ""
+    return TaskPrompt(task, system, tuple(examples), template, instructions, str(folder), vision_system)
 
 
 def load_prompts(

@@ -91,6 +91,12 @@ def _print_plan(plan: dict) -> None:
     out.write(
         f"input tokens (exact): {plan['input_tokens']}\noutput tokens (estimate): {plan['output_tokens_est']}\n"
     )
+    if plan["image_tokens"] or plan["images_unavailable"]:
+        skipped = ", ".join(f"{n} {reason}" for reason, n in plan["images_unavailable"].items()) or "none"
+        out.write(
+            f"image tokens (rule estimate, included above): {plan['image_tokens']}; "
+            f"records skipped for their image: {skipped}\n"
+        )
     out.write(
         f"estimated cost: ${plan['cost_online_usd']:.2f} online, ${plan['cost_batch_usd']:.2f} with --batch\n"
     )

@@ -5,6 +5,9 @@ arrival order (``"429"``, ``"500"``, ``"timeout"``, ``"truncated"``, ``"empty"``
 A tokens/min bucket (input tokens + max_tokens, as OpenAI meters) answers 429 with Retry-After when
 exceeded and reports ``x-ratelimit-*`` headers. Every request is logged. Listens on 127.0.0.1 only.
 
+Image parts (``image_url`` with a base64 data URL) are decoded and billed with OpenAI's GPT-4o rule, or
+``image_token_cost`` tokens each; ``text_only=True`` plays a model that rejects them (HTTP 400).
+
 Run standalone (benchmarks): ``python tests/builders/fake_openai.py --port 0 --latency 0.3 --tpm 600000``.
 """
 
@@ -12,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import email.parser
+import io
 import itertools
 import json
 import socket
@@ -24,16 +29,35 @@ from collections.abc import Callable
 from contextlib import contextmanager
 
 import uvicorn
+from PIL import Image
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from svit_data.builders.tokens import TokenCounter
+from svit_data.builders.vision import image_tokens
+
+
+def text_of(content: str | list) -> str:
+    """The text of a message's content: a string, or the text parts of a content-part list."""
+    if isinstance(content, str):
+        return content
+    return "\n".join(part["text"] for part in content if part.get("type") == "text")
+
+
+def image_parts(body: dict) -> list[dict]:
+    return [
+        part
+        for message in body["messages"]
+        if not isinstance(message["content"], str)
+        for part in message["content"]
+        if part.get("type") == "image_url"
+    ]
 
 
 def echo_answer(body: dict) -> str:
-    return "echo: " + body["messages"][-1]["content"][:200]
+    return "echo: " + text_of(body["messages"][-1]["content"])[:200]
 
 
 class FakeOpenAI:
@@ -48,6 +72,8 @@ class FakeOpenAI:
         timeout_sleep: float = 5.0,
         batch_delay: float = 0.0,
         create_hold: float = 0.0,
+        text_only: bool = False,
+        image_token_cost: int | None = None,
     ):
         self.answer = answer
         self.latency = latency
@@ -59,6 +85,8 @@ class FakeOpenAI:
         self.timeout_sleep = timeout_sleep
         self.batch_delay = batch_delay
         self.create_hold = create_hold  # the first batch creation answers only after this many seconds
+        self.text_only = text_only
+        self.image_token_cost = image_token_cost
         self.counter = TokenCounter("gpt-4o")
         self.log: list[dict] = []  # every chat request: {"body", "status", "time"}
         self.files: dict[str, bytes] = {}
@@ -78,11 +106,24 @@ class FakeOpenAI:
         )
 
     # -- chat ---------------------------------------------------------------------------------------
+    def prompt_tokens(self, body: dict) -> int:
+        """Text tokens of every message plus each image's tokens (decoded from its data URL)."""
+        text = [{"role": m["role"], "content": text_of(m["content"])} for m in body["messages"]]
+        total = self.counter.count_messages(text)
+        for part in image_parts(body):
+            if self.image_token_cost is not None:
+                total += self.image_token_cost
+                continue
+            header, data = part["image_url"]["url"].split(",", 1)
+            with Image.open(io.BytesIO(base64.b64decode(data))) as image:
+                total += image_tokens(*image.size, part["image_url"].get("detail", "auto"))
+        return total
+
     def _charge(self, body: dict) -> float | None:
         """Take the request's tokens from the bucket; return a retry-after if it does not fit."""
         if not self.tpm:
             return None
-        cost = self.counter.count_messages(body["messages"]) + int(body.get("max_tokens") or 0)
+        cost = self.prompt_tokens(body) + int(body.get("max_tokens") or 0)
         with self.lock:
             now = time.monotonic()
             self.level = min(self.tpm, self.level + (now - self.updated) * self.tpm / 60)
@@ -101,7 +142,7 @@ class FakeOpenAI:
         }
 
     def completion(self, body: dict, text: str, finish: str = "stop") -> dict:
-        prompt = self.counter.count_messages(body["messages"])
+        prompt = self.prompt_tokens(body)
         return {
             "id": f"chatcmpl-{next(self.ids)}",
             "object": "chat.completion",
@@ -132,6 +173,17 @@ class FakeOpenAI:
                     }
                 },
                 status_code=401,
+            )
+        if self.text_only and image_parts(body):
+            entry["status"] = 400
+            return JSONResponse(
+                {
+                    "error": {
+                        "message": "Invalid content type. image_url is only supported by certain models.",
+                        "type": "invalid_request_error",
+                    }
+                },
+                status_code=400,
             )
         fault = self.faults.popleft() if self.faults else None
         if fault == "429" or (retry := self._charge(body)) is not None:

@@ -11,6 +11,13 @@ import re
 LINE = re.compile(r"^- (?P<name>[^:(]+?)(?: \([^)]*\))?: (?P<box>\[[^\]]+\])$", re.MULTILINE)
 
 
+def text_of(content: str | list) -> str:
+    """A message's text: the string itself, or the text parts of a content-part list (image requests)."""
+    if isinstance(content, str):
+        return content
+    return "\n".join(part["text"] for part in content if part.get("type") == "text")
+
+
 def task_of(body: dict) -> str:
     system = body["messages"][0]["content"]
     if "three different conversations" in system:
@@ -28,7 +35,7 @@ def objects(context: str) -> list[tuple[str, str]]:
 
 
 def answer(body: dict) -> str:
-    context = next(m["content"] for m in body["messages"] if m["role"] == "user")
+    context = next(text_of(m["content"]) for m in body["messages"] if m["role"] == "user")
     objs = objects(context)
     pick = lambda i: objs[i % len(objs)]  # noqa: E731
     task = task_of(body)

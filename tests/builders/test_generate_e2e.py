@@ -188,7 +188,7 @@ def test_bad_inputs(small_vg, tmp_path):
     prompts = tmp_path / "prompts" / "conversation"
     prompts.mkdir(parents=True)
     (prompts / "system_message.txt").write_text("hi")
-    with pytest.raises(InputError, match="no folder for task 'referring_qa'"):
+    with pytest.raises(InputError, match="no folder or file for task 'referring_qa'"):
         _lib(
             small_vg,
             tmp_path / "out",
