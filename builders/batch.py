@@ -73,7 +73,7 @@ class BatchRunner:
         openai = require("openai")
         self.openai = openai
         self.client = openai.AsyncOpenAI(
-            base_url=config.base_url,
+            base_url=config.url,
             api_key=config.api_key,
             max_retries=config.max_retries,
             timeout=config.timeout,

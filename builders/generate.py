@@ -129,7 +129,7 @@ def _generator(
         "coco_instances": list(job.coco_instances),
         "prompts": job.prompts,
         "prompt_hashes": {t: p.hash for t, p in prompts.items()},
-        "base_url": client.base_url if client else None,
+        "base_url": list(client.base_url) if client else None,
         "batch": job.batch,
         "price_per_m": [price.input_per_m, price.output_per_m],
     }
@@ -169,6 +169,8 @@ def generate(
     """
     if job.dry_run:
         raise ValueError("generate() sends requests; call plan() for a dry run")
+    if job.batch and len(client.base_url) > 1:
+        raise InputError("--batch sends to one endpoint: give a single --base-url")
     if job.batch:  # a batch has no second round trip in which to re-ask
         config = dataclasses.replace(config, reask=0)
     layout = OutputLayout(job.out, config.shard_index, config.shard_count)
@@ -188,9 +190,9 @@ def generate(
 
 
 async def _run_online(generator: Generator, client: ClientConfig, cache: ResponseCache | None) -> dict:
-    from svit_data.builders.openai_client import OpenAIChat
+    from svit_data.builders.endpoints import make_chat
 
-    llm = OpenAIChat(client, cache=cache, counter=generator.counter)
+    llm = make_chat(client, cache=cache, counter=generator.counter)
     generator.llm = llm
     try:
         return await generator.run()

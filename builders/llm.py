@@ -94,6 +94,7 @@ class LLMFatalError(SvitError):
 class RequestFailed(Exception):
     """One request failed after its retries; the run records it and goes on (a rerun tries again)."""
 
-    def __init__(self, reason: str):
+    def __init__(self, reason: str, kind: str = "permanent"):
         super().__init__(reason)
         self.reason = reason
+        self.kind = kind  # "permanent" (4xx), "transient" (5xx, timeouts, connections) or "rate_limited"

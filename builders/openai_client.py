@@ -33,8 +33,13 @@ _IMAGE_REFUSAL = re.compile(r"image|multimodal|vision", re.IGNORECASE)
 
 @dataclass(frozen=True)
 class ClientConfig:
-    base_url: str | None = field(
-        default=None, metadata={"help": "OpenAI-compatible base URL (None: api.openai.com)"}
+    base_url: tuple[str, ...] = field(
+        default=(),
+        metadata={
+            "help": "OpenAI-compatible base URL (none: api.openai.com); repeat it for several endpoints "
+            "(e.g. vLLM replicas): requests go to the one with the fewest in flight, each with its own "
+            "limits, and a failing one is paused (a single string is accepted too)"
+        },
     )
     api_key: str = field(default="EMPTY", metadata={"help": "API key sent as a bearer token"})
     concurrency: int = field(default=16, metadata={"help": "requests in flight at most"})
@@ -46,12 +51,23 @@ class ClientConfig:
     max_retries: int = field(default=6, metadata={"help": "retries of one request after a transient error"})
     backoff: float = field(default=1.0, metadata={"help": "first backoff in seconds; doubles per retry"})
     max_backoff: float = field(default=60.0, metadata={"help": "longest backoff in seconds"})
+    endpoint_pause: float = field(
+        default=30.0,
+        metadata={"help": "seconds a failing endpoint is left out when several --base-url are given"},
+    )
 
     def __post_init__(self) -> None:
+        if self.base_url is None or isinstance(self.base_url, str):  # one URL, as library callers pass it
+            object.__setattr__(self, "base_url", (self.base_url,) if self.base_url else ())
         if self.concurrency < 1:
             raise ConfigError(f"concurrency must be >= 1, got {self.concurrency}")
         if self.max_retries < 0 or self.timeout <= 0:
             raise ConfigError("max_retries must be >= 0 and timeout > 0")
+
+    @property
+    def url(self) -> str | None:
+        """The first (or only) base URL; None for api.openai.com."""
+        return self.base_url[0] if self.base_url else None
 
 
 def _retry_after(headers) -> float | None:
@@ -81,7 +97,7 @@ class OpenAIChat:
         self.openai = openai
         self.config = config
         self.client = openai.AsyncOpenAI(
-            base_url=config.base_url, api_key=config.api_key, max_retries=0, timeout=config.timeout
+            base_url=config.url, api_key=config.api_key, max_retries=0, timeout=config.timeout
         )
         self._response_type = raw_response_type()
         self.cache = cache
@@ -215,8 +231,9 @@ class OpenAIChat:
             last_error.startswith("connection error")
             and self.stats["requests"] == self.stats["connection_errors"]
         ):
-            return LLMFatalError(f"cannot reach {self._where()}: {last_error}")
-        return RequestFailed(f"gave up after {self.config.max_retries + 1} attempts: {last_error}")
+            return EndpointDown(f"cannot reach {self._where()}: {last_error}")
+        kind = "rate_limited" if last_error.startswith("429") else "transient"
+        return RequestFailed(f"gave up after {self.config.max_retries + 1} attempts: {last_error}", kind)
 
     def _result(self, completion: dict, headers) -> ChatResult:
         if not isinstance(completion, dict) or not completion.get("choices"):
@@ -227,10 +244,19 @@ class OpenAIChat:
         return min(self.config.max_backoff, self.config.backoff * 2**attempt) * random.uniform(0.5, 1.0)
 
     def _where(self) -> str:
-        return f"the API at {self.config.base_url or 'api.openai.com'}"
+        return f"the API at {self.config.url or 'api.openai.com'}"
+
+    def resume(self) -> None:
+        """Accept requests again after an EndpointDown (several endpoints: a paused one is retried later)."""
+        if isinstance(self._fatal, EndpointDown):
+            self._fatal = None
 
     async def aclose(self) -> None:
         await self.client.close()
+
+
+class EndpointDown(LLMFatalError):
+    """Every attempt to reach this endpoint failed to connect: fatal for one endpoint, not for several."""
 
 
 def result_from_completion(completion, request_id: str) -> ChatResult:

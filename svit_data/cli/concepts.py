@@ -39,10 +39,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 async def _extract(questions, config, client_config, cache):
-    from svit_data.builders.openai_client import OpenAIChat
+    from svit_data.builders.endpoints import make_chat
     from svit_data.recipes.concepts import extract_concepts
 
-    llm = OpenAIChat(client_config, cache=cache)
+    llm = make_chat(client_config, cache=cache)
     try:
         return await extract_concepts(questions, llm, config)
     finally:
