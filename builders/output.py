@@ -91,6 +91,11 @@ class OutputLayout:
     def config(self) -> Path:
         return self.out / "generate_config.json"
 
+    @property
+    def selected_ids(self) -> Path:
+        """The image ids ``--select`` chose, sorted, one per line."""
+        return self.out / ("selected_ids.txt" if self.single else f"selected_ids-{self.tag}.txt")
+
     def remove_stale_tmp(self) -> int:
         """Temporary files of a killed run (never renamed, so never read) are removed on restart."""
         stale = [p for p in self.out.glob("**/.*.tmp*") if p.is_file()]

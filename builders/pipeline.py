@@ -18,7 +18,7 @@ from itertools import islice
 from svit_data.builders.cache import ResponseCache
 from svit_data.builders.cost import Budget, BudgetExhausted, Price
 from svit_data.builders.llm import ChatModel, ChatRequest, ChatResult, LLMFatalError, RequestFailed
-from svit_data.builders.output import OutputLayout, conversations_to_svit, write_jsonl
+from svit_data.builders.output import OutputLayout, conversations_to_svit, write_atomic, write_jsonl
 from svit_data.builders.parsers import parse
 from svit_data.builders.prompt_loader import TaskPrompt
 from svit_data.builders.serializer import ImageContext, SerializerConfig
@@ -26,7 +26,7 @@ from svit_data.builders.sources import AnnotationSource
 from svit_data.builders.tokens import TokenCounter
 from svit_data.builders.validators import ValidationConfig, validate
 from svit_data.builders.vision import DETAILS, ImageFinder, ImageUnavailable
-from svit_data.errors import ConfigError
+from svit_data.errors import ConfigError, InputError
 from svit_data.tasks import TASKS, task_spec
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,17 @@ class GenerateConfig:
         metadata={"help": "input tokens per image instead of OpenAI's GPT-4o rule (e.g. for vLLM servers)"},
     )
 
+    select: int | None = field(
+        default=None,
+        metadata={
+            "help": "choose this many images before generating, by concept coverage of their annotation "
+            "text (the recipes' diversity objective; deterministic with --seed)"
+        },
+    )
+    select_vocabulary: str | None = field(
+        default=None, metadata={"help": "concept vocabulary JSON for --select (default: the bundled one)"}
+    )
+
     def __post_init__(self) -> None:
         unknown = [t for t in self.tasks if t not in TASKS]
         if unknown or not self.tasks:
@@ -86,6 +97,8 @@ class GenerateConfig:
             raise ConfigError(f"send_image must be one of {', '.join(DETAILS)}, got {self.send_image!r}")
         if self.send_image is not None and not self.images:
             raise ConfigError("--send-image needs --images (the folder holding <image_id>.jpg files)")
+        if self.select is not None and self.select < 1:
+            raise ConfigError(f"select must be >= 1, got {self.select}")
         if self.image_tokens is not None and self.image_tokens < 0:
             raise ConfigError(f"image_tokens must be >= 0, got {self.image_tokens}")
 
@@ -127,15 +140,36 @@ class Generator:
         self.stats: Counter[str] = Counter()
         self.reasons: Counter[str] = Counter()
         self.stopped: str | None = None
+        self._selected: set[int] | None = None
+        self.selection: dict | None = None
         self.vision = config.send_image is not None
         if self.vision and image_finder is None:
             image_finder = ImageFinder(config.images, config.send_image, config.image_tokens)
         self.image_finder = image_finder
 
     # -- pure pieces --------------------------------------------------------------------------------
-    def images(self):
+    def images(self, *, selected: bool = True):
         c = self.config
-        return self.source.images(c.shard_index, c.shard_count, c.limit, self.image_ids)
+        ids = self.selected_ids() if selected and c.select is not None else self.image_ids
+        return self.source.images(c.shard_index, c.shard_count, c.limit, ids)
+
+    def selected_ids(self) -> set[int]:
+        """The ids ``--select`` chooses (computed once; :attr:`selection` records how)."""
+        if self._selected is None:
+            from svit_data.builders.select import annotation_text, select_images
+            from svit_data.recipes.vocabulary import load_vocabulary
+
+            c = self.config
+            pool = list(self.source.images(c.shard_index, c.shard_count, c.limit, self.image_ids))
+            if c.select > len(pool):
+                raise InputError(f"--select {c.select} is more than the {len(pool)} images to choose from")
+            texts = [annotation_text(self.source, image) for image in pool]
+            vocabulary = load_vocabulary(c.select_vocabulary)
+            chosen, self.selection = select_images(
+                [image.image_id for image in pool], texts, vocabulary, c.select, seed=c.seed
+            )
+            self._selected = set(chosen)
+        return self._selected
 
     def contexts(self, images) -> list[ImageContext]:
         return [self.source.context(image, self.counter, self.config.context) for image in images]
@@ -152,9 +186,11 @@ class Generator:
             temperature=self.config.temperature,
         )
 
-    def requests(self, skipped: Counter | None = None) -> Iterator[tuple[str, ImageContext, ChatRequest]]:
+    def requests(
+        self, skipped: Counter | None = None, *, selected: bool = True
+    ) -> Iterator[tuple[str, ImageContext, ChatRequest]]:
         """Every request to send; records whose image is unavailable are skipped (counted in ``skipped``)."""
-        for images in _chunks(self.images(), self.config.chunk_size):
+        for images in _chunks(self.images(selected=selected), self.config.chunk_size):
             for context in self.contexts(images):
                 if context.text:
                     for task in self.config.tasks:
@@ -165,12 +201,15 @@ class Generator:
                                 skipped[exc.reason] += 1
 
     # -- dry run ------------------------------------------------------------------------------------
-    def plan(self) -> dict:
-        """Requests, exact input tokens, estimated output tokens and price; sends nothing."""
+    def plan(self, *, selected: bool = True) -> dict:
+        """Requests, exact input tokens, estimated output tokens and price; sends nothing.
+
+        With ``select``: also the cost of all images and the selection's record (coverage, entropy).
+        """
         per_task: dict[str, Counter] = {t: Counter() for t in self.config.tasks}
         in_batches = self.cache.batched_keys() if self.cache is not None else set()
         skipped: Counter[str] = Counter()
-        for task, _, request in self.requests(skipped):
+        for task, _, request in self.requests(skipped, selected=selected):
             row = per_task[task]
             if self.cache is not None and request.key in self.cache:
                 row["cached"] += 1
@@ -183,7 +222,15 @@ class Generator:
             row["image_tokens"] += request.image_tokens
             row["output_tokens_est"] += min(task_spec(task).output_tokens, self.config.max_tokens)
         total = sum(per_task.values(), Counter())
+        extra = {}
+        if selected and self.config.select is not None:
+            every = self.plan(selected=False)
+            extra = {
+                "selection": self.selection,
+                "all_images": {k: every[k] for k in ("requests", "cost_online_usd", "cost_batch_usd")},
+            }
         return {
+            **extra,
             "model": self.config.model,
             "requests": total["requests"],
             "cached": total["cached"],
@@ -364,6 +411,9 @@ class Generator:
             "stopped": self.stopped,
             "llm": dict(self.llm.stats) if self.llm is not None else {},
         }
+        if self.selection is not None:
+            write_atomic(layout.selected_ids, "".join(f"{i}\n" for i in sorted(self.selected_ids())))
+            summary["selection"] = {**self.selection, "ids_file": layout.selected_ids.name}
         return summary
 
     def _postfix(self) -> dict:

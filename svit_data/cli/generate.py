@@ -100,6 +100,15 @@ def _print_plan(plan: dict) -> None:
     out.write(
         f"estimated cost: ${plan['cost_online_usd']:.2f} online, ${plan['cost_batch_usd']:.2f} with --batch\n"
     )
+    if plan.get("selection"):
+        sel, every = plan["selection"], plan["all_images"]
+        out.write(
+            f"--select {sel['n']} of {sel['of']} images: ${plan['cost_online_usd']:.2f} online vs "
+            f"${every['cost_online_usd']:.2f} for all ({every['requests']} requests)\n"
+            f"  concept coverage {sel['selected']['coverage']:.3f} vs {sel['random']['coverage']:.3f} for a random "
+            f"{sel['n']}; entropy {sel['selected']['entropy_bits']:.3f} vs {sel['random']['entropy_bits']:.3f} bits "
+            f"(vocabulary {sel['vocabulary']}, {sel['concepts']} concepts, seed {sel['seed']})\n"
+        )
     if not plan["price_known"]:
         out.write(
             "no built-in price for this model: pass --price-input and --price-output (USD per 1M tokens)\n"
