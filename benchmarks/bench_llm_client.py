@@ -30,6 +30,7 @@ from svit_data.builders.ratelimit import RateLimiter
 from svit_data.builders.tokens import TokenCounter
 
 REPO = Path(__file__).resolve().parents[1]
+MIN_WINDOW_S = 20.0  # seconds past the initial burst before a sustained fraction is printed
 
 
 def request(i: int, max_tokens: int) -> ChatRequest:
@@ -79,6 +80,8 @@ async def run_client(url: str, args: argparse.Namespace, cache: ResponseCache) -
     t_a = first_wait[0] if first_wait else start
     window = sends[-1][0] - t_a
     sustained_tokens = sum(t for when, t in sends if when > t_a)
+    # the sustained fraction means something only once the burst is spent and over a long enough window
+    measured = bool(first_wait) and window >= MIN_WINDOW_S
     return {
         "elapsed_s": elapsed,
         "requests": args.requests,
@@ -86,7 +89,9 @@ async def run_client(url: str, args: argparse.Namespace, cache: ResponseCache) -
         "429": client.stats["429"],
         "tokens": total,
         "fraction_overall": total / (args.tpm + rate * elapsed),
-        "fraction_sustained": sustained_tokens / (rate * window) if window > 0 else float("nan"),
+        "fraction_sustained": sustained_tokens / (rate * window) if measured else None,
+        "window_s": window if first_wait else 0.0,
+        "burst_spent": bool(first_wait),
         "cpu_ms_per_request": 1000 * cpu / args.requests,
     }
 
@@ -148,10 +153,22 @@ def main() -> int:
         f"{result['requests']} requests in {result['elapsed_s']:.1f} s at {args.latency * 1000:.0f} ms latency, "
         f"limit {args.tpm:.0f} tokens/min, concurrency {args.concurrency}"
     )
-    print(
-        f"achieved fraction of the limit: {result['fraction_sustained']:.3f} sustained "
-        f"({result['fraction_overall']:.3f} overall, initial burst included)"
-    )
+    if result["fraction_sustained"] is None:
+        why = (
+            f"the run ended {result['window_s']:.1f} s after the one-minute burst was spent"
+            if result["burst_spent"]
+            else f"the run never spent the one-minute burst ({result['tokens']} of {args.tpm:.0f} tokens)"
+        )
+        print(
+            f"achieved fraction of the limit: not measured: {why}; the sustained fraction needs at least "
+            f"{MIN_WINDOW_S:.0f} s past the burst, raise --requests "
+            f"({result['fraction_overall']:.3f} overall, initial burst included)"
+        )
+    else:
+        print(
+            f"achieved fraction of the limit: {result['fraction_sustained']:.3f} sustained over "
+            f"{result['window_s']:.0f} s ({result['fraction_overall']:.3f} overall, initial burst included)"
+        )
     print(
         f"429 responses: {result['429']} of {result['http_requests']} HTTP requests "
         f"({100 * result['429'] / result['http_requests']:.2f}%)"
