@@ -26,7 +26,7 @@ from svit_data.builders.sources import AnnotationSource
 from svit_data.builders.tokens import TokenCounter
 from svit_data.builders.validators import ValidationConfig, validate
 from svit_data.builders.vision import DETAILS, ImageFinder, ImageUnavailable
-from svit_data.errors import ConfigError, InputError
+from svit_data.errors import ConfigError
 from svit_data.tasks import TASKS, task_spec
 
 log = logging.getLogger(__name__)
@@ -156,17 +156,12 @@ class Generator:
     def selected_ids(self) -> set[int]:
         """The ids ``--select`` chooses (computed once; :attr:`selection` records how)."""
         if self._selected is None:
-            from svit_data.builders.select import annotation_text, select_images
-            from svit_data.recipes.vocabulary import load_vocabulary
+            from svit_data.builders.select import select_from_source
 
             c = self.config
             pool = list(self.source.images(c.shard_index, c.shard_count, c.limit, self.image_ids))
-            if c.select > len(pool):
-                raise InputError(f"--select {c.select} is more than the {len(pool)} images to choose from")
-            texts = [annotation_text(self.source, image) for image in pool]
-            vocabulary = load_vocabulary(c.select_vocabulary)
-            chosen, self.selection = select_images(
-                [image.image_id for image in pool], texts, vocabulary, c.select, seed=c.seed
+            chosen, self.selection = select_from_source(
+                self.source, pool, c.select, c.select_vocabulary, seed=c.seed
             )
             self._selected = set(chosen)
         return self._selected

@@ -23,9 +23,10 @@ import scipy.sparse as sp
 
 from svit_data.builders.annotations import ImageMeta
 from svit_data.builders.sources import AnnotationSource
+from svit_data.errors import InputError
 from svit_data.recipes.candidates import random_order
 from svit_data.recipes.diversity import coverage_objective, greedy_order
-from svit_data.recipes.vocabulary import MAX_WORDS, Vocabulary, normalize
+from svit_data.recipes.vocabulary import MAX_WORDS, Vocabulary, load_vocabulary, normalize
 
 
 def annotation_text(source: AnnotationSource, image: ImageMeta) -> str:
@@ -102,3 +103,15 @@ def select_images(
         "concepts": len(vocabulary.concepts),
     }
     return chosen, record
+
+
+def select_from_source(
+    source: AnnotationSource, images: Sequence[ImageMeta], n: int, vocabulary: str | None, *, seed: int
+) -> tuple[list[int], dict]:
+    """:func:`select_images` over ``images`` of ``source`` with the vocabulary file (None: the bundled one)."""
+    if n > len(images):
+        raise InputError(f"--select {n} is more than the {len(images)} images to choose from")
+    texts = [annotation_text(source, image) for image in images]
+    return select_images(
+        [image.image_id for image in images], texts, load_vocabulary(vocabulary), n, seed=seed
+    )
