@@ -64,17 +64,22 @@ def signatures(texts: pa.Array) -> np.ndarray:
     bins = (shingle >> np.uint64(57)).astype(np.int64)
     flat = np.full(n * BINS, _EMPTY, np.uint64)
     np.minimum.at(flat, doc[starts] * BINS + bins, shingle & np.uint64(2**57 - 1))
-    sig = flat.reshape(n, BINS)
-    # rotation densification: an empty bin borrows the next non-empty bin to its right
-    index = np.where(sig != _EMPTY, np.arange(BINS), 4 * BINS)
-    doubled = np.concatenate([index, index + BINS], axis=1)
-    following = np.minimum.accumulate(doubled[:, ::-1], axis=1)[:, ::-1][:, :BINS]
-    following = np.minimum(following, 3 * BINS - 1)
-    distance = (following - np.arange(BINS)).astype(np.uint64)
-    source = np.take_along_axis(sig, following % BINS, axis=1)
+    # rotation densification: an empty bin borrows the next non-empty bin to its right, circularly.
+    # Done on the flat (n * BINS) array with one 1-D running minimum (fast) instead of per row.
+    position = np.arange(n * BINS, dtype=np.int64)
+    start = position - position % BINS  # each bin's document start
+    following = np.minimum.accumulate(np.where(flat != _EMPTY, position, n * BINS)[::-1])[::-1]
+    first = following[::BINS]  # each document's first non-empty bin (or a later document's)
+    first_of = np.repeat(first, BINS)
+    wrapped = following >= start + BINS
+    following = np.where(wrapped, first_of + BINS, following) - start  # 0 .. 2 * BINS - 1
+    empty_doc = np.repeat(first >= np.arange(1, n + 1) * BINS, BINS)  # no shingle at all
+    following = np.where(empty_doc, 3 * BINS - 1, following)
+    distance = (following - position % BINS).astype(np.uint64)
+    source = flat[start + following % BINS]
     with np.errstate(over="ignore"):
         dense = _mix(source + distance * _GOLD)
-    return (dense >> np.uint64(56)).astype(np.uint8)
+    return (dense >> np.uint64(56)).astype(np.uint8).reshape(n, BINS)
 
 
 def answer_documents(conversations: pa.ListArray, first_row: int) -> tuple[pa.Array, np.ndarray]:
@@ -82,13 +87,12 @@ def answer_documents(conversations: pa.ListArray, first_row: int) -> tuple[pa.Ar
     turns = conversations.flatten()
     offsets = conversations.offsets.to_numpy()
     row = np.repeat(np.arange(len(conversations)) + first_row, np.diff(offsets))
-    values = turns.field("value")
-    long_answer = pc.and_(
-        pc.equal(turns.field("from"), GPT),
-        pc.greater_equal(pc.list_value_length(pc.utf8_split_whitespace(values)), MIN_WORDS),
-    )
-    keep = long_answer.to_numpy(zero_copy_only=False)
-    return values.filter(long_answer), row[keep]
+    answer = pc.equal(turns.field("from"), GPT)
+    values = turns.field("value").filter(answer)  # only answers are split into words
+    long_answer = pc.greater_equal(pc.list_value_length(pc.utf8_split_whitespace(values)), MIN_WORDS)
+    return values.filter(long_answer), row[answer.to_numpy(zero_copy_only=False)][
+        long_answer.to_numpy(zero_copy_only=False)
+    ]
 
 
 def near_duplicate_rows(batches: Iterable[pa.ListArray]) -> np.ndarray:
@@ -120,9 +124,10 @@ def _confirmed(sig: np.ndarray, row: np.ndarray) -> np.ndarray:
         member = ~new_group
         pairs.append(np.stack([group_first[member], order[member]], axis=1))
     stacked = np.concatenate(pairs)
-    codes = np.unique(stacked[:, 0] * np.int64(len(sig)) + stacked[:, 1])  # one int64 per pair: fast unique
+    stacked = stacked[row[stacked[:, 0]] != row[stacked[:, 1]]]
+    codes = np.sort(stacked[:, 0] * np.int64(len(sig)) + stacked[:, 1])  # one int64 per pair
+    codes = codes[np.concatenate([[True], codes[1:] != codes[:-1]])] if len(codes) else codes
     candidates = np.stack([codes // len(sig), codes % len(sig)], axis=1)
-    candidates = candidates[row[candidates[:, 0]] != row[candidates[:, 1]]]
     if not len(candidates):
         return np.zeros(0, np.int64)
     similar = (sig[candidates[:, 0]] == sig[candidates[:, 1]]).mean(axis=1) >= THRESHOLD

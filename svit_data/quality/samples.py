@@ -11,7 +11,12 @@ from dataclasses import dataclass, field
 
 from svit_data.quality.base import Finding, QACheck
 from svit_data.quality.referring import check_turn_boxes
-from svit_data.quality.text import check_empty_answer, check_error_reply, check_source_mention
+from svit_data.quality.text import (
+    check_empty_answer,
+    check_error_reply,
+    check_source_mention,
+    text_checks_may_find,
+)
 from svit_data.tasks import COMPLEX_REASONING, CONVERSATION, DETAIL_DESCRIPTION, GPT, REFERRING_QA, USER
 
 QA_CHECKS: tuple[QACheck, ...] = (check_error_reply, check_empty_answer, check_source_mention)
@@ -94,7 +99,11 @@ def check_sample(
         q = t - 1 if t > 0 and speakers[t - 1] == USER else None
         question = result.values[q] if q is not None else ""
         answer = result.values[t]
-        findings = [(f, t) for check in QA_CHECKS if (f := check(task, question, answer)) is not None]
+        findings = (
+            [(f, t) for check in QA_CHECKS if (f := check(task, question, answer)) is not None]
+            if text_checks_may_find(question, answer)
+            else []
+        )
         if q is not None:
             q_findings, result.values[q] = check_turn_boxes(task, question, repair=repair)
             findings += [(f, q) for f in q_findings]

@@ -35,6 +35,13 @@ def answer_words(value: str) -> int:
 
 def sample_signals(speakers: Sequence[str], values: Sequence[str]) -> tuple[int, int, int]:
     """(answer_words, qa_pairs, boxes) of one sample."""
-    words = sum(answer_words(v) for s, v in zip(speakers, values, strict=True) if s == GPT)
-    pairs = sum(1 for t in range(1, len(speakers)) if speakers[t] == GPT and speakers[t - 1] == USER)
-    return words, pairs, sum(count_boxes(v) for v in values)
+    words = pairs = boxes = 0
+    previous = None
+    for speaker, value in zip(speakers, values, strict=True):  # one pass: this runs on every sample
+        if speaker == GPT:
+            words += answer_words(value)
+            pairs += previous == USER
+        if START in value:
+            boxes += count_boxes(value)
+        previous = speaker
+    return words, pairs, boxes

@@ -27,6 +27,17 @@ _MARKED = re.compile(rf"{START}.*?{END}", re.DOTALL)
 # literal words every match contains: a cheap test that skips the regex on almost every clean pair
 _ERROR_HINTS = ("message", "sorry", "as an ai", "unable", "cannot", "can't", "please provide")
 _SOURCE_HINTS = ("descri", "caption", "bounding", "coordinat", "provided", "given", "list")
+_HINTS = _ERROR_HINTS + _SOURCE_HINTS
+
+
+def text_checks_may_find(question: str, answer: str) -> bool:
+    """False only when no check of :data:`QA_CHECKS <svit_data.quality.samples.QA_CHECKS>` can find
+    anything: the answer is not blank and no hint word occurs (the hints are ASCII, so they occur in a
+    lowercased slice only if they occur in the whole lowercased pair)."""
+    if not answer.strip():
+        return True
+    text = (question + "\n" + answer).lower()
+    return any(hint in text for hint in _HINTS)
 
 
 def check_error_reply(task: str, question: str, answer: str) -> Finding | None:
