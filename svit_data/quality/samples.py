@@ -93,6 +93,7 @@ def check_sample(
         result.findings.append(turn_order_finding(speakers))
     if conversation_pairs is not None and (finding := check_quota(task, conversation_pairs)):
         result.findings.append(finding)
+    referring = task == REFERRING_QA
     for t, speaker in enumerate(speakers):
         if speaker != GPT:
             continue
@@ -104,11 +105,13 @@ def check_sample(
             if text_checks_may_find(question, answer)
             else []
         )
-        if q is not None:
+        # check_turn_boxes finds nothing and changes nothing outside referring QA without a "["
+        if q is not None and (referring or "[" in question):
             q_findings, result.values[q] = check_turn_boxes(task, question, repair=repair)
             findings += [(f, q) for f in q_findings]
-        a_findings, result.values[t] = check_turn_boxes(task, answer, repair=repair)
-        findings += [(f, t) for f in a_findings]
+        if referring or "[" in answer:
+            a_findings, result.values[t] = check_turn_boxes(task, answer, repair=repair)
+            findings += [(f, t) for f in a_findings]
         result.findings += [Finding(f.code, f.detail, turn) for f, turn in findings]
         question, answer = (result.values[q] if q is not None else ""), result.values[t]
         if seen is not None and q is not None:

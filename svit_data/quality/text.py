@@ -27,7 +27,7 @@ _MARKED = re.compile(rf"{START}.*?{END}", re.DOTALL)
 # literal words every match contains: a cheap test that skips the regex on almost every clean pair
 _ERROR_HINTS = ("message", "sorry", "as an ai", "unable", "cannot", "can't", "please provide")
 _SOURCE_HINTS = ("descri", "caption", "bounding", "coordinat", "provided", "given", "list")
-_HINTS = _ERROR_HINTS + _SOURCE_HINTS
+_HINTS = re.compile("|".join(re.escape(hint) for hint in _ERROR_HINTS + _SOURCE_HINTS))
 
 
 def text_checks_may_find(question: str, answer: str) -> bool:
@@ -36,8 +36,7 @@ def text_checks_may_find(question: str, answer: str) -> bool:
     lowercased slice only if they occur in the whole lowercased pair)."""
     if not answer.strip():
         return True
-    text = (question + "\n" + answer).lower()
-    return any(hint in text for hint in _HINTS)
+    return _HINTS.search((question + "\n" + answer).lower()) is not None
 
 
 def check_error_reply(task: str, question: str, answer: str) -> Finding | None:
