@@ -58,6 +58,11 @@ SPEAKERS: tuple[str, str] = (USER, GPT)
 PER_QA_TASKS: frozenset[str] = frozenset(t for t, spec in TASK_SPECS.items() if spec.per_qa_samples)
 
 
+# The source column of SVIT data, and the box frame of SVIT texts (see svit_data.frames).
+SVIT_SOURCE = "svit"
+ORIGINAL_FRAME = "original"
+
+
 def check_task(task: str) -> str:
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; known tasks: {', '.join(TASKS)}")

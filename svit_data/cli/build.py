@@ -14,8 +14,11 @@ from svit_data.configs import CONFIGS, PROBE, RECIPE, check_custom_name, get_con
 from svit_data.decontam import Exclusion, check_decontaminated
 from svit_data.errors import SvitError
 from svit_data.folder import DatasetFolder
+from svit_data.formats.sources import SOURCE_FORMATS
+from svit_data.frames import FRAMES
 from svit_data.materialize import ConfigRows, subset_rows
-from svit_data.pool import Pool, open_pool
+from svit_data.pool import Pool
+from svit_data.sources import SourceSpec, open_sources, parse_source
 from svit_data.splits import TEST, TRAIN
 
 if TYPE_CHECKING:
@@ -31,9 +34,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--source",
-        default="sample",
-        help="'sample' (bundled synthetic pool, default), a folder of SVIT task files or "
-        "generated shards, or hf://datasets/OWNER/NAME",
+        action="append",
+        metavar="[NAME=]PATH",
+        help="repeatable; 'sample' (bundled synthetic pool, the default), a folder of SVIT task files or "
+        "generated shards, hf://datasets/OWNER/NAME, or a LLaVA / ShareGPT / messages / the_cauldron file "
+        "or folder (.json, .jsonl, .parquet); NAME (default: the file stem, 'svit' for SVIT data) fills "
+        "the pool's source column",
+    )
+    parser.add_argument(
+        "--format",
+        choices=tuple(SOURCE_FORMATS),
+        help="read every non-SVIT source in this format (default: detected from its first record)",
+    )
+    parser.add_argument(
+        "--box-frame",
+        choices=FRAMES,
+        help="frame of the boxes in non-SVIT sources (default per format: llava, sharegpt and messages "
+        "'square', cauldron 'original'; SVIT data is always 'original')",
     )
     parser.add_argument("--out", default="svit", help="dataset folder to write (default: ./svit)")
     parser.add_argument(
@@ -156,15 +173,22 @@ def config_rows(
     )
 
 
+def source_specs(args: argparse.Namespace) -> list[SourceSpec]:
+    return [
+        parse_source(text, format=args.format, box_frame=args.box_frame) for text in args.source or ["sample"]
+    ]
+
+
 def lazy_pool(args: argparse.Namespace) -> Callable[[], Pool]:
     """The pool, opened on first use: probe configs alone never ingest a source."""
     opened: list[Pool] = []
 
     def pool() -> Pool:
         if not opened:
+            specs = source_specs(args)
             opened.append(
-                open_pool(
-                    args.source,
+                open_sources(
+                    specs,
                     images=args.images,
                     image_data=args.image_data,
                     progress=not args.quiet,
@@ -173,7 +197,7 @@ def lazy_pool(args: argparse.Namespace) -> Callable[[], Pool]:
                 )
             )
             p = opened[0]
-            counts = ", ".join(f"{t} {n:,}" for t, n in p.counts.items())
+            counts = ", ".join(f"{t} {n:,}" for t, n in {**p.counts, **p.source_counts}.items())
             log.info("pool %s: %s samples (%s)", p.fingerprint, f"{p.num_rows:,}", counts)
         return opened[0]
 
@@ -220,7 +244,7 @@ def run(args: argparse.Namespace) -> int:
             rows = config_rows(name, pool, args, probes, exclusion and exclusion.excluded.vg_ids)
             if exclusion:
                 rows.splits = exclusion.apply(rows.name, rows.splits)
-            source = rows.probe.source if rows.probe else args.source
+            source = rows.probe.source if rows.probe else " + ".join(args.source or ["sample"])
             counts = folder.write_config(rows, source=source)
             if rows.kind != PROBE:
                 folder.state.configs[rows.name].pool_quality = pool().quality  # the card's Quality section
