@@ -1,0 +1,205 @@
+"""Third-party sources: each format read from hand-made fixtures, detection, lossless LLaVA round trips,
+mixed pools with a source column, and the located errors of bad input."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from datasets import load_dataset
+from PIL import Image
+
+from svit_data.cli import main
+from svit_data.errors import InputError
+from svit_data.formats.sources import detect_format, iter_file_records, read_source
+from svit_data.sources import SourceSpec, open_source, open_sources, parse_source
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sources"
+SCIENCEQA = (
+    Path(__file__).resolve().parents[3]
+    / "shared"
+    / "fixtures"
+    / "llava"
+    / "scienceqa_llava_format.sample.json"
+)
+
+
+def png(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 30, 30)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def write_cauldron(path: Path) -> Path:
+    image = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+    texts = pa.list_(pa.struct([("user", pa.string()), ("assistant", pa.string()), ("source", pa.string())]))
+    table = pa.table(
+        {
+            "images": pa.array([[{"bytes": png(40, 20), "path": None}], []], pa.list_(image)),
+            "texts": pa.array(
+                [
+                    [
+                        {"user": "What colour is the picture?", "assistant": "Red.", "source": "toy"},
+                        {
+                            "user": "Where is the red area?",
+                            "assistant": "At [0, 0, 40, 20].",
+                            "source": "toy",
+                        },
+                    ],
+                    [{"user": "Name a prime.", "assistant": "7.", "source": "text"}],
+                ],
+                texts,
+            ),
+        }
+    )
+    pq.write_table(table, path)
+    return path
+
+
+def build(out: Path, *sources: str, extra: tuple[str, ...] = (), configs: tuple[str, ...] = ("full",)) -> int:
+    args = ["build", *configs, "--out", str(out), "--quiet", *extra]
+    for source in sources:
+        args += ["--source", source]
+    return main(args)
+
+
+def export(folder: Path, out: Path, *extra: str) -> int:
+    return main(["export", "full", "--dir", str(folder), "--out", str(out), *extra])
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt"),
+    [
+        ("llava.json", "llava"),
+        ("llava.jsonl", "llava"),
+        ("sharegpt.json", "sharegpt"),
+        ("messages.jsonl", "messages"),
+    ],
+)
+def test_the_format_is_detected_from_the_records(name, fmt):
+    assert detect_format(FIXTURES / name) == fmt
+
+
+def test_cauldron_is_detected_and_its_pairs_become_turns(tmp_path):
+    path = write_cauldron(tmp_path / "cauldron.parquet")
+    assert detect_format(path) == "cauldron"
+    records = [r for _, _, r in read_source(path, "cauldron")]
+    assert [t["from"] for t in records[0].turns] == ["user", "gpt", "user", "gpt"]
+    assert records[0].turns[3]["value"] == "At [0, 0, 40, 20]."
+    assert records[0].image_bytes[0] == png(40, 20) and records[1].images == []
+
+
+def test_a_file_of_no_known_format_is_named_with_its_record(capsys):
+    with pytest.raises(InputError) as caught:
+        detect_format(FIXTURES / "unknown.jsonl")
+    assert caught.value.file.endswith("unknown.jsonl") and caught.value.record == 0
+    assert "completion, prompt" in str(caught.value) and "--format" in str(caught.value)
+
+
+def test_an_image_token_count_that_does_not_match_the_images_is_located():
+    with pytest.raises(InputError) as caught:
+        list(read_source(FIXTURES / "bad_image_count.json", "llava"))
+    assert caught.value.record == 1 and caught.value.field == "image"
+    assert "2 <image> token(s) in the turns but 1 image(s)" in str(caught.value)
+
+
+def test_an_unknown_speaker_is_located(tmp_path):
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps([{"conversations": [{"from": "narrator", "value": "x"}], "images": []}]))
+    with pytest.raises(InputError) as caught:
+        list(read_source(path, "sharegpt"))
+    assert caught.value.field == "conversations[0]" and "narrator" in str(caught.value)
+
+
+def test_sharegpt_reads_both_turn_styles_and_keeps_image_lists():
+    records = [r for _, _, r in read_source(FIXTURES / "sharegpt.json", "sharegpt")]
+    assert records[0].source_id is None and records[0].images == ["art/monet_1.jpg"]
+    assert records[1].source_id == "lf-2" and records[1].images == ["scene/t0.jpg", "scene/t1.jpg"]
+    assert [t["from"] for t in records[1].turns] == ["user", "gpt"]
+
+
+def test_messages_image_parts_become_image_tokens_where_they_stood():
+    records = [r for _, _, r in read_source(FIXTURES / "messages.jsonl", "messages")]
+    assert records[0].turns[0]["value"] == "<image>\nWhat is on the table?"
+    assert records[0].turns[1] == {"from": "gpt", "value": "A red cup."}
+    assert records[1].source_id == "m-2" and records[1].images == []
+
+
+def test_source_names_default_to_the_file_stem_and_svit_data_to_svit():
+    assert parse_source(str(FIXTURES / "llava.json")).name == "llava"
+    assert parse_source("mine=" + str(FIXTURES / "llava.json")).name == "mine"
+    assert parse_source("sample").name == "svit"
+    with pytest.raises(InputError):
+        SourceSpec("x", "p", format="yaml")
+
+
+def test_pool_rows_of_a_source_carry_its_name_ids_and_frame():
+    pool = open_source(parse_source("inst=" + str(FIXTURES / "llava.json")), progress=False)
+    rows = pool.table().to_pylist()
+    assert [r["id"] for r in rows] == ["inst/0", "inst/1", "inst/2", "inst/3"]
+    assert [r["source_id"] for r in rows] == ["000000033471", "text-7", "pair-1", "000000033471"]
+    assert {r["source"] for r in rows} == {"inst"} and {r["box_frame"] for r in rows} == {"square"}
+    assert {r["task"] for r in rows} == {""} and {r["image_id"] for r in rows} == {None}
+    assert rows[1]["image_file"] is None and rows[2]["images"] == ["vg/VG_100K/1.jpg", "vg/VG_100K/2.jpg"]
+    assert pool.source_counts == {"inst": 4} and pool.formats == {"inst": "llava"}
+
+
+@pytest.mark.parametrize("name", ["llava.json", "llava.jsonl"])
+def test_a_llava_source_exports_back_to_the_same_records(tmp_path, name):
+    assert build(tmp_path / "svit", f"mine={FIXTURES / name}") == 0
+    assert export(tmp_path / "svit", tmp_path / "out.json") == 0
+    original = list(iter_file_records(FIXTURES / name))
+    assert json.loads((tmp_path / "out.json").read_text()) == original
+
+
+@pytest.mark.skipif(not SCIENCEQA.is_file(), reason="shared LLaVA fixture absent")
+def test_real_llava_records_round_trip_losslessly(tmp_path):
+    assert build(tmp_path / "svit", f"scienceqa={SCIENCEQA}") == 0
+    assert export(tmp_path / "svit", tmp_path / "out.json") == 0
+    assert json.loads((tmp_path / "out.json").read_text()) == json.loads(SCIENCEQA.read_text())
+
+
+def test_a_mixed_pool_keeps_every_source_and_loads_with_datasets(tmp_path):
+    cauldron = write_cauldron(tmp_path / "toy_cauldron.parquet")
+    out = tmp_path / "svit"
+    sources = (
+        "sample",
+        f"inst={FIXTURES / 'llava.json'}",
+        f"chat={FIXTURES / 'messages.jsonl'}",
+        str(cauldron),
+    )
+    assert build(out, *sources) == 0
+    train = load_dataset(str(out), "full", split="train", cache_dir=str(tmp_path / "hf"))
+    counts = {name: train["source"].count(name) for name in ("svit", "inst", "chat", "toy_cauldron")}
+    assert (
+        counts["inst"] == 4 and counts["chat"] == 2 and counts["toy_cauldron"] == 2 and counts["svit"] > 1000
+    )
+    with_bytes = [r for r in train if r["source"] == "toy_cauldron" and r["image"] is not None]
+    assert len(with_bytes) == 1 and with_bytes[0]["image"].size == (40, 20)
+    assert (with_bytes[0]["width"], with_bytes[0]["height"]) == (40, 20)
+
+
+def test_two_sources_with_one_name_are_refused():
+    with pytest.raises(Exception, match="given twice"):
+        open_sources(
+            [parse_source(f"a={FIXTURES / 'llava.json'}"), parse_source(f"a={FIXTURES / 'llava.jsonl'}")]
+        )
+
+
+def test_bad_sources_exit_2_without_output(tmp_path, capsys):
+    out = tmp_path / "svit"
+    assert build(out, str(FIXTURES / "unknown.jsonl")) == 2
+    assert "unknown.jsonl: record 0: is no known source format" in capsys.readouterr().err
+    assert build(out, str(FIXTURES / "bad_image_count.json")) == 2
+    assert "record 1: field 'image'" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_format_can_be_forced(tmp_path, capsys):
+    out = tmp_path / "svit"
+    assert build(out, str(FIXTURES / "llava.json"), extra=("--format", "messages")) == 2
+    assert "llava.json: record 0: field 'messages'" in capsys.readouterr().err
