@@ -203,3 +203,38 @@ def test_format_can_be_forced(tmp_path, capsys):
     out = tmp_path / "svit"
     assert build(out, str(FIXTURES / "llava.json"), extra=("--format", "messages")) == 2
     assert "llava.json: record 0: field 'messages'" in capsys.readouterr().err
+
+
+def exported_texts(path: Path) -> list[str]:
+    return [t["value"] for r in json.loads(path.read_text()) for t in r["conversations"]]
+
+
+def test_boxes_move_between_frames_when_the_image_size_is_known(tmp_path):
+    cauldron = write_cauldron(tmp_path / "toy.parquet")
+    out = tmp_path / "svit"
+    assert build(out, str(cauldron), extra=("--box-frame", "pixels")) == 0
+    assert export(out, tmp_path / "orig.json", "--box-frame", "original") == 0
+    assert "At [0.0, 0.0, 1.0, 1.0]." in exported_texts(tmp_path / "orig.json")
+    assert export(out, tmp_path / "k.json", "--box-frame", "k1000") == 0
+    assert "At [0, 0, 1000, 1000]." in exported_texts(tmp_path / "k.json")
+    # 40x20 padded to a 40x40 square: the picture sits in the middle half
+    assert export(out, tmp_path / "sq.json", "--box-frame", "square") == 0
+    assert "At [0.0, 0.25, 1.0, 0.75]." in exported_texts(tmp_path / "sq.json")
+
+
+def test_k1000_and_original_convert_without_sizes(tmp_path):
+    path = tmp_path / "k.json"
+    turns = [{"from": "human", "value": "Where?"}, {"from": "gpt", "value": "At [100, 250, 500, 1000]."}]
+    path.write_text(json.dumps([{"id": "k", "conversations": turns}]))
+    assert build(tmp_path / "svit", str(path), extra=("--box-frame", "k1000")) == 0
+    assert export(tmp_path / "svit", tmp_path / "o.json", "--box-frame", "original") == 0
+    assert exported_texts(tmp_path / "o.json")[1] == "At [0.1, 0.25, 0.5, 1.0]."
+
+
+def test_a_frame_change_without_image_sizes_is_refused_in_one_sentence(tmp_path, capsys):
+    assert build(tmp_path / "svit", f"inst={FIXTURES / 'llava.json'}") == 0
+    assert export(tmp_path / "svit", tmp_path / "o.json", "--box-frame", "original") == 2
+    err = capsys.readouterr().err
+    assert "record inst/2: field 'width': the image size is unknown" in err
+    assert "from the square frame to the original frame" in err
+    assert not (tmp_path / "o.json").exists()
