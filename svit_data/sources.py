@@ -36,7 +36,7 @@ from svit_data.formats.sources import (
 from svit_data.frames import check_frame
 from svit_data.pool import HUB_PREFIX, Pool, open_pool
 from svit_data.schema import FEATURES
-from svit_data.tasks import SVIT_SOURCE, TASK_FILES
+from svit_data.tasks import ALL_TASKS_FILE, SVIT_SOURCE, TASK_FILES
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +76,10 @@ def is_svit_path(path: str) -> bool:
     if path == "sample" or path.startswith(HUB_PREFIX):
         return True
     folder = Path(path)
+    names = [*TASK_FILES.items(), ("", ALL_TASKS_FILE)]
     return folder.is_dir() and any(
-        (folder / name).is_file() or (folder / "data" / name).is_file() or (folder / task).is_dir()
-        for task, name in TASK_FILES.items()
+        (folder / name).is_file() or (folder / "data" / name).is_file() or (task and (folder / task).is_dir())
+        for task, name in names
     )
 
 

@@ -66,9 +66,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--concepts", help="recipes: concept vocabulary JSON (default: the bundled one)")
     parser.add_argument(
         "--task-mix",
-        choices=("candidates", "free"),
+        choices=("candidates", "sources", "free"),
         help="diversity/balance recipes: 'candidates' keeps the train candidates' task mix (per-task quotas), "
-        "'free' selects without quotas (default: the recipe's, candidates)",
+        "'sources' their source mix (per-source quotas), 'free' selects without quotas (default: the "
+        "recipe's, candidates)",
+    )
+    parser.add_argument(
+        "--source-cap",
+        type=int,
+        metavar="N",
+        help="recipes: at most N train candidates per source (a seeded random N of bigger sources)",
     )
     parser.add_argument("--name", help="recipes: write the result under this config name instead")
     parser.add_argument(
@@ -143,6 +150,7 @@ def config_rows(
             ("--ids", args.ids),
             ("--where", args.where or None),
             ("--include-flagged", args.include_flagged or None),
+            ("--source-cap", args.source_cap),
         )
         for flag, value in recipe_flags:
             if value is not None:
@@ -170,6 +178,7 @@ def config_rows(
         progress=not args.quiet,
         ids_file=args.ids,
         exclude_images=exclude_images,
+        source_cap=args.source_cap,
     )
 
 

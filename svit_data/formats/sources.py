@@ -76,8 +76,16 @@ def source_files(path: Path) -> list[Path]:
         files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in SOURCE_SUFFIXES)
         if files:
             return files
-        raise InputError(f"holds no {', '.join(SOURCE_SUFFIXES)} files", file=str(path))
-    raise InputError("does not exist", file=str(path))
+        raise InputError(
+            f"holds neither SVIT task files (conversation.json, ...) nor {', '.join(SOURCE_SUFFIXES)} files "
+            "of another format",
+            file=str(path),
+        )
+    raise InputError(
+        "does not exist (a source is 'sample', a folder of SVIT task files, hf://datasets/OWNER/NAME, or a "
+        "LLaVA, ShareGPT, messages or the_cauldron file or folder)",
+        file=str(path),
+    )
 
 
 def iter_file_records(path: Path) -> Iterator[Any]:
