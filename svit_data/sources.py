@@ -6,6 +6,13 @@ of its files, name, format and box frame. Its rows have ``task`` empty, ``image_
 = the source's name, ``source_id`` = the record's own id and ``id`` = ``<name>/<n>`` (``n`` counts
 the source's records from 0 in file order; unique even where the source repeats an id). Several
 sources (SVIT and third-party) make one mixed pool: their parquet files side by side.
+
+Every third-party sample goes through the quality checks (:func:`svit_data.quality.check_sample`), as
+SVIT samples do: problems become ``flags``, counted in ``pool.quality`` under the task label ``none``;
+``strict`` makes the first one a located error. Third-party boxes are bare ``[x1, y1, x2, y2]`` lists in
+the source's declared frame, so ``leaked_coordinates`` (a box in an SVIT task without boxes) does not
+apply to them, and no box is repaired (repairs assume the 0-1 original frame). The near-duplicate pass
+runs on SVIT pools only.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -35,12 +43,16 @@ from svit_data.formats.sources import (
 )
 from svit_data.frames import check_frame
 from svit_data.pool import HUB_PREFIX, Pool, open_pool
-from svit_data.schema import FEATURES
-from svit_data.tasks import ALL_TASKS_FILE, SVIT_SOURCE, TASK_FILES
+from svit_data.quality.samples import check_sample
+from svit_data.quality.signals import sample_signals
+from svit_data.schema import POOL_SCHEMA
+from svit_data.tasks import ALL_TASKS_FILE, NO_TASK_LABEL, SVIT_SOURCE, TASK_FILES
 
 log = logging.getLogger(__name__)
 
-SOURCES_VERSION = "1"
+SOURCES_VERSION = "2"  # 2: flags and complexity signals
+NOT_FOR_SOURCES = frozenset({"leaked_coordinates", "box_repaired"})
+EXAMPLES = 3
 BATCH_ROWS = 20_000
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -117,8 +129,30 @@ def _image_size(data: bytes | None, path: Path | None) -> tuple[int | None, int 
         return None, None
 
 
+def check_record(record: SourceRecord, *, strict: bool, file: Path, index: int) -> list[str]:
+    """The quality flags of one third-party sample; with ``strict`` the first is a located error."""
+    speakers = [t["from"] for t in record.turns]
+    result = check_sample("", speakers, [t["value"] for t in record.turns], repair=False)
+    findings = [f for f in result.findings if f.code not in NOT_FOR_SOURCES]
+    if strict and findings:
+        first = findings[0]
+        where = f"turn {first.turn}" if first.turn is not None else None
+        raise InputError(
+            f"{first.code}: {first.detail} (--strict makes every flag an error)",
+            file=str(file),
+            record=index,
+            field=where,
+        )
+    return list(dict.fromkeys(f.code for f in findings))
+
+
 def source_row(
-    spec: SourceSpec, n: int, record: SourceRecord, box_frame: str, images_root: Path | None
+    spec: SourceSpec,
+    n: int,
+    record: SourceRecord,
+    box_frame: str,
+    images_root: Path | None,
+    flags: list[str] | None = None,
 ) -> dict[str, Any]:
     """The pool row of one third-party record."""
     first = record.images[0] if record.images else None
@@ -141,10 +175,20 @@ def source_row(
         "source_id": record.source_id,
         "images": list(record.images) if record.image_list else None,
         "box_frame": box_frame,
+        "flags": list(flags or []),
+        **dict(
+            zip(
+                ("answer_words", "qa_pairs", "boxes"),
+                sample_signals([t["from"] for t in record.turns], [t["value"] for t in record.turns]),
+                strict=True,
+            )
+        ),
     }
 
 
-def open_source(spec: SourceSpec, *, images: str | Path | None = None, progress: bool = True) -> Pool:
+def open_source(
+    spec: SourceSpec, *, images: str | Path | None = None, progress: bool = True, strict: bool = False
+) -> Pool:
     """Ingest one third-party source once (cached by fingerprint) and return its pool."""
     path = Path(spec.path)
     if spec.path.startswith(HUB_PREFIX):
@@ -159,8 +203,15 @@ def open_source(spec: SourceSpec, *, images: str | Path | None = None, progress:
     key = "src-" + hashlib.sha1(key_text.encode(), usedforsecurity=False).hexdigest()[:16]
     root = paths.cache_dir() / "pools" / key
     if not (root / "pool.json").is_file():
-        _ingest_source(spec, path, fmt, frame, images_root, root)
+        _ingest_source(spec, path, fmt, frame, images_root, root, strict=strict)
     meta = json.loads((root / "pool.json").read_text())
+    quality = meta["quality"]
+    if strict and quality["flagged"]:
+        code, ids = next(iter(quality["examples"].items()))
+        raise SvitError(
+            f"source {spec.name}: sample {ids[0]} is flagged {code!r} (and {quality['flagged'] - 1:,} more "
+            "flagged samples); --strict makes every flag an error"
+        )
     log.info(
         "source %s: %s records read as %s, boxes in the %s frame", spec.name, f"{meta['rows']:,}", fmt, frame
     )
@@ -173,21 +224,38 @@ def open_source(spec: SourceSpec, *, images: str | Path | None = None, progress:
         source=spec.path,
         source_counts={spec.name: meta["rows"]},
         formats={spec.name: fmt},
+        quality=quality,
     )
 
 
 def _ingest_source(
-    spec: SourceSpec, path: Path, fmt: str, frame: str, images_root: Path | None, root: Path
+    spec: SourceSpec,
+    path: Path,
+    fmt: str,
+    frame: str,
+    images_root: Path | None,
+    root: Path,
+    *,
+    strict: bool = False,
 ) -> None:
     """Read every record of the source into one parquet file under ``root``, written whole or not at all."""
-    schema = FEATURES.arrow_schema
+    schema = POOL_SCHEMA
     name = "part-000-source.parquet"
+    counts: dict[str, int] = {}
+    examples: dict[str, list[str]] = {}
+    flagged = 0
     with staged_folder(root) as tmp:
         n = 0
         with pq.ParquetWriter(tmp / name, schema) as writer:
             rows: list[dict[str, Any]] = []
-            for _, _, record in read_source(path, fmt):
-                rows.append(source_row(spec, n, record, frame, images_root))
+            for file, index, record in read_source(path, fmt):
+                flags = check_record(record, strict=strict, file=file, index=index)
+                rows.append(source_row(spec, n, record, frame, images_root, flags))
+                flagged += bool(flags)
+                for code in flags:
+                    counts[code] = counts.get(code, 0) + 1
+                    if len(examples.setdefault(code, [])) < EXAMPLES:
+                        examples[code].append(f"{spec.name}/{n}")
                 n += 1
                 if len(rows) >= BATCH_ROWS:
                     writer.write_table(pa.Table.from_pylist(rows, schema=schema))
@@ -196,7 +264,12 @@ def _ingest_source(
                 writer.write_table(pa.Table.from_pylist(rows, schema=schema))
         if n == 0:
             raise InputError("holds no records", file=str(path))
-        meta = {"files": [name], "rows": n, "format": fmt, "box_frame": frame}
+        quality = {
+            "flagged": flagged,
+            "per_task": {NO_TASK_LABEL: counts} if counts else {},
+            "examples": examples,
+        }
+        meta = {"files": [name], "rows": n, "format": fmt, "box_frame": frame, "quality": quality}
         (tmp / "pool.json").write_text(json.dumps(meta))
 
 
@@ -206,6 +279,8 @@ def open_sources(
     images: str | Path | None = None,
     image_data: str | Path | None = None,
     progress: bool = True,
+    repair: bool = True,
+    strict: bool = False,
 ) -> Pool:
     """One pool over every source: SVIT sources through :func:`open_pool`, the others through
     :func:`open_source`; the parquet files side by side, the fingerprint over all of them."""
@@ -219,10 +294,18 @@ def open_sources(
     for spec in specs:
         if spec.is_svit:
             pools.append(
-                open_pool(spec.path, images=images, image_data=image_data, progress=progress, name=spec.name)
+                open_pool(
+                    spec.path,
+                    images=images,
+                    image_data=image_data,
+                    progress=progress,
+                    repair=repair,
+                    strict=strict,
+                    name=spec.name,
+                )
             )
         else:
-            pools.append(open_source(spec, images=images, progress=progress))
+            pools.append(open_source(spec, images=images, progress=progress, strict=strict))
     if len(pools) == 1:
         return pools[0]
     return merge_pools(pools)
@@ -231,9 +314,21 @@ def open_sources(
 def merge_pools(pools: list[Pool]) -> Pool:
     digest = hashlib.sha1("+".join(p.fingerprint for p in pools).encode(), usedforsecurity=False)
     counts: dict[str, int] = {}
+    quality: dict[str, Any] = {"flagged": 0, "per_task": {}, "examples": {}}
+    near, offset = [], 0
     for pool in pools:
         for task, count in pool.counts.items():
             counts[task] = counts.get(task, 0) + count
+        quality["flagged"] += pool.quality.get("flagged", 0)
+        for task, codes in pool.quality.get("per_task", {}).items():
+            into = quality["per_task"].setdefault(task, {})
+            for code, count in codes.items():
+                into[code] = into.get(code, 0) + count
+        for code, ids in pool.quality.get("examples", {}).items():
+            kept = quality["examples"].setdefault(code, [])
+            kept += ids[: EXAMPLES - len(kept)]
+        near.append(pool.near_duplicates + offset)  # pool rows of the mixed pool
+        offset += pool.num_rows
     return Pool(
         root=pools[0].root,
         files=[file for pool in pools for file in pool.files],
@@ -244,4 +339,6 @@ def merge_pools(pools: list[Pool]) -> Pool:
         task_files={t: fs for p in pools for t, fs in p.task_files.items()},
         source_counts={name: n for p in pools for name, n in p.source_counts.items()},
         formats={name: f for p in pools for name, f in p.formats.items()},
+        near_duplicates=np.concatenate(near).astype(np.int64),
+        quality=quality,
     )

@@ -238,3 +238,37 @@ def test_a_frame_change_without_image_sizes_is_refused_in_one_sentence(tmp_path,
     assert "record inst/2: field 'width': the image size is unknown" in err
     assert "from the square frame to the original frame" in err
     assert not (tmp_path / "o.json").exists()
+
+
+def test_content_problems_are_flagged_and_counted_not_build_failures(tmp_path, capsys):
+    path = tmp_path / "rough.json"
+    records = [
+        {
+            "id": "ok",
+            "conversations": [{"from": "human", "value": "Hi?"}, {"from": "gpt", "value": "Hello."}],
+        },
+        {
+            "id": "order",
+            "conversations": [{"from": "gpt", "value": "Hello."}, {"from": "human", "value": "Hi?"}],
+        },
+        {"id": "empty", "conversations": [{"from": "human", "value": "Hi?"}, {"from": "gpt", "value": "  "}]},
+        {
+            "id": "box",
+            "conversations": [{"from": "human", "value": "Where?"}, {"from": "gpt", "value": "[1, 2, 3, 4]"}],
+        },
+    ]
+    path.write_text(json.dumps(records))
+    pool = open_source(parse_source(f"rough={path}"), progress=False)
+    flags = {r["source_id"]: r["flags"] for r in pool.table(["source_id", "flags"]).to_pylist()}
+    assert flags == {"ok": [], "order": ["turn_order"], "empty": ["empty_answer"], "box": []}
+    assert pool.quality["flagged"] == 2 and pool.quality["per_task"] == {
+        "none": {"turn_order": 1, "empty_answer": 1}
+    }
+    assert pool.quality["examples"]["turn_order"] == ["rough/1"]
+    out = tmp_path / "svit"
+    assert build(out, f"rough={path}", extra=("--strict",)) == 2
+    assert "sample rough/1 is flagged 'turn_order'" in capsys.readouterr().err  # the pool was ingested above
+    with pytest.raises(InputError, match="record 1: field 'turn 0': turn_order"):  # ingested now: located
+        open_source(parse_source(f"other={path}"), progress=False, strict=True)
+    assert build(out, f"rough={path}") == 0  # flagged samples stay in full (lossless), recipes skip them
+    assert load_dataset(str(out), "full", split="train", cache_dir=str(tmp_path / "hf")).num_rows == 4
