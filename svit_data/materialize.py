@@ -109,6 +109,7 @@ class ConfigRows:
     recipe: RecipeState | None = None
     ids: list[str] | None = None  # a recipe's sorted ids, written beside its data
     probe: ProbeState | None = None  # a probe config's construction and counts
+    extra_files: dict[str, bytes] = field(default_factory=dict)  # written beside the data (a recipe file)
 
 
 def _task_filter(tasks: Iterable[str]) -> list[str] | None:

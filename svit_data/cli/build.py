@@ -30,7 +30,13 @@ log = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "configs", nargs="+", metavar="CONFIG", help=f"configs to build: {', '.join(CONFIGS)}"
+        "configs", nargs="*", metavar="CONFIG", help=f"configs to build: {', '.join(CONFIGS)}"
+    )
+    parser.add_argument(
+        "--recipe",
+        metavar="FILE",
+        help="build one config from a YAML recipe file (sources, per-source selection, cap, seed, balance; "
+        "see the README) under --name, instead of named configs",
     )
     parser.add_argument(
         "--source",
@@ -231,7 +237,43 @@ def exclusion_of(args: argparse.Namespace) -> Exclusion | None:
     return Exclusion(excluded)
 
 
+def run_recipe_file(args: argparse.Namespace) -> int:
+    """``build --recipe FILE --name NAME``: one config from a recipe file, its sources named in the file."""
+    from svit_data.cards import render_card
+    from svit_data.recipes.recipe_file import read_recipe_file
+    from svit_data.recipes.recipe_file_build import build_recipe_file, source_specs
+
+    if args.configs or args.source:
+        raise SvitError("--recipe builds one config from the file's sources: give no CONFIG and no --source")
+    recipe = read_recipe_file(args.recipe)
+    name = check_custom_name(args.name or args.recipe.rsplit("/", 1)[-1].rsplit(".", 1)[0])
+    pool = open_sources(
+        source_specs(recipe),
+        images=args.images,
+        image_data=args.image_data,
+        progress=not args.quiet,
+        repair=args.repair,
+        strict=args.strict,
+    )
+    with DatasetFolder(args.out) as folder:
+        rows = build_recipe_file(recipe, name, pool, progress=not args.quiet)
+        counts = folder.write_config(
+            rows, source=" + ".join(f"{n}={s['path']}" for n, s in recipe.sources.items())
+        )
+        folder.state.configs[name].pool_quality = pool.quality
+        log.info("config %s: %s", name, ", ".join(f"{s} {n:,}" for s, n in counts.items()))
+        check_decontaminated(folder.stage, folder.state)
+        out = folder.commit(render_card)
+    print(f"wrote {name} to {out}")
+    print(f"load it with: {load_line(out, name)}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.recipe:
+        return run_recipe_file(args)
+    if not args.configs:
+        raise SvitError("give the configs to build, or --recipe FILE")
     for name in args.configs:
         get_config(name)
     if args.name and len(args.configs) != 1:
