@@ -78,3 +78,27 @@ def test_recipe_file_cli_errors_exit_2(tmp_path, capsys):
     assert main(["build", "full", "--recipe", str(MY_MIX), "--out", str(out), "--quiet"]) == 2
     assert "give no CONFIG and no --source" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_stats_against_reports_overlap_and_profiles(tmp_path, capsys):
+    out = tmp_path / "svit"
+    assert main(["build", "--recipe", str(MY_MIX), "--name", "my-mix", "--out", str(out), "--quiet"]) == 0
+    sources = ["--source", "sample", "--source", f"inst={FIXTURES / 'sources' / 'llava.json'}"]
+    assert main(["build", "full", *sources, "--out", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["stats", "my-mix", "--against", "full", "--dir", str(out)]) == 0
+    lines = {line.split("  ")[0]: line for line in capsys.readouterr().out.splitlines()}
+    # every my-mix sample from svit and inst is in full (train split); chat's 2 samples are not:
+    # the shared count is the distinct (image name, question) keys of the non-chat rows (a naive oracle)
+    rows = pq.read_table(config_files(str(out), "my-mix")["train"]).to_pylist()
+    keys = {
+        (
+            (r["image_file"] or "").rsplit("/", 1)[-1].lower(),
+            " ".join(r["conversations"][0]["value"].lower().split()),
+        )
+        for r in rows
+        if r["source"] != "chat"
+    }
+    assert lines["shared samples"].split()[2] == f"{len(keys):,}"
+    assert "source mix" in lines and "chat 2" in lines["source mix"]
+    assert main(["stats", "my-mix", "--against", "nope", "--dir", str(out)]) == 2
