@@ -65,6 +65,9 @@ def test_a_mixed_recipe_file_builds_end_to_end(tmp_path, capsys):
     assert state.recipe_file == "data/my-mix/recipe.yaml"
     assert (out / state.recipe_file).read_bytes() == MY_MIX.read_bytes()
     assert "Recipe file my_mix.yaml" in state.objective
+    card = (out / "README.md").read_text()
+    assert "| recipe file | `data/my-mix/recipe.yaml` |" in card
+    assert "```yaml\ncap: 2000\nseed: 3\nselect:\n  chat: all\n" in card  # the state stores keys sorted
     ids = pq.read_table(config_files(str(out), "my-mix")["train"], columns=["id"])["id"].to_pylist()
     assert sorted(ids) == sorted(train["id"])
 
