@@ -18,7 +18,13 @@ ROLES = {USER: "user", GPT: "assistant"}
 
 
 def to_messages(row: dict[str, Any], *, keep_markers: bool = True, image: Any = None) -> dict[str, Any]:
-    """One svit row as messages; ``image`` defaults to the row's ``image_file`` path."""
+    """One svit row as messages; ``image`` defaults to the row's ``image_file`` path.
+
+    A third-party row (empty ``task``) keeps its own image placement: each ``<image>`` token becomes an
+    image part where it stood (one image without a token goes first, as for SVIT rows); a text-only row
+    has no image part and no images."""
+    if row.get("task") == "" and image is None:
+        return _source_to_messages(row)
     messages = []
     for t, turn in enumerate(row["conversations"]):
         text = turn["value"] if keep_markers else strip_markers(turn["value"])
@@ -31,6 +37,34 @@ def to_messages(row: dict[str, Any], *, keep_markers: bool = True, image: Any = 
         "messages": messages,
         "images": [image if image is not None else row["image_file"]],
     }
+
+
+def _parts(text: str) -> list[dict[str, Any]]:
+    parts: list[dict[str, Any]] = []
+    for k, piece in enumerate(text.split(IMAGE_TOKEN)):
+        if k:
+            parts.append({"type": "image"})
+            piece = piece.removeprefix("\n")
+        if piece:
+            parts.append({"type": "text", "text": piece})
+    return parts
+
+
+def _source_to_messages(row: dict[str, Any]) -> dict[str, Any]:
+    images = (
+        list(row["images"])
+        if row.get("images") is not None
+        else [row["image_file"]]
+        if row.get("image_file")
+        else []
+    )
+    turns = row["conversations"]
+    tokens = sum(t["value"].count(IMAGE_TOKEN) for t in turns)
+    messages = [{"role": ROLES[t["from"]], "content": _parts(t["value"])} for t in turns]
+    if images and not tokens and messages:  # one image without a token: before the first message's text
+        messages[0]["content"].insert(0, {"type": "image"})
+    record: dict[str, Any] = {"id": row.get("source_id") or row["id"], "messages": messages, "images": images}
+    return record
 
 
 def from_messages(record: dict[str, Any]) -> list[dict[str, str]]:

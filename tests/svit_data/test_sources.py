@@ -272,3 +272,41 @@ def test_content_problems_are_flagged_and_counted_not_build_failures(tmp_path, c
         open_source(parse_source(f"other={path}"), progress=False, strict=True)
     assert build(out, f"rough={path}") == 0  # flagged samples stay in full (lossless), recipes skip them
     assert load_dataset(str(out), "full", split="train", cache_dir=str(tmp_path / "hf")).num_rows == 4
+
+
+def test_third_party_rows_export_as_messages_with_their_image_placement(tmp_path):
+    assert build(tmp_path / "svit", f"inst={FIXTURES / 'llava.json'}") == 0
+    assert (
+        main(
+            [
+                "export",
+                "full",
+                "--dir",
+                str(tmp_path / "svit"),
+                "--format",
+                "messages",
+                "--out",
+                str(tmp_path / "m.jsonl"),
+            ]
+        )
+        == 0
+    )
+    records = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
+    assert records[0]["images"] == ["coco/train2017/000000033471.jpg"]
+    assert records[0]["messages"][0]["content"] == [
+        {"type": "image"},
+        {"type": "text", "text": "What are the colors of the bus in the image?"},
+    ]
+    assert records[1]["id"] == "text-7" and records[1]["images"] == []
+    assert all(p["type"] == "text" for m in records[1]["messages"] for p in m["content"])
+    assert records[2]["images"] == ["vg/VG_100K/1.jpg", "vg/VG_100K/2.jpg"]
+    assert [p["type"] for p in records[2]["messages"][0]["content"]] == [
+        "text",
+        "image",
+        "text",
+        "image",
+        "text",
+    ]
+    # read back, the messages give the same turns as the source
+    back = [r for _, _, r in read_source(tmp_path / "m.jsonl", "messages")]
+    assert back[1].turns == [r for _, _, r in read_source(FIXTURES / "llava.json", "llava")][1].turns
