@@ -171,15 +171,30 @@ def _recipe_lines(name: str, config: ConfigState) -> list[str]:
         ("ids_sha256", manifest.ids_sha256),
         ("seed", manifest.seed),
     ]
-    if manifest.parameters:
-        rows.append(("parameters", ", ".join(f"{k}={v}" for k, v in sorted(manifest.parameters.items()))))
+    file_content = manifest.parameters.get("recipe") if recipe.recipe_file else None
+    parameters = {k: v for k, v in manifest.parameters.items() if not (file_content and k == "recipe")}
+    if parameters:
+        rows.append(("parameters", ", ".join(f"{k}={v}" for k, v in sorted(parameters.items()))))
     if manifest.counts:
         rows.append(("counts", ", ".join(f"{k} {_number(v)}" for k, v in sorted(manifest.counts.items()))))
     if recipe.ids_file:
         rows.append(("selected ids", recipe.ids_file))
+    if recipe.recipe_file:
+        rows.append(("recipe file", recipe.recipe_file))
     lines += ["| manifest | value |", "|---|---|"]
     lines += [f"| {key} | `{_cell(value)}` |" for key, value in rows]
     lines.append("")
+    if file_content:  # the recipe file as built (its parsed content, from the manifest)
+        import yaml
+
+        lines += [
+            "Recipe file:",
+            "",
+            "```yaml",
+            yaml.safe_dump(file_content, sort_keys=False).rstrip(),
+            "```",
+            "",
+        ]
     d = recipe.diagnostics
     lines += ["| diagnostic | selected | random sample of the same size |", "|---|---:|---:|"]
     for label, value in (("concept coverage", d.coverage), ("concept entropy", d.entropy)):

@@ -38,7 +38,7 @@ from svit_data.recipes.selection import (
     BalanceReport,
     Candidates,
 )
-from svit_data.recipes.strata import FREE, TASK_MIXES, strata_of
+from svit_data.recipes.strata import FREE, SOURCES, TASK_MIXES, strata_of
 from svit_data.recipes.vocabulary import load_vocabulary
 from svit_data.recipes.yesno import ratio_report
 from svit_data.schema import FEATURES
@@ -51,7 +51,7 @@ from svit_data.state import (
     YesNo,
     YesNoChange,
 )
-from svit_data.tasks import TASKS
+from svit_data.tasks import TASK_LABELS
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +65,11 @@ class Selection:
     recipe: RecipeState
 
 
-def candidates_of(matched: MatchedPool, excluded: np.ndarray | None = None) -> tuple[np.ndarray, Candidates]:
-    """Pool rows of the train samples (less ``excluded`` rows), and the selection inputs restricted to them."""
+def candidates_of(
+    matched: MatchedPool, excluded: np.ndarray | None = None, source: np.ndarray | None = None
+) -> tuple[np.ndarray, Candidates]:
+    """Pool rows of the train samples (less ``excluded`` rows), and the selection inputs restricted to them;
+    ``source``: the source index of every pool row (for ``task_mix="sources"``)."""
     rows = np.flatnonzero(~matched.test if excluded is None else ~matched.test & ~excluded)
     return rows, Candidates(
         matrix=matched.matrix[rows],
@@ -74,7 +77,28 @@ def candidates_of(matched: MatchedPool, excluded: np.ndarray | None = None) -> t
         no=matched.no[rows],
         weights=matched.weights,
         task=matched.task[rows],
+        source=None if source is None else source[rows],
     )
+
+
+def source_codes(pool: Pool) -> tuple[np.ndarray, list[str]]:
+    """Per pool row the index of its source, and the source names in order of first appearance."""
+    encoded = pool.table(["source"])["source"].combine_chunks().dictionary_encode()
+    return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), encoded.dictionary.to_pylist()
+
+
+def capped_rows(source: np.ndarray, eligible: np.ndarray, cap: int, seed: int) -> np.ndarray:
+    """Pool rows left out by a per-source cap: of each source's ``eligible`` rows, all but a seeded random
+    ``cap`` of them (numpy PCG64 permutation with ``seed``, per source in index order)."""
+    if cap < 1:
+        raise SvitError(f"--source-cap must be at least 1, got {cap}")
+    out = np.zeros(len(source), bool)
+    rng = np.random.default_rng(seed)
+    for code in range(int(source.max()) + 1 if len(source) else 0):
+        rows = np.flatnonzero(eligible & (source == code))
+        if len(rows) > cap:
+            out[rows[rng.permutation(len(rows))[cap:]]] = True
+    return out
 
 
 def sorted_ids(matched: MatchedPool, rows: np.ndarray) -> list[str]:
@@ -121,10 +145,11 @@ def _select(
     seed: int,
     ids_file: str | None = None,
     excluded: np.ndarray | None = None,
+    source: np.ndarray | None = None,
 ) -> _Picked:
     """The pure selection: the train candidates (less ``excluded`` pool rows) and the ones the recipe's
     method picks (or ``ids_file`` lists)."""
-    rows, candidates = candidates_of(matched, excluded)
+    rows, candidates = candidates_of(matched, excluded, source)
     if candidates.size == 0:
         raise SvitError("the pool has no train samples to select from (every image is in the test list)")
     if ids_file is not None:
@@ -156,7 +181,7 @@ def _given(ids_file: str, matched: MatchedPool, rows: np.ndarray) -> np.ndarray:
     return np.sort(where.to_numpy())
 
 
-def _report(spec: RecipeSpec, p: _Picked, seed: int) -> Diagnostics:
+def _report(spec: RecipeSpec, p: _Picked, seed: int, source_names: list[str] | None = None) -> Diagnostics:
     """Diagnostics of the selection next to a random subset, with quotas and balance where they apply."""
     c = p.candidates
     raw = diagnose(
@@ -172,8 +197,9 @@ def _report(spec: RecipeSpec, p: _Picked, seed: int) -> Diagnostics:
     )
     method = METHODS[spec.method]
     if method.stratified and spec.task_mix != FREE:
-        quotas = strata_of(c.task, c.size, p.size, spec.task_mix)[1]
-        diagnostics.task_quotas = {t: int(q) for t, q in zip(TASKS, quotas, strict=True) if q}
+        quotas = strata_of(c.task, c.size, p.size, spec.task_mix, c.source)[1]
+        labels = source_names if spec.task_mix == SOURCES and source_names else TASK_LABELS
+        diagnostics.task_quotas = {t: int(q) for t, q in zip(labels, quotas, strict=False) if q}
     if method.balances:
         diagnostics.balance = BalanceState(
             target_yes_share=spec.target_yes_share,
@@ -242,6 +268,7 @@ def select_recipe(
     include_flagged: bool = False,
     where: tuple[str, ...] = (),
     exclude_images: Collection[int] | None = None,
+    source_cap: int | None = None,
 ) -> Selection:
     """Compute recipe ``name`` on ``pool``: select, then report diagnostics, then describe (manifest, objective).
 
@@ -249,7 +276,9 @@ def select_recipe(
     ``ids_file`` (a sorted id list, e.g. a dataset folder's ``data/<config>/ids.txt.gz``) replaces the
     selection: the config is rebuilt from exactly those ids, with fresh diagnostics.
     Samples of ``exclude_images`` (``build --exclude-images``) are no candidates; a hash of those image ids
-    is a manifest parameter and their count a manifest count.
+    is a manifest parameter and their count a manifest count. ``source_cap``: at most this many train
+    candidates per source (a seeded random subset of bigger sources, before selecting; Cambrian-1 found
+    capping each source beat using everything).
     """
     spec = recipe_spec(name, task_mix)
     vocabulary = load_vocabulary(concepts)
@@ -258,14 +287,22 @@ def select_recipe(
     eligible = eligibility(pool, matched, ~matched.test, include_flagged=include_flagged, where=conditions)
     excluded = excluded_rows(pool, exclude_images)
     left_out = ~eligible.keep if excluded is None else excluded | ~eligible.keep
-    picked = _select(spec, matched, size, seed, ids_file, left_out)
+    source, source_names = source_codes(pool) if spec.task_mix == SOURCES or source_cap else (None, None)
+    capped = None
+    if source_cap is not None and source is not None:  # the cap counts the candidates left after the rest
+        capped = capped_rows(source, ~matched.test & ~left_out, source_cap, seed)
+        left_out = left_out | capped
+    picked = _select(spec, matched, size, seed, ids_file, left_out, source)
     ids = sorted_ids(matched, picked.rows[picked.picked])
-    diagnostics = _report(spec, picked, seed)
+    diagnostics = _report(spec, picked, seed, source_names)
     diagnostics.quality = eligible.report(np.flatnonzero(~matched.test))
     diagnostics.signals = signal_distributions(pool, matched, picked.rows[picked.picked])
     recipe = _describe(name, spec, picked, diagnostics, ids, pool, seed, vocabulary)
     recipe.manifest.parameters.update(include_flagged=include_flagged, where=[str(c) for c in conditions])
     recipe.manifest.counts["excluded_by_quality"] = diagnostics.quality["excluded"]
+    if capped is not None:
+        recipe.manifest.parameters["source_cap"] = source_cap
+        recipe.manifest.counts["capped_candidates"] = int(capped.sum())
     if excluded is not None:
         listed = ",".join(map(str, sorted(set(exclude_images or ()))))
         recipe.manifest.parameters["exclude_images_sha256"] = hashlib.sha256(listed.encode()).hexdigest()
@@ -308,6 +345,7 @@ def build_recipe(
     where: tuple[str, ...] = (),
     ids_file: str | None = None,
     exclude_images: Collection[int] | None = None,
+    source_cap: int | None = None,
 ) -> ConfigRows:
     """The rows of recipe ``name`` for the dataset folder (called by ``svit-recipe build``).
 
@@ -334,6 +372,7 @@ def build_recipe(
         include_flagged=include_flagged,
         where=where,
         exclude_images=exclude_images,
+        source_cap=source_cap,
     )
     config = out_name or name
     folder = write_manifest(config, selection.recipe.manifest, selection.ids)

@@ -20,7 +20,8 @@ class Candidates:
     yes: np.ndarray
     no: np.ndarray
     weights: np.ndarray  # w_c per concept
-    task: np.ndarray | None = None  # task index per candidate (svit_data.tasks.TASKS); None: one task
+    task: np.ndarray | None = None  # task index per candidate (svit_data.tasks.TASK_LABELS); None: one task
+    source: np.ndarray | None = None  # source index per candidate (task_mix="sources"); None: one source
 
     @property
     def size(self) -> int:

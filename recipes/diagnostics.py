@@ -16,7 +16,7 @@ import scipy.sparse as sp
 
 from svit_data.recipes.candidates import random_order
 from svit_data.recipes.selection import BalanceReport
-from svit_data.tasks import TASKS
+from svit_data.tasks import TASK_LABELS
 
 RANDOM_SEED_OFFSET = 1_000_003  # the reference subset's seed differs from the recipe's own
 
@@ -61,7 +61,7 @@ def diagnose(
     available = np.bincount(matrix.indices, minlength=matrix.shape[1]) > 0
     df_selected = document_frequency(matrix, picked)
     df_random = document_frequency(matrix, reference)
-    task_counts = np.bincount(task[picked].astype(np.int64), minlength=len(TASKS))
+    task_counts = np.bincount(task[picked].astype(np.int64), minlength=len(TASK_LABELS))
     return {
         "coverage": {
             "selected": round(coverage(df_selected, available), 4),
@@ -69,7 +69,7 @@ def diagnose(
         },
         "entropy": {"selected": round(entropy(df_selected), 4), "random": round(entropy(df_random), 4)},
         "yes_no": {"before": balance.before, "after": balance.after},
-        "task_mix": {t: int(c) for t, c in zip(TASKS, task_counts, strict=True) if c},
+        "task_mix": {t: int(c) for t, c in zip(TASK_LABELS, task_counts, strict=True) if c},
         "answer_length_quantiles": quantiles(answer_words[picked]),
     }
 

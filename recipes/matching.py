@@ -191,7 +191,11 @@ def match_batch(batch: pa.RecordBatch, forms: FormTable, num_concepts: int) -> _
     return _BatchResult(
         matrix=matrix,
         ids=batch.column("id"),
-        task=pc.index_in(batch.column("task"), value_set=pa.array(TASKS)).to_numpy().astype(np.int8),
+        # third-party samples (task "") get index len(TASKS): svit_data.tasks.TASK_LABELS
+        task=pc.index_in(batch.column("task"), value_set=pa.array(TASKS))
+        .fill_null(len(TASKS))
+        .to_numpy()
+        .astype(np.int8),
         test=pc.is_in(image_ids, value_set=pa.array(sorted(test_image_ids()), pa.int64()))
         .to_numpy(zero_copy_only=False)
         .astype(bool),

@@ -19,10 +19,15 @@ TASK_MIX: dict[str, str] = {
     "quota_t = floor({size} x n_t / N) plus one place for each of the tasks with the largest remainders "
     "({size} x n_t mod N, ties in the order " + ", ".join(TASKS) + ") until the quotas sum to {size}, "
     "where n_t is the number of train samples of task t and N = {candidates} (quotas: {quotas}). ",
+    "sources": "Source mix kept (task_mix=sources): the selection holds quota_t samples of each source t, "
+    "quota_t = floor({size} x n_t / N) plus one place for each of the sources with the largest remainders "
+    "until the quotas sum to {size}, where n_t is the number of train samples of source t and N = "
+    "{candidates} (quotas: {quotas}). ",
     FREE: "No task quotas (task_mix=free): every train sample counts as one task t, so quota_t = {size}. ",
 }
 QUOTA_RULE = {
     "candidates": "subject to |S ∩ task t| = quota_t for every task t",
+    "sources": "subject to |S ∩ source t| = quota_t for every source t",
     FREE: "subject to |S| = {size}",
 }
 DIVERSITY_RULE = (

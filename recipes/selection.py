@@ -73,7 +73,7 @@ def select_diversity(
     rounds: int = ROUNDS,
     task_mix: str = CANDIDATES,
 ) -> np.ndarray:
-    stratum, quotas = strata_of(candidates.task, candidates.size, size, task_mix)
+    stratum, quotas = strata_of(candidates.task, candidates.size, size, task_mix, candidates.source)
     order = diversity_order(candidates, stratum, quotas, seed=seed, decay=decay, rounds=rounds)
     return np.sort(take_quotas(order, stratum, quotas))
 
@@ -189,7 +189,7 @@ def select_balance(
     tolerance: float = 0.02,
     task_mix: str = CANDIDATES,
 ) -> tuple[np.ndarray, BalanceReport]:
-    stratum, quotas = strata_of(candidates.task, candidates.size, size, task_mix)
+    stratum, quotas = strata_of(candidates.task, candidates.size, size, task_mix, candidates.source)
     order = random_order(candidates.size, seed)
     return _balance(candidates, order, size, stratum, quotas, target, tolerance)
 
@@ -205,7 +205,7 @@ def select_core(
     tolerance: float = 0.02,
     task_mix: str = CANDIDATES,
 ) -> tuple[np.ndarray, BalanceReport]:
-    stratum, quotas = strata_of(candidates.task, candidates.size, size, task_mix)
+    stratum, quotas = strata_of(candidates.task, candidates.size, size, task_mix, candidates.source)
     order = diversity_order(candidates, stratum, quotas, seed=seed, decay=decay, rounds=rounds)
     return _balance(candidates, order, size, stratum, quotas, target, tolerance)
 

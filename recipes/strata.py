@@ -12,7 +12,10 @@ a selection keeps the task mix of the train candidates:
 (largest-remainder / Hamilton apportionment; ``n_t`` candidates of task ``t``, ``N`` candidates in all).
 The quotas sum to ``size`` exactly and never exceed ``n_t``. Inside a task, samples are taken in the
 selection's priority order (diversity score, or the seeded permutation for balance).
-``task_mix="free"`` is one stratum holding every candidate: the unstratified selection.
+``task_mix="sources"`` apportions the same way over sources instead of tasks (a mixed pool keeps the
+candidates' source mix; ties to the source listed first). ``task_mix="free"`` is one stratum holding
+every candidate: the unstratified selection. Third-party samples have no task: with
+``task_mix="candidates"`` they form one more stratum after the four tasks (label ``none``).
 """
 
 from __future__ import annotations
@@ -21,8 +24,8 @@ import numpy as np
 
 from svit_data.tasks import TASKS
 
-CANDIDATES, FREE = "candidates", "free"
-TASK_MIXES = (CANDIDATES, FREE)
+CANDIDATES, SOURCES, FREE = "candidates", "sources", "free"
+TASK_MIXES = (CANDIDATES, SOURCES, FREE)
 
 
 def task_quotas(counts: np.ndarray, size: int) -> np.ndarray:
@@ -41,18 +44,23 @@ def task_quotas(counts: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(quotas, np.int64)
 
 
-def strata_of(task: np.ndarray | None, n: int, size: int, task_mix: str) -> tuple[np.ndarray, np.ndarray]:
+def strata_of(
+    task: np.ndarray | None, n: int, size: int, task_mix: str, source: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Per candidate its stratum index, and per stratum its quota, for ``task_mix``.
 
-    ``task`` is the candidates' task index (None, or ``task_mix == "free"``: one stratum of quota
-    ``size``). Strata are the task indices, so quotas line up with ``svit_data.tasks.TASKS``.
+    ``task`` is the candidates' task index, ``source`` their source index (None, or ``task_mix ==
+    "free"``: one stratum of quota ``size``). Strata are the task indices, so quotas line up with
+    ``svit_data.tasks.TASK_LABELS`` (``TASKS`` when every candidate has a task); or the source indices.
     """
     if task_mix not in TASK_MIXES:
         raise ValueError(f"unknown task_mix {task_mix!r}; known: {', '.join(TASK_MIXES)}")
-    if task is None or task_mix == FREE:
+    labels = source if task_mix == SOURCES else task
+    if labels is None or task_mix == FREE:
         return np.zeros(n, np.int64), np.array([size], np.int64)
-    stratum = np.asarray(task, np.int64)
-    return stratum, task_quotas(np.bincount(stratum, minlength=len(TASKS)), size)
+    stratum = np.asarray(labels, np.int64)
+    minlength = 1 if task_mix == SOURCES else len(TASKS)
+    return stratum, task_quotas(np.bincount(stratum, minlength=minlength), size)
 
 
 def split_order(order: np.ndarray, stratum: np.ndarray, num_strata: int) -> list[np.ndarray]:

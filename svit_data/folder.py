@@ -168,6 +168,10 @@ class DatasetFolder:
         if recipe is not None and rows.ids is not None:
             write_selection(folder, recipe.manifest, rows.ids)
             recipe = dataclasses.replace(recipe, ids_file=f"data/{name}/{IDS_FILE}")
+        for file_name, data in rows.extra_files.items():
+            write_bytes(folder / file_name, data)
+            if recipe is not None and recipe.recipe_file == file_name:
+                recipe = dataclasses.replace(recipe, recipe_file=f"data/{name}/{file_name}")
         self.state.configs[name] = ConfigState(
             description=rows.description,
             schema=rows.schema,

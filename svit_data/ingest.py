@@ -28,7 +28,7 @@ from svit_data.errors import InputError
 from svit_data.formats.jsonstream import iter_json_records
 from svit_data.quality.samples import alternates, check_sample
 from svit_data.quality.signals import sample_signals
-from svit_data.tasks import PER_QA_TASKS
+from svit_data.tasks import ORIGINAL_FRAME, PER_QA_TASKS, SVIT_SOURCE
 
 BATCH_ROWS = 50_000  # samples per parquet row group
 EXAMPLES = 3  # example sample ids kept per reason code
@@ -45,6 +45,7 @@ class IngestJob:
     schema: pa.Schema
     repair: bool = True
     strict: bool = False
+    source: str = SVIT_SOURCE  # the pool's source column
 
 
 @dataclass
@@ -145,7 +146,7 @@ class _Columns:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def table(self, task: str, schema: pa.Schema) -> pa.Table:
+    def table(self, task: str, schema: pa.Schema, source: str = SVIT_SOURCE) -> pa.Table:
         rows = len(self.ids)
         turn = schema.field("conversations").type.value_type
         conversations = pa.ListArray.from_arrays(
@@ -172,6 +173,10 @@ class _Columns:
             "height": pa.array(self.heights, pa.int32()),
             "provenance": provenance,
             "flags": pa.array(self.flags, pa.list_(pa.string())),
+            "source": pa.array([source] * rows, pa.string()),
+            "source_id": pa.nulls(rows, pa.string()),
+            "images": pa.nulls(rows, schema.field("images").type),
+            "box_frame": pa.array([ORIGINAL_FRAME] * rows, pa.string()),
         }
         for k, name in enumerate(("answer_words", "qa_pairs", "boxes")):
             columns[name] = pa.array([signal[k] for signal in self.signals], pa.int32())
@@ -269,7 +274,7 @@ def ingest_file(
     def flush() -> None:
         nonlocal writer, cols
         writer = writer or pq.ParquetWriter(job.folder / name, schema)
-        writer.write_table(cols.table(job.task, schema))
+        writer.write_table(cols.table(job.task, schema, job.source))
         for sample_id, flags in zip(cols.ids, cols.flags, strict=True):
             for code in flags:
                 result.flag_counts[(job.task, code)] += 1

@@ -18,6 +18,7 @@ from svit_data.pool import Pool
 from svit_data.schema import FEATURES
 from svit_data.splits import TEST, TRAIN, test_image_ids
 from svit_data.state import ProbeState, RecipeState
+from svit_data.tasks import TASKS
 
 
 def _test_mask(table: pa.Table) -> pa.Array:
@@ -44,10 +45,11 @@ def embed_images(table: pa.Table, images_root: Path | None) -> pa.Table:
     if images_root is None or table.num_rows == 0:
         return table
     files = table["image_file"].to_pylist()
+    embedded = table["image"].to_pylist()  # third-party parquet sources carry their image bytes
     values = []
-    for name in files:
-        path = images_root / name if name else None
-        values.append({"bytes": _read_image(str(path)), "path": name} if path and path.is_file() else None)
+    for name, image in zip(files, embedded, strict=True):
+        path = images_root / name if name and image is None else None
+        values.append({"bytes": _read_image(str(path)), "path": name} if path and path.is_file() else image)
     column = pa.array(values, type=table.schema.field("image").type)
     return table.set_column(table.schema.get_field_index("image"), "image", column)
 
@@ -107,6 +109,11 @@ class ConfigRows:
     recipe: RecipeState | None = None
     ids: list[str] | None = None  # a recipe's sorted ids, written beside its data
     probe: ProbeState | None = None  # a probe config's construction and counts
+    extra_files: dict[str, bytes] = field(default_factory=dict)  # written beside the data (a recipe file)
+
+
+def _task_filter(tasks: Iterable[str]) -> list[str] | None:
+    return None if set(TASKS) <= set(tasks) else list(tasks)
 
 
 def subset_rows(pool: Pool, spec: ConfigSpec) -> ConfigRows:
@@ -115,7 +122,10 @@ def subset_rows(pool: Pool, spec: ConfigSpec) -> ConfigRows:
         name=spec.name,
         description=spec.description,
         features=FEATURES,
-        splits={split: select_rows(pool, tasks=spec.tasks, split=split) for split in SPLITS_OF_POOL},
+        # a config of every task (full) also keeps third-party samples, whose task is empty
+        splits={
+            split: select_rows(pool, tasks=_task_filter(spec.tasks), split=split) for split in SPLITS_OF_POOL
+        },
         kind=spec.kind,
         tasks=list(spec.tasks),
         pool_fingerprint=pool.fingerprint,

@@ -35,7 +35,7 @@ from svit_data.formats.jsonstream import iter_json_records
 from svit_data.ingest import EXAMPLES, IngestJob, run_jobs
 from svit_data.quality.near_duplicates import near_duplicate_rows
 from svit_data.schema import POOL_SCHEMA
-from svit_data.tasks import ALL_TASKS_FILE, TASK_FILES, TASKS
+from svit_data.tasks import ALL_TASKS_FILE, SVIT_SOURCE, TASK_FILES, TASKS
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +58,12 @@ class Pool:
     task_files: dict[str, list[str]] = field(default_factory=dict)
     near_duplicates: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # sorted pool rows
     quality: dict = field(default_factory=dict)  # flag counts per task and reason, example ids
+    source_counts: dict[str, int] = field(default_factory=dict)  # samples per source name
+    formats: dict[str, str] = field(default_factory=dict)  # source name -> format read ("svit", "llava", ...)
 
     @property
     def num_rows(self) -> int:
-        return sum(self.counts.values())
+        return sum(self.source_counts.values()) if self.source_counts else sum(self.counts.values())
 
     def table(self, columns: list[str] | None = None) -> pa.Table:
         return pa.Table.from_batches(list(self.iter_batches(columns)), schema=self._schema(columns))
@@ -196,8 +198,9 @@ def open_pool(
     progress: bool = True,
     repair: bool = True,
     strict: bool = False,
+    name: str = SVIT_SOURCE,
 ) -> Pool:
-    """Ingest ``source`` once (cached by fingerprint) and return the pool.
+    """Ingest ``source`` once (cached by fingerprint) and return the pool; ``name`` fills its ``source`` column.
 
     ``repair`` applies the safe box repairs (:mod:`svit_data.quality.referring`); ``strict`` makes any
     flag an :class:`InputError` (located by file, record and field when the source is ingested now).
@@ -213,11 +216,15 @@ def open_pool(
         raise SvitError(f"image folder {images_root} does not exist")
     image_index = index_images(images_root) if images_root else {}
     key = fingerprint(task_files, sizes_file, image_index, f"repair={int(repair)}")
+    if name != SVIT_SOURCE:
+        key = hashlib.sha1(f"{key}:{name}".encode(), usedforsecurity=False).hexdigest()[:16]
     root = paths.cache_dir() / "pools" / key
     meta_path = root / "pool.json"
     if not meta_path.is_file():
         sizes = read_image_sizes(sizes_file) if sizes_file else {}
-        _ingest(task_files, sizes, image_index, root, progress=progress, repair=repair, strict=strict)
+        _ingest(
+            task_files, sizes, image_index, root, progress=progress, repair=repair, strict=strict, name=name
+        )
     meta = json.loads(meta_path.read_text())
     quality = meta.get("quality", {})
     if strict and quality.get("flagged"):
@@ -238,6 +245,8 @@ def open_pool(
         task_files={t: [str(p) for p in ps] for t, ps in task_files.items()},
         near_duplicates=np.array(meta.get("near_duplicates", []), np.int64),
         quality=quality,
+        source_counts={name: sum(meta["counts"].values())},
+        formats={name: "svit"},
     )
 
 
@@ -250,6 +259,7 @@ def _ingest(
     progress: bool,
     repair: bool = True,
     strict: bool = False,
+    name: str = SVIT_SOURCE,
 ) -> None:
     """Ingest every task file into ``root`` (one parquet file each), then rename into place.
 
@@ -258,7 +268,16 @@ def _ingest(
     """
     with staged_folder(root) as tmp:
         jobs = [
-            IngestJob(task, path, f"{number:03d}-{task}", tmp, POOL_SCHEMA, repair=repair, strict=strict)
+            IngestJob(
+                task,
+                path,
+                f"{number:03d}-{task}",
+                tmp,
+                POOL_SCHEMA,
+                repair=repair,
+                strict=strict,
+                source=name,
+            )
             for number, (task, path) in enumerate((t, p) for t in TASKS for p in task_files.get(t, []))
         ]
         total = sum(job.path.stat().st_size for job in jobs)

@@ -13,6 +13,10 @@ A *sample* is one training conversation about one image. Columns:
 - ``provenance``: filled by the builders (model, prompt hash, request id, source annotation ids,
   tokens, cost); null for the released data.
 - ``flags``: reason codes of :mod:`svit_data.quality` found in the sample; empty when clean.
+- ``source``: the name of the source the sample came from (``svit`` for SVIT data, else ``--source NAME=``).
+- ``source_id``: a third-party record's own id (null for SVIT data); ``images``: its image list when the
+  record had several images or wrote them as a list (null otherwise).
+- ``box_frame``: the frame of the boxes in the texts: ``original``, ``square``, ``pixels`` or ``k1000``.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import Any
 import pyarrow as pa
 from datasets import Features, Image, List, Value
 
-from svit_data.tasks import GPT, PER_QA_TASKS, SPEAKERS, USER, check_task
+from svit_data.tasks import GPT, ORIGINAL_FRAME, PER_QA_TASKS, SPEAKERS, SVIT_SOURCE, USER, check_task
 
 __all__ = [
     "COLUMNS",
@@ -63,6 +67,10 @@ FEATURES = Features(
         "height": Value("int32"),
         "provenance": PROVENANCE_FEATURES,
         "flags": List(Value("string")),
+        "source": Value("string"),
+        "source_id": Value("string"),
+        "images": List(Value("string")),
+        "box_frame": Value("string"),
     }
 )
 
@@ -128,6 +136,10 @@ class Sample:
             "height": self.height,
             "provenance": self.provenance,
             "flags": list(self.flags),
+            "source": SVIT_SOURCE,
+            "source_id": None,
+            "images": None,
+            "box_frame": ORIGINAL_FRAME,
         }
 
     @classmethod

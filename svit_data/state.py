@@ -115,6 +115,7 @@ class RecipeState:
     objective: str
     mix: MixState | None = None
     ids_file: str | None = None  # the sorted id list, relative to the dataset folder
+    recipe_file: str | None = None  # a recipe file's copy, beside the ids (build --recipe)
 
 
 @dataclass

@@ -58,6 +58,14 @@ SPEAKERS: tuple[str, str] = (USER, GPT)
 PER_QA_TASKS: frozenset[str] = frozenset(t for t, spec in TASK_SPECS.items() if spec.per_qa_samples)
 
 
+# The source column of SVIT data, and the box frame of SVIT texts (see svit_data.frames).
+SVIT_SOURCE = "svit"
+# Third-party samples have no SVIT task (empty ``task``); recipes count them under this label.
+NO_TASK_LABEL = "none"
+TASK_LABELS: tuple[str, ...] = (*TASKS, NO_TASK_LABEL)  # task index -> label; index len(TASKS) is no task
+ORIGINAL_FRAME = "original"
+
+
 def check_task(task: str) -> str:
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; known tasks: {', '.join(TASKS)}")

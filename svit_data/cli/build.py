@@ -14,8 +14,11 @@ from svit_data.configs import CONFIGS, PROBE, RECIPE, check_custom_name, get_con
 from svit_data.decontam import Exclusion, check_decontaminated
 from svit_data.errors import SvitError
 from svit_data.folder import DatasetFolder
+from svit_data.formats.sources import SOURCE_FORMATS
+from svit_data.frames import FRAMES
 from svit_data.materialize import ConfigRows, subset_rows
-from svit_data.pool import Pool, open_pool
+from svit_data.pool import Pool
+from svit_data.sources import SourceSpec, open_sources, parse_source
 from svit_data.splits import TEST, TRAIN
 
 if TYPE_CHECKING:
@@ -27,13 +30,33 @@ log = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "configs", nargs="+", metavar="CONFIG", help=f"configs to build: {', '.join(CONFIGS)}"
+        "configs", nargs="*", metavar="CONFIG", help=f"configs to build: {', '.join(CONFIGS)}"
+    )
+    parser.add_argument(
+        "--recipe",
+        metavar="FILE",
+        help="build one config from a YAML recipe file (sources, per-source selection, cap, seed, balance; "
+        "see the README) under --name, instead of named configs",
     )
     parser.add_argument(
         "--source",
-        default="sample",
-        help="'sample' (bundled synthetic pool, default), a folder of SVIT task files or "
-        "generated shards, or hf://datasets/OWNER/NAME",
+        action="append",
+        metavar="[NAME=]PATH",
+        help="repeatable; 'sample' (bundled synthetic pool, the default), a folder of SVIT task files or "
+        "generated shards, hf://datasets/OWNER/NAME, or a LLaVA / ShareGPT / messages / the_cauldron file "
+        "or folder (.json, .jsonl, .parquet); NAME (default: the file stem, 'svit' for SVIT data) fills "
+        "the pool's source column",
+    )
+    parser.add_argument(
+        "--format",
+        choices=tuple(SOURCE_FORMATS),
+        help="read every non-SVIT source in this format (default: detected from its first record)",
+    )
+    parser.add_argument(
+        "--box-frame",
+        choices=FRAMES,
+        help="frame of the boxes in non-SVIT sources (default per format: llava, sharegpt and messages "
+        "'square', cauldron 'original'; SVIT data is always 'original')",
     )
     parser.add_argument("--out", default="svit", help="dataset folder to write (default: ./svit)")
     parser.add_argument(
@@ -49,9 +72,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--concepts", help="recipes: concept vocabulary JSON (default: the bundled one)")
     parser.add_argument(
         "--task-mix",
-        choices=("candidates", "free"),
+        choices=("candidates", "sources", "free"),
         help="diversity/balance recipes: 'candidates' keeps the train candidates' task mix (per-task quotas), "
-        "'free' selects without quotas (default: the recipe's, candidates)",
+        "'sources' their source mix (per-source quotas), 'free' selects without quotas (default: the "
+        "recipe's, candidates)",
+    )
+    parser.add_argument(
+        "--source-cap",
+        type=int,
+        metavar="N",
+        help="recipes: at most N train candidates per source (a seeded random N of bigger sources)",
     )
     parser.add_argument("--name", help="recipes: write the result under this config name instead")
     parser.add_argument(
@@ -126,6 +156,7 @@ def config_rows(
             ("--ids", args.ids),
             ("--where", args.where or None),
             ("--include-flagged", args.include_flagged or None),
+            ("--source-cap", args.source_cap),
         )
         for flag, value in recipe_flags:
             if value is not None:
@@ -153,7 +184,14 @@ def config_rows(
         progress=not args.quiet,
         ids_file=args.ids,
         exclude_images=exclude_images,
+        source_cap=args.source_cap,
     )
+
+
+def source_specs(args: argparse.Namespace) -> list[SourceSpec]:
+    return [
+        parse_source(text, format=args.format, box_frame=args.box_frame) for text in args.source or ["sample"]
+    ]
 
 
 def lazy_pool(args: argparse.Namespace) -> Callable[[], Pool]:
@@ -162,9 +200,10 @@ def lazy_pool(args: argparse.Namespace) -> Callable[[], Pool]:
 
     def pool() -> Pool:
         if not opened:
+            specs = source_specs(args)
             opened.append(
-                open_pool(
-                    args.source,
+                open_sources(
+                    specs,
                     images=args.images,
                     image_data=args.image_data,
                     progress=not args.quiet,
@@ -173,7 +212,7 @@ def lazy_pool(args: argparse.Namespace) -> Callable[[], Pool]:
                 )
             )
             p = opened[0]
-            counts = ", ".join(f"{t} {n:,}" for t, n in p.counts.items())
+            counts = ", ".join(f"{t} {n:,}" for t, n in {**p.counts, **p.source_counts}.items())
             log.info("pool %s: %s samples (%s)", p.fingerprint, f"{p.num_rows:,}", counts)
         return opened[0]
 
@@ -198,7 +237,43 @@ def exclusion_of(args: argparse.Namespace) -> Exclusion | None:
     return Exclusion(excluded)
 
 
+def run_recipe_file(args: argparse.Namespace) -> int:
+    """``build --recipe FILE --name NAME``: one config from a recipe file, its sources named in the file."""
+    from svit_data.cards import render_card
+    from svit_data.recipes.recipe_file import read_recipe_file
+    from svit_data.recipes.recipe_file_build import build_recipe_file, source_specs
+
+    if args.configs or args.source:
+        raise SvitError("--recipe builds one config from the file's sources: give no CONFIG and no --source")
+    recipe = read_recipe_file(args.recipe)
+    name = check_custom_name(args.name or args.recipe.rsplit("/", 1)[-1].rsplit(".", 1)[0])
+    pool = open_sources(
+        source_specs(recipe),
+        images=args.images,
+        image_data=args.image_data,
+        progress=not args.quiet,
+        repair=args.repair,
+        strict=args.strict,
+    )
+    with DatasetFolder(args.out) as folder:
+        rows = build_recipe_file(recipe, name, pool, progress=not args.quiet)
+        counts = folder.write_config(
+            rows, source=" + ".join(f"{n}={s['path']}" for n, s in recipe.sources.items())
+        )
+        folder.state.configs[name].pool_quality = pool.quality
+        log.info("config %s: %s", name, ", ".join(f"{s} {n:,}" for s, n in counts.items()))
+        check_decontaminated(folder.stage, folder.state)
+        out = folder.commit(render_card)
+    print(f"wrote {name} to {out}")
+    print(f"load it with: {load_line(out, name)}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.recipe:
+        return run_recipe_file(args)
+    if not args.configs:
+        raise SvitError("give the configs to build, or --recipe FILE")
     for name in args.configs:
         get_config(name)
     if args.name and len(args.configs) != 1:
@@ -220,7 +295,7 @@ def run(args: argparse.Namespace) -> int:
             rows = config_rows(name, pool, args, probes, exclusion and exclusion.excluded.vg_ids)
             if exclusion:
                 rows.splits = exclusion.apply(rows.name, rows.splits)
-            source = rows.probe.source if rows.probe else args.source
+            source = rows.probe.source if rows.probe else " + ".join(args.source or ["sample"])
             counts = folder.write_config(rows, source=source)
             if rows.kind != PROBE:
                 folder.state.configs[rows.name].pool_quality = pool().quality  # the card's Quality section

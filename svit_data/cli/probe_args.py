@@ -39,7 +39,7 @@ def lazy_probe_source(args: argparse.Namespace) -> Callable[[], ProbeSource]:
                     "to their coco_id"
                 )
             read.append(coco_source(args.coco_instances, args.image_data))
-        elif args.source == "sample":
+        elif (args.source or ["sample"]) == ["sample"]:
             read.append(sample_source())
         else:
             raise SvitError(

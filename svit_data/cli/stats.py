@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from svit_data.errors import SvitError
-from svit_data.folder import read_state
+from svit_data.folder import config_files, read_state
 from svit_data.state import ConfigState, YesNo
 
 HELP = "show the manifest and diagnostics of built recipe configs as a table"
@@ -16,6 +16,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "configs", nargs="*", metavar="CONFIG", help="built recipe configs to show (default: all of them)"
     )
     parser.add_argument("--dir", default="svit", help="dataset folder built by svit-recipe (default: ./svit)")
+    parser.add_argument(
+        "--against",
+        metavar="CONFIG",
+        help="compare the one CONFIG given with this built config (any kind): shared images and samples "
+        "(image file name + normalized first question) and both profiles side by side",
+    )
+    parser.add_argument("--against-dir", help="dataset folder of --against (default: --dir)")
 
 
 def _yes_no(r: YesNo) -> str:
@@ -102,7 +109,30 @@ def table(name: str, config: ConfigState) -> list[str]:
     return [f"== {name} ==", *(f"  {k.ljust(width)}  {v}" for k, v in rows)]
 
 
+def run_against(args: argparse.Namespace) -> int:
+    from svit_data.recipes.compare import compare, profile, recipe_rows
+
+    if len(args.configs) != 1:
+        raise SvitError("--against compares exactly one CONFIG with another")
+    sides = [(args.configs[0], args.dir), (args.against, args.against_dir or args.dir)]
+    profiles, diagnostics = [], []
+    for name, folder in sides:
+        configs = read_state(folder).configs
+        if name not in configs:
+            raise SvitError(f"{name!r} is not built in {folder}; built: {', '.join(configs) or 'none'}")
+        files = [f for fs in config_files(folder, name).values() for f in fs]
+        profiles.append(profile(files))
+        recipe = configs[name].recipe
+        diagnostics.append(recipe.diagnostics if recipe is not None else None)
+    rows = [("", sides[0][0], sides[1][0]), *compare(*profiles), *recipe_rows(*diagnostics)]
+    widths = [max(len(r[i]) for r in rows) for i in range(2)]
+    print("\n".join(f"{r[0].ljust(widths[0])}  {r[1].ljust(widths[1])}  {r[2]}" for r in rows))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.against:
+        return run_against(args)
     configs = read_state(args.dir).configs
     recipes = {n: c for n, c in configs.items() if c.kind == "recipe" and c.recipe is not None}
     names = args.configs or list(recipes)

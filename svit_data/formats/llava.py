@@ -9,7 +9,7 @@ the padded-square frame (needs the image size). Records without ``image`` are te
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +18,11 @@ from datasets import Features, Image, List, Value
 from svit_data.boxes import REF_RE, rewrite_boxes, strip_markers, to_square
 from svit_data.errors import BoxError, InputError
 from svit_data.formats.jsonstream import iter_json_records
+from svit_data.formats.record import IMAGE_TOKEN, SourceRecord, check_image_tokens
+from svit_data.frames import FRAMES, ORIGINAL, SQUARE, convert_row_texts
 from svit_data.schema import GPT, USER
-from svit_data.tasks import REFERRING_QA
+from svit_data.tasks import REFERRING_QA, TASKS
 
-IMAGE_TOKEN = "<image>"
 HUMAN = "human"
 LLAVA_SPEAKERS = {USER: HUMAN, GPT: GPT}
 REFERRING_INSTRUCTIONS: tuple[str, ...] = (
@@ -29,7 +30,7 @@ REFERRING_INSTRUCTIONS: tuple[str, ...] = (
     "Include the coordinates for each mentioned object.",
     "Locate the objects with their coordinates.",
 )
-BOX_FRAMES = ("square", "original")
+BOX_FRAMES = FRAMES
 
 # Schema of configs stored in LLaVA format (mix-665k): the image is a path relative to an image root.
 LLAVA_FEATURES = Features(
@@ -53,10 +54,15 @@ def to_llava_record(
     """One svit row (``FEATURES`` dict) as a LLaVA-v1.5 record."""
     if box_frame not in BOX_FRAMES:
         raise ValueError(f"unknown box frame {box_frame!r}; known: {', '.join(BOX_FRAMES)}")
+    if row.get("task") not in TASKS:  # a third-party sample: its own texts, boxes moved between frames
+        return _source_to_llava(row, box_frame, image_prefix)
     rng = _instruction_rng(seed, row["id"])
     width, height = row.get("width"), row.get("height")
+    texts = row["conversations"]
+    if box_frame not in (SQUARE, ORIGINAL):
+        texts = convert_row_texts(row, box_frame, markers=True)
     turns = []
-    for t, turn in enumerate(row["conversations"]):
+    for t, turn in enumerate(texts):
         value = turn["value"]
         if box_frame == "square" and REF_RE.search(value):
             if not width or not height:
@@ -79,13 +85,30 @@ def to_llava_record(
     return {"id": row["id"], "image": f"{image_prefix}{row['image_file']}", "conversations": turns}
 
 
-def check_llava_record(record: Any, *, file: str, index: int) -> None:
+def _source_to_llava(row: dict[str, Any], box_frame: str, image_prefix: str) -> dict[str, Any]:
+    record = source_row_to_llava(row)
+    turns = convert_row_texts(row, box_frame, markers=False)
+    record["conversations"] = [{"from": LLAVA_SPEAKERS[t["from"]], "value": t["value"]} for t in turns]
+    if image_prefix and "image" in record:
+        image = record["image"]
+        record["image"] = (
+            [image_prefix + i for i in image] if isinstance(image, list) else image_prefix + image
+        )
+    return record
+
+
+def check_llava_record(record: Any, *, file: str, index: int, image_lists: bool = False) -> None:
+    """Raise the located error for a record that is not LLaVA; ``image_lists``: accept multi-image
+    records (``image`` a list of paths)."""
     if not isinstance(record, dict):
         raise InputError("a LLaVA record must be a JSON object", file=file, record=index)
     if "id" not in record:
         raise InputError("missing", file=file, record=index, field="id")
-    if "image" in record and not isinstance(record["image"], str):
-        raise InputError("must be a path string", file=file, record=index, field="image")
+    image = record.get("image", "")
+    multi = image_lists and isinstance(image, list) and all(isinstance(i, str) for i in image)
+    if "image" in record and not isinstance(image, str) and not multi:
+        expected = "a path string or a list of them" if image_lists else "a path string"
+        raise InputError(f"must be {expected}", file=file, record=index, field="image")
     conversations = record.get("conversations")
     if not isinstance(conversations, list) or not conversations:
         raise InputError("must be a non-empty list", file=file, record=index, field="conversations")
@@ -107,6 +130,34 @@ def iter_llava_json(path: str | Path) -> Iterator[dict[str, Any]]:
     for index, record in enumerate(iter_json_records(path)):
         check_llava_record(record, file=str(path), index=index)
         yield record
+
+
+def read_llava_records(records: Iterable[Any], *, file: str) -> Iterator[SourceRecord]:
+    """LLaVA records (text-only, one image or an image list) as :class:`SourceRecord`, texts verbatim."""
+    for index, record in enumerate(records):
+        check_llava_record(record, file=file, index=index, image_lists=True)
+        image = record.get("image")
+        images = [] if image is None else image if isinstance(image, list) else [image]
+        turns = [
+            {"from": USER if turn["from"] == HUMAN else GPT, "value": turn["value"]}
+            for turn in record["conversations"]
+        ]
+        result = SourceRecord(str(record["id"]), turns, list(images), image_list=isinstance(image, list))
+        check_image_tokens(result, file=file, index=index, field_name="image")
+        yield result
+
+
+def source_row_to_llava(row: dict[str, Any]) -> dict[str, Any]:
+    """A pool row read from a third-party source back to the LLaVA record it came from."""
+    record: dict[str, Any] = {"id": row.get("source_id") if row.get("source_id") is not None else row["id"]}
+    if row.get("images") is not None:
+        record["image"] = list(row["images"])
+    elif row.get("image_file"):
+        record["image"] = row["image_file"]
+    record["conversations"] = [
+        {"from": LLAVA_SPEAKERS[t["from"]], "value": t["value"]} for t in row["conversations"]
+    ]
+    return record
 
 
 def llava_row(record: dict[str, Any], *, source: str | None = None) -> dict[str, Any]:

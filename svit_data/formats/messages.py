@@ -6,16 +6,25 @@ expect; assistant messages hold text only.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from svit_data.boxes import strip_markers
+from svit_data.errors import InputError
+from svit_data.formats.record import IMAGE_TOKEN, SourceRecord, check_image_tokens, image_entry, map_speaker
 from svit_data.schema import GPT, USER
 
 ROLES = {USER: "user", GPT: "assistant"}
 
 
 def to_messages(row: dict[str, Any], *, keep_markers: bool = True, image: Any = None) -> dict[str, Any]:
-    """One svit row as messages; ``image`` defaults to the row's ``image_file`` path."""
+    """One svit row as messages; ``image`` defaults to the row's ``image_file`` path.
+
+    A third-party row (empty ``task``) keeps its own image placement: each ``<image>`` token becomes an
+    image part where it stood (one image without a token goes first, as for SVIT rows); a text-only row
+    has no image part and no images."""
+    if row.get("task") == "" and image is None:
+        return _source_to_messages(row)
     messages = []
     for t, turn in enumerate(row["conversations"]):
         text = turn["value"] if keep_markers else strip_markers(turn["value"])
@@ -30,6 +39,34 @@ def to_messages(row: dict[str, Any], *, keep_markers: bool = True, image: Any = 
     }
 
 
+def _parts(text: str) -> list[dict[str, Any]]:
+    parts: list[dict[str, Any]] = []
+    for k, piece in enumerate(text.split(IMAGE_TOKEN)):
+        if k:
+            parts.append({"type": "image"})
+            piece = piece.removeprefix("\n")
+        if piece:
+            parts.append({"type": "text", "text": piece})
+    return parts
+
+
+def _source_to_messages(row: dict[str, Any]) -> dict[str, Any]:
+    images = (
+        list(row["images"])
+        if row.get("images") is not None
+        else [row["image_file"]]
+        if row.get("image_file")
+        else []
+    )
+    turns = row["conversations"]
+    tokens = sum(t["value"].count(IMAGE_TOKEN) for t in turns)
+    messages = [{"role": ROLES[t["from"]], "content": _parts(t["value"])} for t in turns]
+    if images and not tokens and messages:  # one image without a token: before the first message's text
+        messages[0]["content"].insert(0, {"type": "image"})
+    record: dict[str, Any] = {"id": row.get("source_id") or row["id"], "messages": messages, "images": images}
+    return record
+
+
 def from_messages(record: dict[str, Any]) -> list[dict[str, str]]:
     """The turns of a messages record as svit ``{"from", "value"}`` turns (image parts dropped)."""
     speakers = {role: speaker for speaker, role in ROLES.items()}
@@ -38,3 +75,59 @@ def from_messages(record: dict[str, Any]) -> list[dict[str, str]]:
         text = "".join(part["text"] for part in message["content"] if part.get("type") == "text")
         turns.append({"from": speakers[message["role"]], "value": text})
     return turns
+
+
+def _message_text(content: Any, *, file: str, index: int, where: str) -> str:
+    """A message's content as one text; each image part becomes an ``<image>`` token where it stood."""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        raise InputError("must be a string or a list of parts", file=file, record=index, field=where)
+    pieces = []
+    for p, part in enumerate(content):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text" and isinstance(part.get("text"), str):
+            pieces.append(part["text"])
+        elif kind == "image":
+            pieces.append(IMAGE_TOKEN + "\n")
+        else:
+            raise InputError(
+                "a part must be {type: text, text} or {type: image}",
+                file=file,
+                record=index,
+                field=f"{where}[{p}]",
+            )
+    text = "".join(pieces)
+    return text[:-1] if text.endswith(IMAGE_TOKEN + "\n") else text
+
+
+def read_messages_records(records: Iterable[Any], *, file: str) -> Iterator[SourceRecord]:
+    """TRL/transformers ``messages`` records (JSON Lines or parquet) as :class:`SourceRecord`."""
+    for index, record in enumerate(records):
+        messages = record.get("messages") if isinstance(record, dict) else None
+        if not isinstance(messages, list) or not messages:
+            raise InputError("must be a non-empty list", file=file, record=index, field="messages")
+        turns = []
+        for m, message in enumerate(messages):
+            where = f"messages[{m}]"
+            if not isinstance(message, dict):
+                raise InputError("a message must be a JSON object", file=file, record=index, field=where)
+            speaker = map_speaker(message.get("role"), file=file, record=index, field_name=f"{where}.role")
+            text = _message_text(message.get("content"), file=file, index=index, where=f"{where}.content")
+            turns.append({"from": speaker, "value": text})
+        images = record.get("images") or []
+        if not isinstance(images, list):
+            raise InputError("must be a list", file=file, record=index, field="images")
+        entries = [
+            image_entry(v, file=file, record=index, field_name=f"images[{i}]") for i, v in enumerate(images)
+        ]
+        source_id = record.get("id")
+        result = SourceRecord(
+            None if source_id is None else str(source_id),
+            turns,
+            [path for path, _ in entries],
+            [data for _, data in entries],
+            image_list=True,
+        )
+        check_image_tokens(result, file=file, index=index, field_name="images")
+        yield result

@@ -250,11 +250,11 @@ def test_export_under_a_file_exits_2(tmp_path, capsys, sample_folder):
 
 def test_source_errors_exit_2(tmp_path, capsys):
     assert main(["build", "full", "--source", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")]) == 2
-    assert_one_line_error(capsys, "is not a folder")
+    assert_one_line_error(capsys, "nowhere: does not exist")
     empty = tmp_path / "empty"
     empty.mkdir()
     assert main(["build", "full", "--source", str(empty), "--out", str(tmp_path / "o")]) == 2
-    assert_one_line_error(capsys, "no SVIT task files")
+    assert_one_line_error(capsys, "holds neither SVIT task files")
     (empty / "svit.json").write_text("[]")
     assert main(["build", "full", "--source", str(empty), "--out", str(tmp_path / "o")]) == 2
     assert_one_line_error(capsys, "only svit.json")

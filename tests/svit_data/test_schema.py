@@ -31,6 +31,10 @@ def test_features_declare_every_column():
         "height",
         "provenance",
         "flags",
+        "source",
+        "source_id",
+        "images",
+        "box_frame",
     )
     assert FEATURES["image_id"] == Value("int64")
     assert isinstance(FEATURES["image"], Image)

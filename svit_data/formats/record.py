@@ -1,0 +1,87 @@
+"""The record every third-party source reader yields: one conversation with its images, turns in svit terms.
+
+Readers of LLaVA, ShareGPT/LLaMA-Factory, messages and the_cauldron data all produce
+:class:`SourceRecord`, which :mod:`svit_data.sources` turns into pool rows (as the SVIT reader's records
+become pool rows). Texts are kept as the source wrote them, ``<image>`` tokens included, so that an
+export back to the source's format is lossless; only speakers are mapped to svit's ``user``/``gpt``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from svit_data.errors import InputError
+from svit_data.tasks import GPT, USER
+
+IMAGE_TOKEN = "<image>"
+
+# speaker names of the formats we read, mapped to svit's two speakers
+SPEAKER_ALIASES: dict[str, str] = {
+    "human": USER,
+    "user": USER,
+    "gpt": GPT,
+    "assistant": GPT,
+    "model": GPT,
+}
+
+
+@dataclass
+class SourceRecord:
+    """One sample of a third-party source.
+
+    ``images``: image paths in the order of the ``<image>`` tokens; ``image_bytes``: their bytes where
+    the source embeds them (parquet), else empty. ``image_list``: the source wrote its images as a list
+    (multi-image form), not as one path; kept so that exports write the same shape back.
+    """
+
+    source_id: str | None
+    turns: list[dict[str, str]]
+    images: list[str] = field(default_factory=list)
+    image_bytes: list[bytes | None] = field(default_factory=list)
+    image_list: bool = False
+
+
+def map_speaker(speaker: object, *, file: str, record: int, field_name: str) -> str:
+    """svit's speaker for a source speaker name; a located error for an unknown one."""
+    mapped = SPEAKER_ALIASES.get(speaker) if isinstance(speaker, str) else None
+    if mapped is None:
+        raise InputError(
+            f"unknown speaker {speaker!r} (expected one of {', '.join(SPEAKER_ALIASES)})",
+            file=file,
+            record=record,
+            field=field_name,
+        )
+    return mapped
+
+
+def count_image_tokens(turns: Iterable[dict[str, str]]) -> int:
+    return sum(turn["value"].count(IMAGE_TOKEN) for turn in turns)
+
+
+def check_image_tokens(record: SourceRecord, *, file: str, index: int, field_name: str) -> None:
+    """``<image>`` tokens must match the images: none for a text-only record, one per image otherwise.
+
+    A record with exactly one image and no token is accepted (many sets leave the token to the
+    trainer's template); any other mismatch is a located error.
+    """
+    tokens = count_image_tokens(record.turns)
+    images = len(record.images)
+    if tokens == images or (images == 1 and tokens == 0):
+        return
+    raise InputError(
+        f"{tokens} {IMAGE_TOKEN} token(s) in the turns but {images} image(s)",
+        file=file,
+        record=index,
+        field=field_name,
+    )
+
+
+def image_entry(value: object, *, file: str, record: int, field_name: str) -> tuple[str, bytes | None]:
+    """``(path, bytes)`` of one image as sources write it: a path, or ``{"path", "bytes"}`` (parquet)."""
+    if isinstance(value, str):
+        return value, None
+    if isinstance(value, dict) and (value.get("bytes") is not None or value.get("path")):
+        path = value.get("path") or ""
+        return str(path), value.get("bytes")
+    raise InputError("must be an image path or {path, bytes}", file=file, record=record, field=field_name)

@@ -1,0 +1,61 @@
+"""ShareGPT / LLaMA-Factory format: ``conversations`` (or ``messages``) of ``{"from", "value"}`` or
+``{"role", "content"}`` turns with string texts, plus an ``images`` list; ``<image>`` marks where each
+image goes. LLaMA-Factory's optional ``system`` field is not a turn and is not kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from svit_data.errors import InputError
+from svit_data.formats.record import SourceRecord, check_image_tokens, image_entry, map_speaker
+
+TURN_KEYS = ("conversations", "messages")
+
+
+def turn_key(record: dict[str, Any]) -> str | None:
+    return next((key for key in TURN_KEYS if isinstance(record.get(key), list)), None)
+
+
+def read_sharegpt_records(records: Iterable[Any], *, file: str) -> Iterator[SourceRecord]:
+    for index, record in enumerate(records):
+        key = turn_key(record) if isinstance(record, dict) else None
+        if key is None or not record[key]:
+            raise InputError(
+                "needs a non-empty 'conversations' or 'messages' list",
+                file=file,
+                record=index,
+                field="conversations",
+            )
+        turns = []
+        for t, turn in enumerate(record[key]):
+            where = f"{key}[{t}]"
+            if not isinstance(turn, dict):
+                raise InputError("a turn must be a JSON object", file=file, record=index, field=where)
+            speaker, text = (
+                (turn.get("from"), turn.get("value"))
+                if "from" in turn
+                else (turn.get("role"), turn.get("content"))
+            )
+            if not isinstance(text, str):
+                raise InputError("the turn text must be a string", file=file, record=index, field=where)
+            turns.append(
+                {"from": map_speaker(speaker, file=file, record=index, field_name=where), "value": text}
+            )
+        images = record.get("images") or []
+        if not isinstance(images, list):
+            raise InputError("must be a list", file=file, record=index, field="images")
+        entries = [
+            image_entry(v, file=file, record=index, field_name=f"images[{i}]") for i, v in enumerate(images)
+        ]
+        source_id = record.get("id")
+        result = SourceRecord(
+            None if source_id is None else str(source_id),
+            turns,
+            [path for path, _ in entries],
+            [data for _, data in entries],
+            image_list=True,
+        )
+        check_image_tokens(result, file=file, index=index, field_name="images")
+        yield result

@@ -1,0 +1,344 @@
+"""Third-party sources in the pool: ``--source NAME=PATH`` specs, their ingest, and mixed pools.
+
+A third-party source (LLaVA, ShareGPT, messages or the_cauldron data; see
+:mod:`svit_data.formats.sources`) is ingested into pool parquet like SVIT data, cached by a fingerprint
+of its files, name, format and box frame. Its rows have ``task`` empty, ``image_id`` null, ``source``
+= the source's name, ``source_id`` = the record's own id and ``id`` = ``<name>/<n>`` (``n`` counts
+the source's records from 0 in file order; unique even where the source repeats an id). Several
+sources (SVIT and third-party) make one mixed pool: their parquet files side by side.
+
+Every third-party sample goes through the quality checks (:func:`svit_data.quality.check_sample`), as
+SVIT samples do: problems become ``flags``, counted in ``pool.quality`` under the task label ``none``;
+``strict`` makes the first one a located error. Third-party boxes are bare ``[x1, y1, x2, y2]`` lists in
+the source's declared frame, so ``leaked_coordinates`` (a box in an SVIT task without boxes) does not
+apply to them, and no box is repaired (repairs assume the 0-1 original frame). The near-duplicate pass
+runs on SVIT pools only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from svit_data import paths
+from svit_data.atomic import staged_folder
+from svit_data.errors import InputError, SvitError
+from svit_data.formats.record import SourceRecord
+from svit_data.formats.sources import (
+    SOURCE_FORMATS,
+    check_format,
+    detect_format,
+    read_source,
+    source_files,
+)
+from svit_data.frames import check_frame
+from svit_data.pool import HUB_PREFIX, Pool, open_pool
+from svit_data.quality.samples import check_sample
+from svit_data.quality.signals import sample_signals
+from svit_data.schema import POOL_SCHEMA
+from svit_data.tasks import ALL_TASKS_FILE, NO_TASK_LABEL, SVIT_SOURCE, TASK_FILES
+
+log = logging.getLogger(__name__)
+
+SOURCES_VERSION = "2"  # 2: flags and complexity signals
+NOT_FOR_SOURCES = frozenset({"leaked_coordinates", "box_repaired"})
+EXAMPLES = 3
+BATCH_ROWS = 20_000
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """One source of a build: ``path`` read as ``format`` (None: detected) with boxes in ``box_frame``
+    (None: the format's default)."""
+
+    name: str
+    path: str
+    format: str | None = None
+    box_frame: str | None = None
+
+    def __post_init__(self) -> None:
+        if not NAME_RE.match(self.name):
+            raise SvitError(
+                f"source name {self.name!r} must start with a letter or digit and hold only letters, "
+                "digits, '_', '.' and '-'"
+            )
+        if self.format is not None:
+            check_format(self.format)
+        if self.box_frame is not None:
+            check_frame(self.box_frame)
+
+    @property
+    def is_svit(self) -> bool:
+        return self.format is None and is_svit_path(self.path)
+
+
+def is_svit_path(path: str) -> bool:
+    """SVIT data: the bundled sample, a Hub copy of the release, or a folder of SVIT task files."""
+    if path == "sample" or path.startswith(HUB_PREFIX):
+        return True
+    folder = Path(path)
+    names = [*TASK_FILES.items(), ("", ALL_TASKS_FILE)]
+    return folder.is_dir() and any(
+        (folder / name).is_file() or (folder / "data" / name).is_file() or (task and (folder / task).is_dir())
+        for task, name in names
+    )
+
+
+def parse_source(text: str, *, format: str | None = None, box_frame: str | None = None) -> SourceSpec:
+    """``NAME=PATH`` or ``PATH`` (named after the file stem; ``svit`` for SVIT data)."""
+    name, sep, path = text.partition("=")
+    if not sep or "/" in name or name.startswith("hf:"):
+        path, name = text, ""
+    if not name:
+        svit = format is None and is_svit_path(path)
+        name = SVIT_SOURCE if svit else Path(path.rstrip("/")).stem
+    return SourceSpec(name, path, format, box_frame)
+
+
+def _hash_files(files: list[Path]) -> str:
+    digest = hashlib.sha1(usedforsecurity=False)
+    for file in files:
+        digest.update(str(file.name).encode())
+        with open(file, "rb") as handle:
+            while chunk := handle.read(1 << 22):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _image_size(data: bytes | None, path: Path | None) -> tuple[int | None, int | None]:
+    """Width and height from the image header (bytes or file), or unknown."""
+    if data is None and (path is None or not path.is_file()):
+        return None, None
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data) if data is not None else path) as image:
+            return image.size
+    except (OSError, UnidentifiedImageError):
+        return None, None
+
+
+def check_record(record: SourceRecord, *, strict: bool, file: Path, index: int) -> list[str]:
+    """The quality flags of one third-party sample; with ``strict`` the first is a located error."""
+    speakers = [t["from"] for t in record.turns]
+    result = check_sample("", speakers, [t["value"] for t in record.turns], repair=False)
+    findings = [f for f in result.findings if f.code not in NOT_FOR_SOURCES]
+    if strict and findings:
+        first = findings[0]
+        where = f"turn {first.turn}" if first.turn is not None else None
+        raise InputError(
+            f"{first.code}: {first.detail} (--strict makes every flag an error)",
+            file=str(file),
+            record=index,
+            field=where,
+        )
+    return list(dict.fromkeys(f.code for f in findings))
+
+
+def source_row(
+    spec: SourceSpec,
+    n: int,
+    record: SourceRecord,
+    box_frame: str,
+    images_root: Path | None,
+    flags: list[str] | None = None,
+) -> dict[str, Any]:
+    """The pool row of one third-party record."""
+    first = record.images[0] if record.images else None
+    data = record.image_bytes[0] if record.image_bytes else None
+    width, height = (
+        _image_size(data, images_root / first if images_root and first else None) if first else (None, None)
+    )
+    return {
+        "id": f"{spec.name}/{n}",
+        "image_id": None,
+        "task": "",
+        "conversation_index": 0,
+        "conversations": record.turns,
+        "image": {"bytes": data, "path": first} if data is not None else None,
+        "image_file": first,
+        "width": width,
+        "height": height,
+        "provenance": None,
+        "source": spec.name,
+        "source_id": record.source_id,
+        "images": list(record.images) if record.image_list else None,
+        "box_frame": box_frame,
+        "flags": list(flags or []),
+        **dict(
+            zip(
+                ("answer_words", "qa_pairs", "boxes"),
+                sample_signals([t["from"] for t in record.turns], [t["value"] for t in record.turns]),
+                strict=True,
+            )
+        ),
+    }
+
+
+def open_source(
+    spec: SourceSpec, *, images: str | Path | None = None, progress: bool = True, strict: bool = False
+) -> Pool:
+    """Ingest one third-party source once (cached by fingerprint) and return its pool."""
+    path = Path(spec.path)
+    if spec.path.startswith(HUB_PREFIX):
+        raise SvitError(
+            f"source {spec.name}: hf:// paths are read for SVIT data only; download the files first"
+        )
+    files = source_files(path)
+    fmt = spec.format or detect_format(files[0])
+    frame = spec.box_frame or SOURCE_FORMATS[fmt].box_frame
+    images_root = Path(images) if images else None
+    key_text = json.dumps([SOURCES_VERSION, spec.name, fmt, frame, str(images_root), _hash_files(files)])
+    key = "src-" + hashlib.sha1(key_text.encode(), usedforsecurity=False).hexdigest()[:16]
+    root = paths.cache_dir() / "pools" / key
+    if not (root / "pool.json").is_file():
+        _ingest_source(spec, path, fmt, frame, images_root, root, strict=strict)
+    meta = json.loads((root / "pool.json").read_text())
+    quality = meta["quality"]
+    if strict and quality["flagged"]:
+        code, ids = next(iter(quality["examples"].items()))
+        raise SvitError(
+            f"source {spec.name}: sample {ids[0]} is flagged {code!r} (and {quality['flagged'] - 1:,} more "
+            "flagged samples); --strict makes every flag an error"
+        )
+    log.info(
+        "source %s: %s records read as %s, boxes in the %s frame", spec.name, f"{meta['rows']:,}", fmt, frame
+    )
+    return Pool(
+        root=root,
+        files=[root / name for name in meta["files"]],
+        fingerprint=key,
+        counts={},
+        images_root=images_root,
+        source=spec.path,
+        source_counts={spec.name: meta["rows"]},
+        formats={spec.name: fmt},
+        quality=quality,
+    )
+
+
+def _ingest_source(
+    spec: SourceSpec,
+    path: Path,
+    fmt: str,
+    frame: str,
+    images_root: Path | None,
+    root: Path,
+    *,
+    strict: bool = False,
+) -> None:
+    """Read every record of the source into one parquet file under ``root``, written whole or not at all."""
+    schema = POOL_SCHEMA
+    name = "part-000-source.parquet"
+    counts: dict[str, int] = {}
+    examples: dict[str, list[str]] = {}
+    flagged = 0
+    with staged_folder(root) as tmp:
+        n = 0
+        with pq.ParquetWriter(tmp / name, schema) as writer:
+            rows: list[dict[str, Any]] = []
+            for file, index, record in read_source(path, fmt):
+                flags = check_record(record, strict=strict, file=file, index=index)
+                rows.append(source_row(spec, n, record, frame, images_root, flags))
+                flagged += bool(flags)
+                for code in flags:
+                    counts[code] = counts.get(code, 0) + 1
+                    if len(examples.setdefault(code, [])) < EXAMPLES:
+                        examples[code].append(f"{spec.name}/{n}")
+                n += 1
+                if len(rows) >= BATCH_ROWS:
+                    writer.write_table(pa.Table.from_pylist(rows, schema=schema))
+                    rows = []
+            if rows:
+                writer.write_table(pa.Table.from_pylist(rows, schema=schema))
+        if n == 0:
+            raise InputError("holds no records", file=str(path))
+        quality = {
+            "flagged": flagged,
+            "per_task": {NO_TASK_LABEL: counts} if counts else {},
+            "examples": examples,
+        }
+        meta = {"files": [name], "rows": n, "format": fmt, "box_frame": frame, "quality": quality}
+        (tmp / "pool.json").write_text(json.dumps(meta))
+
+
+def open_sources(
+    specs: list[SourceSpec],
+    *,
+    images: str | Path | None = None,
+    image_data: str | Path | None = None,
+    progress: bool = True,
+    repair: bool = True,
+    strict: bool = False,
+) -> Pool:
+    """One pool over every source: SVIT sources through :func:`open_pool`, the others through
+    :func:`open_source`; the parquet files side by side, the fingerprint over all of them."""
+    names = [spec.name for spec in specs]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise SvitError(
+            f"source name {repeated[0]!r} is given twice; name each source differently (NAME=PATH)"
+        )
+    pools = []
+    for spec in specs:
+        if spec.is_svit:
+            pools.append(
+                open_pool(
+                    spec.path,
+                    images=images,
+                    image_data=image_data,
+                    progress=progress,
+                    repair=repair,
+                    strict=strict,
+                    name=spec.name,
+                )
+            )
+        else:
+            pools.append(open_source(spec, images=images, progress=progress, strict=strict))
+    if len(pools) == 1:
+        return pools[0]
+    return merge_pools(pools)
+
+
+def merge_pools(pools: list[Pool]) -> Pool:
+    digest = hashlib.sha1("+".join(p.fingerprint for p in pools).encode(), usedforsecurity=False)
+    counts: dict[str, int] = {}
+    quality: dict[str, Any] = {"flagged": 0, "per_task": {}, "examples": {}}
+    near, offset = [], 0
+    for pool in pools:
+        for task, count in pool.counts.items():
+            counts[task] = counts.get(task, 0) + count
+        quality["flagged"] += pool.quality.get("flagged", 0)
+        for task, codes in pool.quality.get("per_task", {}).items():
+            into = quality["per_task"].setdefault(task, {})
+            for code, count in codes.items():
+                into[code] = into.get(code, 0) + count
+        for code, ids in pool.quality.get("examples", {}).items():
+            kept = quality["examples"].setdefault(code, [])
+            kept += ids[: EXAMPLES - len(kept)]
+        near.append(pool.near_duplicates + offset)  # pool rows of the mixed pool
+        offset += pool.num_rows
+    return Pool(
+        root=pools[0].root,
+        files=[file for pool in pools for file in pool.files],
+        fingerprint="mix-" + digest.hexdigest()[:12],
+        counts=counts,
+        images_root=next((p.images_root for p in pools if p.images_root), None),
+        source=" + ".join(p.source for p in pools),
+        task_files={t: fs for p in pools for t, fs in p.task_files.items()},
+        source_counts={name: n for p in pools for name, n in p.source_counts.items()},
+        formats={name: f for p in pools for name, f in p.formats.items()},
+        near_duplicates=np.concatenate(near).astype(np.int64),
+        quality=quality,
+    )
