@@ -169,7 +169,11 @@ def save_run(
         inner = unwrap(model)
         if config.lora:
             inner.save_pretrained(tmp / "adapter", state_dict=full)
-            if config.save_merged and not env.fsdp:
+            if config.save_merged and config.quantize:  # merging into NF4 weights would round them
+                from svit_data.train.quantize import merged_bf16
+
+                merged_bf16(config, tmp / "adapter").save_pretrained(tmp)
+            elif config.save_merged and not env.fsdp:
                 inner.merge_and_unload().save_pretrained(tmp)
             elif config.save_merged:
                 log.warning("FSDP + LoRA: writing the adapters only; load the run as base + adapters")

@@ -35,6 +35,9 @@ class Env:
 
 
 def check_hardware(config: TrainConfig) -> None:
+    from svit_data.train.quantize import check_support
+
+    check_support(config, cuda=torch.cuda.is_available())
     if not torch.cuda.is_available():
         if config.fsdp:
             raise SvitError("--fsdp needs CUDA GPUs, and none is available; drop --fsdp to train on CPU")
