@@ -80,8 +80,10 @@ def merged_bf16(config: TrainConfig, adapter: Path) -> torch.nn.Module:
     from peft import PeftModel
 
     from svit_data.train.loop import build
+    from svit_data.train.stages import peft_probe_quietly
 
     base_config = TrainConfig(**{**config.to_dict(), "quantize": None, "resume": None})
     model, _ = build(base_config, dtype=torch.bfloat16)
     model.to(torch.bfloat16)
-    return PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    with peft_probe_quietly():
+        return PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()

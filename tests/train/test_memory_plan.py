@@ -3,12 +3,14 @@ and the gradient-checkpointing trap, on a tiny random LLaVA on CPU."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
 from svit_data.errors import InputError, SvitError
 from svit_data.train.cli import main
-from svit_data.train.config import TrainConfig, check_resume_compatible
+from svit_data.train.config import TrainConfig, read_checkpoint_state
 from svit_data.train.model import build_fresh
 from svit_data.train.precision import MODES, Plan, dtype_report, oom_advice, plan
 from svit_data.train.quantize import check_support
@@ -181,10 +183,13 @@ def test_cli_refuses_gpu_only_requests_with_exit_2(tiny_parts, llava_parquet, tm
 
 def test_resume_with_another_precision_or_quantization_is_refused(tiny_parts, tmp_path):
     saved = config(tiny_parts, tmp_path, stage="stage2", lora=True).to_dict()
+    folder = tmp_path / "checkpoint-2"
+    folder.mkdir()
+    (folder / "state.json").write_text(json.dumps({"step": 2, "config": saved}))
     for key, value in (("precision", "bf16-pure"), ("quantize", "4bit")):
         current = config(tiny_parts, tmp_path, stage="stage2", lora=True, **{key: value})
         with pytest.raises(InputError, match=f"written with {key}=") as e:
-            check_resume_compatible(saved, current, "runs/x/checkpoint-2")
+            read_checkpoint_state(str(folder), current)
         assert e.value.field == key
 
 
