@@ -65,12 +65,16 @@ def teardown() -> None:
         dist.destroy_process_group()
 
 
-def wrap(model: torch.nn.Module, env: Env) -> torch.nn.Module:
-    """DDP across ranks, or FSDP2 sharding of every decoder/encoder layer plus the root."""
+def wrap(model: torch.nn.Module, env: Env, param_dtype: torch.dtype | None = None) -> torch.nn.Module:
+    """DDP across ranks, or FSDP2 sharding of every decoder/encoder layer plus the root.
+
+    Under FSDP2 the memory plan's forward dtype (`param_dtype`, None for fp32) is the all-gathered
+    parameters' dtype; gradients are reduced in fp32 into the planned master weights.
+    """
     if env.fsdp:  # fully_shard moves each shard to the GPU, so no rank ever holds the whole model there
         from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
-        policy = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
+        policy = MixedPrecisionPolicy(param_dtype=param_dtype, reduce_dtype=torch.float32)
         for module in model.modules():
             if isinstance(module, torch.nn.ModuleList):
                 for layer in module:

@@ -33,7 +33,7 @@ from svit_data.train.data import estimate_lengths, open_dataset, require_images
 from svit_data.train.dataset import TrainDataset
 from svit_data.train.encode import IGNORE
 from svit_data.train.model import build_fresh, load_pretrained
-from svit_data.train.precision import oom_advice
+from svit_data.train.precision import oom_advice, plan_for
 from svit_data.train.sampler import StepSampler, total_steps
 from svit_data.train.stages import enable_checkpointing, param_groups, prepare
 
@@ -221,7 +221,7 @@ def setup(config: TrainConfig, env: D.Env) -> Run:
         else env.device.type == "cuda"
     ):
         enable_checkpointing(model)
-    model = D.wrap(model, env)
+    model = D.wrap(model, env, plan_for(config, env.device.type).autocast)
     optimizer = torch.optim.AdamW(param_groups(model, config), weight_decay=config.weight_decay)
     total = total_steps(len(ds), config.global_batch, config.epochs)
     scheduler = cosine_with_warmup(optimizer, math.ceil(config.warmup_ratio * total), total)

@@ -54,6 +54,10 @@ def plan(mode: str, device: str, precision: str) -> Plan:
     return Plan(vision=bf16, llm=f32 if mode == "full" else bf16, projector=f32, adapters=f32, autocast=bf16)
 
 
+def plan_for(config: TrainConfig, device: str) -> Plan:
+    return plan(mode_of(config.stage, config.lora), device, config.precision)
+
+
 def apply_plan(model: torch.nn.Module, p: Plan) -> None:
     """Cast the parts of an assembled (not yet LoRA-wrapped) LLaVA model in place.
 

@@ -75,15 +75,19 @@ def prepare_kbit(model: torch.nn.Module, p: Plan) -> None:
     model.model.vision_tower.to(p.vision)
 
 
-def merged_bf16(config: TrainConfig, adapter: Path) -> torch.nn.Module:
-    """A QLoRA run's adapters merged into a bf16 copy of the unquantized base (merging into NF4 would round)."""
+def merged_copy(config: TrainConfig, adapter: Path, dtype: torch.dtype) -> torch.nn.Module:
+    """A LoRA run's saved adapters merged into a fresh, unquantized copy of its base, in `dtype`.
+
+    For QLoRA (merging into NF4 weights would round them) and FSDP (the trained model's weights are
+    shards), the base is rebuilt from the run's config and the adapters are loaded from disk.
+    """
     from peft import PeftModel
 
     from svit_data.train.loop import build
     from svit_data.train.stages import peft_probe_quietly
 
     base_config = TrainConfig(**{**config.to_dict(), "quantize": None, "resume": None})
-    model, _ = build(base_config, dtype=torch.bfloat16)
-    model.to(torch.bfloat16)
+    model, _ = build(base_config, dtype=dtype)
+    model.to(dtype)
     with peft_probe_quietly():
         return PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import torch
 
 from svit_data.train.config import TrainConfig
-from svit_data.train.precision import apply_plan, cast_adapters, dtype_report, mode_of, plan
+from svit_data.train.precision import apply_plan, cast_adapters, dtype_report, plan_for
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def prepare(model: torch.nn.Module, config: TrainConfig, device: str = "cpu") ->
 
     `device` is the torch device type the run trains on: it decides the dtypes (precision.plan).
     """
-    p = plan(mode_of(config.stage, config.lora), device, config.precision)
+    p = plan_for(config, device)
     if config.quantize:
         from svit_data.train.quantize import prepare_kbit
 
