@@ -54,7 +54,7 @@ def setup(config: TrainConfig) -> Env:
     device = torch.device("cuda", local_rank) if cuda else torch.device("cpu")
     if cuda:
         torch.cuda.set_device(device)
-    if world > 1 and not dist.is_initialized():
+    if (world > 1 or config.fsdp) and not dist.is_initialized():  # FSDP2 needs a group, even of one
         dist.init_process_group(backend="nccl" if cuda else "gloo")
         log.info("rank %d of %d on %s", rank, world, device)
     return Env(rank, world, local_rank, device, config.fsdp)
