@@ -56,3 +56,29 @@ def test_gpu_check_cpu_parts_write_a_report(tmp_path, tiny_parts):
     assert "# total" in text and "0 failed" in text
     bench = json.loads((report.parent / "bench_train_gpu.json").read_text())
     assert bench["shapes"] == "tiny" and bench["results"][0]["tokens_per_s"] > 0
+
+
+def load_bench():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_train_gpu", ROOT / "benchmarks" / "bench_train_gpu.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_flop_formula_at_7b_shapes():
+    bench = load_bench()
+    config = bench.llava_config(tiny=False)
+    # Llama-2-7B: 32 x (4 x 4096^2 attention + 3 x 4096 x 11008 MLP) + 4096 x 32000 head = 6.607e9 matmul params
+    n_lm = 32 * (4 * 4096**2 + 3 * 4096 * 11008) + 4096 * 32000
+    assert n_lm == 6_607_077_376
+    s = 1024
+    full, lora = (bench.model_flops_per_sample(config, mode, s) for mode in ("full", "lora"))
+    assert full - lora == 2 * n_lm * s  # LoRA skips the frozen weights' gradient
+    vision = 2 * 24 * (4 * 1024**2 + 2 * 1024 * 4096) * 577 + 4 * 24 * 1024 * 577**2
+    projector = 6 * (1024 * 4096 + 4096 * 4096) * 576
+    assert full == 6 * n_lm * s + 12 * 32 * 4096 * s * s + vision + projector
+    assert config.image_seq_length == 576
