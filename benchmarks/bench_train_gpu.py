@@ -270,6 +270,17 @@ def bench_mode(config, mode: str, args, device: str, work: Path) -> dict:
     return result
 
 
+def summary_line(r: dict) -> str:
+    if "skipped" in r:
+        return f"{r['mode']:6} skipped: {r['skipped']}"
+    mem = f"{r['peak_memory_gib']:.1f} GiB" if r["peak_memory_gib"] is not None else "-"
+    return (
+        f"{r['mode']:6} mb {r['micro_batch']:3d}  {r['tokens_per_s']:9.0f} tok/s  {r['samples_per_s']:7.2f} "
+        f"samples/s ({r['vs_anchor']:.1f}x anchor)  peak {mem}  loader wait {100 * r['loader_wait_share']:.1f}%"
+        f"  MFU {100 * r['mfu']:.1f}%"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(
@@ -297,29 +308,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.tiny:
         args.seq_len, args.max_micro = min(args.seq_len, 64), min(args.max_micro, 2)
     config = llava_config(args.tiny)
+    report = {
+        "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
+        "shapes": "tiny" if args.tiny else "7B",
+        "peak_tflops": args.peak_tflops,
+        "results": [],
+    }
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.work or tmp)
         work.mkdir(parents=True, exist_ok=True)
-        results = [bench_mode(config, mode, args, device, work) for mode in args.modes]
-    name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
-    report = {
-        "device": name,
-        "shapes": "tiny" if args.tiny else "7B",
-        "peak_tflops": args.peak_tflops,
-        "results": results,
-    }
-    for r in results:
-        if "skipped" in r:
-            print(f"{r['mode']:6} skipped: {r['skipped']}")
-            continue
-        mem = f"{r['peak_memory_gib']:.1f} GiB" if r["peak_memory_gib"] is not None else "-"
-        print(
-            f"{r['mode']:6} mb {r['micro_batch']:3d}  {r['tokens_per_s']:9.0f} tok/s  {r['samples_per_s']:7.2f} "
-            f"samples/s ({r['vs_anchor']:.1f}x anchor)  peak {mem}  loader wait {100 * r['loader_wait_share']:.1f}%"
-            f"  MFU {100 * r['mfu']:.1f}%"
-        )
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=1))
+        for mode in args.modes:  # each mode is printed and saved as it finishes: a time limit keeps the rest
+            r = bench_mode(config, mode, args, device, work)
+            report["results"].append(r)
+            print(summary_line(r), flush=True)
+            if args.json:
+                Path(args.json).write_text(json.dumps(report, indent=1))
     return 0
 
 
