@@ -143,6 +143,8 @@ class TrainConfig:
             raise ConfigError(
                 "--quantize 4bit trains LoRA adapters over a frozen 4-bit LM: add --lora (stage 2)"
             )
+        if self.quantize and self.fsdp:
+            raise ConfigError("--quantize 4bit cannot be sharded with --fsdp: use one of them")
         if self.attn not in ATTENTION:
             raise ConfigError(f"attn must be one of {ATTENTION}, got {self.attn!r}")
         has_parts = self.vision is not None or self.llm is not None

@@ -156,6 +156,8 @@ def test_refusals_without_cuda_or_packages(tiny_parts, tmp_path, monkeypatch):
         check_support(config(tiny_parts, tmp_path, precision="bf16-pure"), cuda=False)
     with pytest.raises(SvitError, match="add --lora"):
         config(tiny_parts, tmp_path, stage="stage2", quantize="4bit")
+    with pytest.raises(SvitError, match="cannot be sharded"):
+        config(tiny_parts, tmp_path, stage="stage2", lora=True, quantize="4bit", fsdp=True)
     with pytest.raises(SvitError, match="attn must be one of"):
         config(tiny_parts, tmp_path, attn="flash")
 
