@@ -169,10 +169,13 @@ def save_run(
         inner = unwrap(model)
         if config.lora:
             inner.save_pretrained(tmp / "adapter", state_dict=full)
-            if config.save_merged and not env.fsdp:
-                inner.merge_and_unload().save_pretrained(tmp)
+            if config.save_merged and (config.quantize or env.fsdp):  # NF4 would round; FSDP holds shards
+                from svit_data.train.quantize import merged_copy
+
+                dtype = torch.bfloat16 if config.quantize or env.device.type == "cuda" else torch.float32
+                merged_copy(config, tmp / "adapter", dtype).save_pretrained(tmp)
             elif config.save_merged:
-                log.warning("FSDP + LoRA: writing the adapters only; load the run as base + adapters")
+                inner.merge_and_unload().save_pretrained(tmp)
         else:
             inner.save_pretrained(tmp, state_dict=full)
         processor.save_pretrained(tmp)

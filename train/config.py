@@ -22,7 +22,9 @@ from svit_data.atomic import write_text
 from svit_data.errors import ConfigError, InputError, SvitError
 
 STAGES = ("stage1", "stage2")
-PRECISIONS = ("auto", "bf16", "fp32")
+PRECISIONS = ("auto", "bf16", "fp32", "bf16-pure")
+QUANTIZE = ("4bit",)
+ATTENTION = ("sdpa", "flash_attention_2", "eager")
 
 # LLaVA-1.5 as SVIT trained it (DESIGN.md §8); keyed by (stage, lora).
 STAGE_DEFAULTS: dict[tuple[str, bool], dict[str, Any]] = {
@@ -49,6 +51,8 @@ RESUME_KEYS = (
     "max_length",
     "seed",
     "group_by_modality_length",
+    "precision",
+    "quantize",
 )
 
 
@@ -109,7 +113,13 @@ class TrainConfig:
     log_every: int = _help("log loss, lr and throughput every N steps", 1)
     resume: str | None = _help("checkpoint folder (runs/x/checkpoint-N) to resume from")
     fsdp: bool = _help("shard the model with FSDP (CUDA + torchrun only)", False)
-    precision: str = _help("auto (bf16 autocast on CUDA, fp32 on CPU), bf16 or fp32", "auto")
+    precision: str = _help(
+        "auto/bf16: on CUDA frozen parts in bf16, trained parts fp32 under bf16 autocast; fp32; "
+        "bf16-pure: trained parts in bf16 too (least memory); CPU always trains in fp32",
+        "auto",
+    )
+    quantize: str | None = _help("4bit: QLoRA, the LM stored as NF4 by bitsandbytes (CUDA, stage 2 --lora)")
+    attn: str = _help("attention kernel: sdpa, flash_attention_2 (needs flash-attn) or eager", "sdpa")
     gradient_checkpointing: bool | None = _help("recompute activations (default: on for CUDA)")
     num_workers: int = _help("DataLoader worker processes per rank", 4)
     group_by_modality_length: bool = _help(
@@ -127,6 +137,16 @@ class TrainConfig:
                 setattr(self, key, value)
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.quantize is not None and self.quantize not in QUANTIZE:
+            raise ConfigError(f"quantize must be one of {QUANTIZE}, got {self.quantize!r}")
+        if self.quantize and not self.lora:
+            raise ConfigError(
+                "--quantize 4bit trains LoRA adapters over a frozen 4-bit LM: add --lora (stage 2)"
+            )
+        if self.quantize and self.fsdp:
+            raise ConfigError("--quantize 4bit cannot be sharded with --fsdp: use one of them")
+        if self.attn not in ATTENTION:
+            raise ConfigError(f"attn must be one of {ATTENTION}, got {self.attn!r}")
         has_parts = self.vision is not None or self.llm is not None
         if has_parts and (self.vision is None or self.llm is None):
             raise ConfigError("give both --vision and --llm to build a fresh model")

@@ -35,6 +35,9 @@ class Env:
 
 
 def check_hardware(config: TrainConfig) -> None:
+    from svit_data.train.quantize import check_support
+
+    check_support(config, cuda=torch.cuda.is_available())
     if not torch.cuda.is_available():
         if config.fsdp:
             raise SvitError("--fsdp needs CUDA GPUs, and none is available; drop --fsdp to train on CPU")
@@ -51,7 +54,7 @@ def setup(config: TrainConfig) -> Env:
     device = torch.device("cuda", local_rank) if cuda else torch.device("cpu")
     if cuda:
         torch.cuda.set_device(device)
-    if world > 1 and not dist.is_initialized():
+    if (world > 1 or config.fsdp) and not dist.is_initialized():  # FSDP2 needs a group, even of one
         dist.init_process_group(backend="nccl" if cuda else "gloo")
         log.info("rank %d of %d on %s", rank, world, device)
     return Env(rank, world, local_rank, device, config.fsdp)
@@ -62,12 +65,16 @@ def teardown() -> None:
         dist.destroy_process_group()
 
 
-def wrap(model: torch.nn.Module, env: Env) -> torch.nn.Module:
-    """DDP across ranks, or FSDP2 sharding of every decoder/encoder layer plus the root."""
+def wrap(model: torch.nn.Module, env: Env, param_dtype: torch.dtype | None = None) -> torch.nn.Module:
+    """DDP across ranks, or FSDP2 sharding of every decoder/encoder layer plus the root.
+
+    Under FSDP2 the memory plan's forward dtype (`param_dtype`, None for fp32) is the all-gathered
+    parameters' dtype; gradients are reduced in fp32 into the planned master weights.
+    """
     if env.fsdp:  # fully_shard moves each shard to the GPU, so no rank ever holds the whole model there
         from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
-        policy = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
+        policy = MixedPrecisionPolicy(param_dtype=param_dtype, reduce_dtype=torch.float32)
         for module in model.modules():
             if isinstance(module, torch.nn.ModuleList):
                 for layer in module:

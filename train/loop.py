@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from svit_data.errors import SvitError
 from svit_data.train import distributed as D
 from svit_data.train.checkpoint import load_checkpoint, save_checkpoint, save_run
 from svit_data.train.collate import collate, label_tokens, stand_in
@@ -32,8 +33,9 @@ from svit_data.train.data import estimate_lengths, open_dataset, require_images
 from svit_data.train.dataset import TrainDataset
 from svit_data.train.encode import IGNORE
 from svit_data.train.model import build_fresh, load_pretrained
+from svit_data.train.precision import oom_advice, plan_for
 from svit_data.train.sampler import StepSampler, total_steps
-from svit_data.train.stages import param_groups, prepare
+from svit_data.train.stages import enable_checkpointing, param_groups, prepare
 
 if TYPE_CHECKING:
     from transformers import ProcessorMixin
@@ -66,7 +68,7 @@ def token_loss_sum(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 def autocast(env: D.Env, config: TrainConfig) -> contextlib.AbstractContextManager:
-    if env.device.type == "cuda" and config.precision in ("auto", "bf16"):
+    if env.device.type == "cuda" and config.precision != "fp32":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
@@ -77,7 +79,12 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def build(config: TrainConfig) -> tuple[torch.nn.Module, ProcessorMixin]:
+def build(config: TrainConfig, dtype: torch.dtype = torch.float32) -> tuple[torch.nn.Module, ProcessorMixin]:
+    quant = None
+    if config.quantize:
+        from svit_data.train.quantize import bnb_config
+
+        quant, dtype = bnb_config(torch.bfloat16), torch.bfloat16
     if config.vision is not None:
         return build_fresh(
             config.vision,
@@ -85,8 +92,10 @@ def build(config: TrainConfig) -> tuple[torch.nn.Module, ProcessorMixin]:
             gguf_file=config.llm_gguf_file,
             chat_template=config.chat_template,
             seed=config.seed,
+            dtype=dtype,
+            quantization_config=quant,
         )
-    return load_pretrained(config.init_from)
+    return load_pretrained(config.init_from, dtype=dtype, quantization_config=quant)
 
 
 def train(config: TrainConfig) -> dict:
@@ -94,6 +103,8 @@ def train(config: TrainConfig) -> dict:
     env = D.setup(config)
     try:
         return _train(config, env)
+    except torch.OutOfMemoryError:
+        raise SvitError(oom_advice(config)) from None
     finally:
         D.teardown()
 
@@ -203,11 +214,14 @@ def setup(config: TrainConfig, env: D.Env) -> Run:
         if len(keep) < len(ds):
             log.info("stage 1: leaving out %d text-only samples", len(ds) - len(keep))
             ds, lengths, images = ds.select(keep), [lengths[i] for i in keep], [True] * len(keep)
-    model = prepare(model, config)
-    checkpointing = config.gradient_checkpointing
-    if checkpointing if checkpointing is not None else env.device.type == "cuda":
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    model = D.wrap(model, env)
+    model = prepare(model, config, env.device.type)
+    if (
+        config.gradient_checkpointing
+        if config.gradient_checkpointing is not None
+        else env.device.type == "cuda"
+    ):
+        enable_checkpointing(model)
+    model = D.wrap(model, env, plan_for(config, env.device.type).autocast)
     optimizer = torch.optim.AdamW(param_groups(model, config), weight_decay=config.weight_decay)
     total = total_steps(len(ds), config.global_batch, config.epochs)
     scheduler = cosine_with_warmup(optimizer, math.ceil(config.warmup_ratio * total), total)

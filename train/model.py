@@ -57,7 +57,7 @@ def _gguf_file(llm: str, gguf_file: str | None) -> str | None:
     return found[0].name if len(found) == 1 else None
 
 
-def load_vision_tower(vision: str) -> tuple[torch.nn.Module, str, int]:
+def load_vision_tower(vision: str, dtype: torch.dtype = torch.float32) -> tuple[torch.nn.Module, str, int]:
     from transformers import AutoConfig
 
     try:
@@ -70,7 +70,7 @@ def load_vision_tower(vision: str) -> tuple[torch.nn.Module, str, int]:
             file=vision,
         )
     cls, strategy, extra = VISION_TOWERS[model_type]
-    return cls.from_pretrained(vision, dtype=torch.float32), strategy, extra
+    return cls.from_pretrained(vision, dtype=dtype), strategy, extra
 
 
 def with_image_token(tokenizer: PreTrainedTokenizerBase, chat_template: str | None) -> None:
@@ -85,16 +85,31 @@ def with_image_token(tokenizer: PreTrainedTokenizerBase, chat_template: str | No
 
 
 def build_fresh(
-    vision: str, llm: str, *, gguf_file: str | None = None, chat_template: str | None = None, seed: int = 0
+    vision: str,
+    llm: str,
+    *,
+    gguf_file: str | None = None,
+    chat_template: str | None = None,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float32,
+    quantization_config: object | None = None,
 ) -> tuple[LlavaForConditionalGeneration, LlavaProcessor]:
-    """A stage-1 starting point: pretrained vision tower and LM, new projector, <image> added."""
-    tower, strategy, extra = load_vision_tower(vision)
+    """A stage-1 starting point: pretrained vision tower and LM, new projector, <image> added.
+
+    `dtype` is the load dtype of the pretrained parts (the memory plan casts them after); a
+    `quantization_config` loads the LM quantized (QLoRA).
+    """
+    tower, strategy, extra = load_vision_tower(vision, dtype)
     image_processor = AutoImageProcessor.from_pretrained(vision)
     gguf = _gguf_file(llm, gguf_file)
     kw = {"gguf_file": gguf} if gguf else {}
     tokenizer = AutoTokenizer.from_pretrained(llm, **kw)
-    lm = AutoModelForCausalLM.from_pretrained(llm, dtype=torch.float32, **kw)
-    if hasattr(lm.config, "quantization_config"):  # GGUF weights arrive dequantized: the result is plain fp32
+    if quantization_config is not None:
+        kw["quantization_config"] = quantization_config
+    lm = AutoModelForCausalLM.from_pretrained(llm, dtype=dtype, **kw)
+    if (
+        hasattr(lm.config, "quantization_config") and quantization_config is None
+    ):  # GGUF weights arrive dequantized: the result is plain fp32
         del lm.config.quantization_config
     with_image_token(tokenizer, chat_template)
     torch.manual_seed(seed)  # the new <image> embedding row and the projector are reproducible
@@ -134,7 +149,9 @@ def build_fresh(
     return model, processor
 
 
-def load_pretrained(path: str) -> tuple[LlavaForConditionalGeneration, LlavaProcessor]:
+def load_pretrained(
+    path: str, *, dtype: torch.dtype = torch.float32, quantization_config: object | None = None
+) -> tuple[LlavaForConditionalGeneration, LlavaProcessor]:
     """A stage-1 run, a merged stage-2 run or any LLaVA checkpoint (e.g. llava-hf/llava-1.5-7b-hf)."""
     from transformers import AutoProcessor
 
@@ -151,7 +168,8 @@ def load_pretrained(path: str) -> tuple[LlavaForConditionalGeneration, LlavaProc
                 "use --vision and --llm to start from a plain LM",
                 file=path,
             )
-        model = LlavaForConditionalGeneration.from_pretrained(path, dtype=torch.float32)
+        kw = {} if quantization_config is None else {"quantization_config": quantization_config}
+        model = LlavaForConditionalGeneration.from_pretrained(path, dtype=dtype, **kw)
         processor = AutoProcessor.from_pretrained(path)
     except OSError as e:
         raise InputError(f"cannot load a LLaVA model or processor: {e}", file=path) from None

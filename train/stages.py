@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import torch
 
 from svit_data.train.config import TrainConfig
+from svit_data.train.precision import apply_plan, cast_adapters, dtype_report, plan_for
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +42,18 @@ def peft_probe_quietly() -> Iterator[None]:
         yield
 
 
-def prepare(model: torch.nn.Module, config: TrainConfig) -> torch.nn.Module:
-    """Freeze and, for LoRA, wrap the model; returns the module the loop trains."""
+def prepare(model: torch.nn.Module, config: TrainConfig, device: str = "cpu") -> torch.nn.Module:
+    """Apply the memory plan, freeze and, for LoRA, wrap the model; returns the module the loop trains.
+
+    `device` is the torch device type the run trains on: it decides the dtypes (precision.plan).
+    """
+    p = plan_for(config, device)
+    if config.quantize:
+        from svit_data.train.quantize import prepare_kbit
+
+        prepare_kbit(model, p)
+    apply_plan(model, p)
+    model.set_attn_implementation(config.attn)
     model.requires_grad_(False)
     model.model.multi_modal_projector.requires_grad_(True)
     if config.stage == "stage2" and not config.lora:
@@ -60,12 +71,21 @@ def prepare(model: torch.nn.Module, config: TrainConfig) -> torch.nn.Module:
         )
         with peft_probe_quietly():
             model = get_peft_model(model, lora)
+    cast_adapters(model, p)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     log.info(
         "%s%s: training %d of %d parameters", config.stage, " (LoRA)" if config.lora else "", trainable, total
     )
+    log.info("dtypes per part: %s", dtype_report(model))
     return model
+
+
+def enable_checkpointing(model: torch.nn.Module) -> None:
+    """Recompute activations in backward, non-reentrant: that variant gives gradients to LoRA weights even
+    when the frozen embeddings output tensors that do not require grad, where the reentrant one silently
+    gives them none (the input-requires-grad trap; tests/train/test_memory_plan.py shows both)."""
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
 
 def param_groups(model: torch.nn.Module, config: TrainConfig) -> list[dict]:

@@ -296,6 +296,11 @@ def test_svit_rows_without_size_take_it_from_the_image(tmp_path, assembled):
         "height": None,
         "image_file": "7.png",
         "provenance": None,
+        "flags": [],
+        "source": "svit",
+        "source_id": None,
+        "images": None,
+        "box_frame": "original",
     }
     rows = [
         {
