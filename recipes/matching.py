@@ -32,7 +32,8 @@ from svit_data import paths
 from svit_data.atomic import staged_folder
 from svit_data.boxes import BOX_RE, END, START
 from svit_data.pool import Pool
-from svit_data.recipes.vocabulary import MAX_WORDS, TEXT_PATTERN, Vocabulary
+from svit_data.recipes.tokenize import WordIndex
+from svit_data.recipes.vocabulary import MAX_WORDS, Vocabulary
 from svit_data.recipes.yesno import count_yes_no
 from svit_data.schema import GPT
 from svit_data.splits import test_image_ids
@@ -79,6 +80,7 @@ class FormTable:
         forms = vocabulary.forms()
         words = sorted({w for form in forms for w in form.split()})
         self.words = pa.array(words, pa.string())
+        self.index = WordIndex(self.words)
         self.base = max(1, len(words))
         if self.base**MAX_WORDS >= 2**63:
             raise ValueError(
@@ -162,6 +164,31 @@ def prose_words(values: pa.Array) -> np.ndarray:
     return words
 
 
+def answer_lengths(
+    values: pa.Array, is_answer: np.ndarray, spaces: np.ndarray, ascii: np.ndarray
+) -> np.ndarray:
+    """:func:`prose_words` of the answer turns, 0 for the others: the scan's whitespace words where a
+    text is ASCII with no ``[`` or ``<`` (no box, no marker), :func:`prose_words` for the rest."""
+    plain = pc.and_(pc.invert(pc.match_substring(values, "[")), pc.invert(pc.match_substring(values, "<")))
+    rest = np.flatnonzero(is_answer & ~(plain.to_numpy(zero_copy_only=False) & ascii))
+    words = np.where(is_answer, spaces, 0)
+    if len(rest):
+        words[rest] = prose_words(values.take(pa.array(rest)))
+    return words
+
+
+def count_matrix(rows: np.ndarray, concepts: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
+    """CSR of occurrence counts per (row, concept), capped at 255, indices sorted, no duplicates."""
+    key = np.sort(rows.astype(np.int64) * shape[1] + concepts)
+    first = np.flatnonzero(np.diff(key, prepend=-1)) if len(key) else np.zeros(0, np.int64)
+    counts = np.diff(np.append(first, len(key)))
+    unique = key[first]
+    indptr = np.zeros(shape[0] + 1, np.int64)
+    np.cumsum(np.bincount(unique // shape[1], minlength=shape[0]), out=indptr[1:])
+    data = np.minimum(counts, 255).astype(np.uint8)
+    return sp.csr_matrix((data, (unique % shape[1]).astype(np.int32), indptr), shape=shape)
+
+
 def match_batch(batch: pa.RecordBatch, forms: FormTable, num_concepts: int) -> _BatchResult:
     """Concepts, yes/no answers and answer words of one batch of pool rows."""
     n = batch.num_rows
@@ -172,21 +199,11 @@ def match_batch(batch: pa.RecordBatch, forms: FormTable, num_concepts: int) -> _
     is_answer = pc.equal(turns.field("from"), GPT).fill_null(False).to_numpy(zero_copy_only=False)
     yes, no = count_yes_no(values, is_answer, sample_of_turn, n)
 
-    text = pc.replace_substring_regex(pc.utf8_lower(values), TEXT_PATTERN, " ")
-    text = pc.utf8_trim_whitespace(text)
-    tokens = pc.utf8_split_whitespace(text)
-    turn_of_token = pc.list_parent_indices(tokens).to_numpy()
-    answer_words = np.bincount(sample_of_turn, weights=prose_words(values) * is_answer, minlength=n)
-    word_ids = pc.index_in(pc.list_flatten(tokens), value_set=forms.words).fill_null(-1).to_numpy()
-    positions, concepts = forms.match(word_ids, turn_of_token)
-    rows = sample_of_turn[turn_of_token[positions]]
-    matrix = sp.csr_matrix(
-        (np.ones(len(rows), np.int32), (rows, concepts)), shape=(n, num_concepts), dtype=np.int32
-    )
-    matrix.sum_duplicates()
-    matrix = sp.csr_matrix(
-        (np.minimum(matrix.data, 255).astype(np.uint8), matrix.indices, matrix.indptr), shape=matrix.shape
-    )
+    scan = forms.index.scan(values)
+    lengths = answer_lengths(values, is_answer, scan.spaces, scan.ascii)
+    answer_words = np.bincount(sample_of_turn, weights=lengths, minlength=n)
+    positions, concepts = forms.match(scan.ids, scan.text)
+    matrix = count_matrix(sample_of_turn[scan.text[positions]], concepts, (n, num_concepts))
     image_ids = batch.column("image_id")
     return _BatchResult(
         matrix=matrix,

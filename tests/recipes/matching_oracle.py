@@ -1,0 +1,40 @@
+"""The concept matcher as it was before the byte-level tokenizer (pyarrow Unicode kernels on every
+text, scipy COO -> CSR): kept as the oracle the faster matcher must agree with exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import scipy.sparse as sp
+
+from svit_data.recipes.matching import FormTable, prose_words
+from svit_data.recipes.vocabulary import TEXT_PATTERN
+from svit_data.recipes.yesno import count_yes_no
+from svit_data.schema import GPT
+
+
+def oracle_batch(batch: pa.RecordBatch, forms: FormTable, num_concepts: int) -> dict[str, np.ndarray]:
+    """Matrix, yes, no and answer words of one batch, the old way."""
+    n = batch.num_rows
+    conversations = batch.column("conversations")
+    turns = pc.list_flatten(conversations)
+    sample_of_turn = pc.list_parent_indices(conversations).to_numpy()
+    values = turns.field("value").fill_null("")
+    is_answer = pc.equal(turns.field("from"), GPT).fill_null(False).to_numpy(zero_copy_only=False)
+    yes, no = count_yes_no(values, is_answer, sample_of_turn, n)
+    text = pc.replace_substring_regex(pc.utf8_lower(values), TEXT_PATTERN, " ")
+    tokens = pc.utf8_split_whitespace(pc.utf8_trim_whitespace(text))
+    turn_of_token = pc.list_parent_indices(tokens).to_numpy()
+    answer_words = np.bincount(sample_of_turn, weights=prose_words(values) * is_answer, minlength=n)
+    word_ids = pc.index_in(pc.list_flatten(tokens), value_set=forms.words).fill_null(-1).to_numpy()
+    positions, concepts = forms.match(word_ids, turn_of_token)
+    rows = sample_of_turn[turn_of_token[positions]]
+    matrix = sp.csr_matrix(
+        (np.ones(len(rows), np.int32), (rows, concepts)), shape=(n, num_concepts), dtype=np.int32
+    )
+    matrix.sum_duplicates()
+    matrix = sp.csr_matrix(
+        (np.minimum(matrix.data, 255).astype(np.uint8), matrix.indices, matrix.indptr), shape=matrix.shape
+    )
+    return {"matrix": matrix, "yes": yes, "no": no, "answer_words": answer_words.astype(np.int32)}
