@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from datasets import Features
 
 from svit_data.configs import SVIT_SCHEMA, ConfigSpec
@@ -62,18 +63,37 @@ def select_rows(
     split: str | None = None,
     batch_size: int = 8_192,
 ) -> Iterator[pa.Table]:
-    """Pool rows in pool order, restricted to ``tasks``, ``ids`` and ``split``, with images embedded."""
-    task_set = pa.array(sorted(set(tasks)), pa.string()) if tasks is not None else None
-    id_set = pa.array(sorted(set(ids)), pa.string()) if ids is not None else None
-    for batch in pool.iter_batches(batch_size=batch_size):
-        table = pa.Table.from_batches([batch])
-        if task_set is not None:
-            table = table.filter(pc.is_in(table["task"], value_set=task_set))
-        if id_set is not None:
-            table = table.filter(pc.is_in(table["id"], value_set=id_set))
-        table = filter_split(table, split)
-        if table.num_rows:  # configs carry the sample columns (flags included), not the pool's signals
-            yield embed_images(table.select(list(FEATURES)), pool.images_root)
+    """Pool rows in pool order, restricted to ``tasks``, ``ids`` and ``split``, with images embedded.
+
+    The wanted rows are found once, as positions in the pool (one pass over its ``id``, ``task`` and
+    ``image_id`` columns); each batch then ``take``s its sorted positions, and a row group with none
+    is never decoded."""
+    columns = pool.table(["id", "task", "image_id"])
+    keep = np.ones(columns.num_rows, bool)
+    if tasks is not None:
+        task_set = pa.array(sorted(set(tasks)), pa.string())
+        keep &= pc.is_in(columns["task"], value_set=task_set).to_numpy(zero_copy_only=False)
+    if ids is not None:
+        id_set = pa.array(sorted(set(ids)), pa.string())
+        keep &= pc.is_in(columns["id"], value_set=id_set).to_numpy(zero_copy_only=False)
+    if split is not None:
+        test = _test_mask(columns).to_numpy(zero_copy_only=False)
+        keep &= test if split == TEST else ~test
+    del columns
+    start = 0
+    for file in pool.files:
+        parquet = pq.ParquetFile(file)
+        for group in range(parquet.num_row_groups):
+            rows = parquet.metadata.row_group(group).num_rows
+            wanted = np.flatnonzero(keep[start : start + rows])
+            start += rows
+            if not len(wanted):
+                continue
+            # configs carry the sample columns (flags included), not the pool's signals
+            table = parquet.read_row_group(group, columns=list(FEATURES))
+            for first in range(0, len(wanted), batch_size):
+                part = table.take(pa.array(wanted[first : first + batch_size]))
+                yield embed_images(part, pool.images_root)
 
 
 def check_ids(pool: Pool, ids: list[str]) -> None:
