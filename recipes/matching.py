@@ -32,7 +32,7 @@ from svit_data import paths
 from svit_data.atomic import staged_folder
 from svit_data.boxes import BOX_RE, END, START
 from svit_data.pool import Pool
-from svit_data.recipes.tokenize import WordIndex
+from svit_data.recipes.tokenize import WordIndex, whitespace_words
 from svit_data.recipes.vocabulary import MAX_WORDS, Vocabulary
 from svit_data.recipes.yesno import count_yes_no
 from svit_data.schema import GPT
@@ -46,6 +46,7 @@ MATCHING_VERSION = (
 )
 BATCH_ROWS = 65_536
 COLUMNS = ["id", "image_id", "task", "conversations"]
+BOX_LIST = rf"{BOX_RE.pattern}(?:\s*,\s*{BOX_RE.pattern})*"  # a box, or boxes separated by commas
 
 
 @dataclass
@@ -151,8 +152,7 @@ class _BatchResult:
 
 def prose_words(values: pa.Array) -> np.ndarray:
     """Whitespace words per text once boxes and ``<st>``/``<ed>`` markers are removed (not their numbers)."""
-    box_list = rf"{BOX_RE.pattern}(?:\s*,\s*{BOX_RE.pattern})*"
-    text = pc.replace_substring_regex(values, box_list, " ")
+    text = pc.replace_substring_regex(values, BOX_LIST, " ")
     text = pc.utf8_trim_whitespace(pc.replace_substring_regex(text, f"{START}|{END}", " "))
     words = (
         pc.list_value_length(pc.utf8_split_whitespace(text))
@@ -170,10 +170,16 @@ def answer_lengths(
     """:func:`prose_words` of the answer turns, 0 for the others: the scan's whitespace words where a
     text is ASCII with no ``[`` or ``<`` (no box, no marker), :func:`prose_words` for the rest."""
     plain = pc.and_(pc.invert(pc.match_substring(values, "[")), pc.invert(pc.match_substring(values, "<")))
-    rest = np.flatnonzero(is_answer & ~(plain.to_numpy(zero_copy_only=False) & ascii))
+    plain = plain.to_numpy(zero_copy_only=False)
     words = np.where(is_answer, spaces, 0)
-    if len(rest):
-        words[rest] = prose_words(values.take(pa.array(rest)))
+    boxed = np.flatnonzero(is_answer & ascii & ~plain)
+    if len(boxed):  # prose_words' replacements, then a count on the bytes instead of a split
+        text = pc.replace_substring_regex(values.take(pa.array(boxed)), BOX_LIST, " ")
+        text = pc.replace_substring(pc.replace_substring(text, START, " "), END, " ")
+        words[boxed] = whitespace_words(text)
+    other = np.flatnonzero(is_answer & ~ascii)
+    if len(other):
+        words[other] = prose_words(values.take(pa.array(other)))
     return words
 
 

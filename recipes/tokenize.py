@@ -115,6 +115,23 @@ def _scan(
     return ids[:count], turn_of[:count], spaces
 
 
+@numba.njit(cache=True, nogil=True)
+def _whitespace_words(data, offsets, byte_class):  # pragma: no cover
+    words = np.zeros(len(offsets) - 1, np.int64)
+    for t in range(len(offsets) - 1):
+        after_space = True
+        for i in range(offsets[t], offsets[t + 1]):
+            space = byte_class[data[i]] == 1
+            words[t] += after_space and not space
+            after_space = space
+    return words
+
+
+def whitespace_words(values: pa.Array) -> np.ndarray:
+    """Words per text as ``utf8_split_whitespace`` splits ASCII text (not valid for other text)."""
+    return _whitespace_words(*text_bytes(values.fill_null("")), _BYTE_CLASS)
+
+
 @dataclass
 class Scan:
     """Word ids (known words, ``-1`` for gaps of unknown ones) and their text; per text, whitespace

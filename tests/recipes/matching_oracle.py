@@ -8,10 +8,26 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
 
-from svit_data.recipes.matching import FormTable, prose_words
+from svit_data.boxes import BOX_RE, END, START
+from svit_data.recipes.matching import FormTable
 from svit_data.recipes.vocabulary import TEXT_PATTERN
 from svit_data.recipes.yesno import count_yes_no
 from svit_data.schema import GPT
+
+
+def prose_words(values: pa.Array) -> np.ndarray:
+    """Whitespace words per text once boxes and ``<st>``/``<ed>`` markers are removed."""
+    box_list = rf"{BOX_RE.pattern}(?:\s*,\s*{BOX_RE.pattern})*"
+    text = pc.replace_substring_regex(values, box_list, " ")
+    text = pc.utf8_trim_whitespace(pc.replace_substring_regex(text, f"{START}|{END}", " "))
+    words = (
+        pc.list_value_length(pc.utf8_split_whitespace(text))
+        .fill_null(0)
+        .to_numpy(zero_copy_only=False)
+        .copy()
+    )
+    words[pc.binary_length(text).to_numpy(zero_copy_only=False) == 0] = 0  # "" splits into [""]
+    return words
 
 
 def oracle_batch(batch: pa.RecordBatch, forms: FormTable, num_concepts: int) -> dict[str, np.ndarray]:

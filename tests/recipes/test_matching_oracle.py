@@ -98,9 +98,13 @@ def test_same_matrix_on_hostile_text():
         ],
         [("user", "İstanbul ǅ dog ß"), ("gpt", "Yes, a dog 😀dog😀 ✓puppy")],
         [("gpt", "a" * 300 + " dog " + "dog" * 100)],
+        [
+            ("gpt", "x\x1c<st>dog<ed>[0.1,0.2,0.3,0.4]\x0bdog [1, 2] <st> <ed>< st>"),
+            ("gpt", "[0.1, 0.2, 0.3, 0.4]"),
+        ],
     ]
     assert assert_same(rows(samples), HOSTILE) > 10
-    assert assert_same(rows(samples[:5]), HOSTILE) > 5  # the all-ASCII path alone
+    assert assert_same(rows(samples[:5] + samples[-1:]), HOSTILE) > 5  # the all-ASCII path alone
 
 
 def test_word_index_finds_exactly_the_listed_words():
