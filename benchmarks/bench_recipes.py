@@ -10,19 +10,27 @@
   on 10%, 30% and 100% of the candidates (size 5% of them), with time / (n log2 n): the selection costs
   O(rounds * nnz + n log n), so it grows about as n log n at a fixed number of rounds;
 - **entropy**: concept-mention entropy (diagnostics.py) of core-150k against the diagnostics' random
-  subset of the same size.
+  subset of the same size;
+- **end to end**: ``svit-recipe build core-150k --source <JSON>`` with an empty cache (ingest, match,
+  select, materialize, write, card) against its floor: pyarrow reading the same records as JSON Lines
+  (written once, untimed) and lowercasing their text;
+- **matching**: ``compute_matrix`` alone, samples per second of wall time and per CPU second;
+- **10M**: selection alone (core-150k's size) on a synthetic matrix of ``--synthetic-rows`` rows whose
+  concepts are drawn with the pool matrix's per-concept frequencies, loaded from a cached ``.npz``.
 
-Each timed step runs in its own subprocess so that peak RSS (``ru_maxrss``) is its own. Goals: cold
-< 120 s, warm < 15 s, peak RSS < 4 GB.
+Each timed step runs in its own subprocess so that peak RSS (``ru_maxrss``) is its own. The closing
+table is issue 13's: each step now, its goal, and its ratio to the same run's floor.
 
     python benchmarks/make_scale_pool.py --out /tmp/svit-scale       # about 3.0M samples, 4.2M QA
-    python benchmarks/bench_recipes.py /tmp/svit-scale --cache /tmp/svit-bench-cache
+    python benchmarks/bench_recipes.py /tmp/svit-scale --cache /tmp/svit-bench-cache --work /tmp/svit-bench
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -53,7 +61,8 @@ from svit_data.recipes import select_recipe
 start = time.perf_counter()
 selection = select_recipe("core-150k", pool, progress=False)
 seconds = time.perf_counter() - start
-d = selection.info["diagnostics"]
+import dataclasses
+d = dataclasses.asdict(selection.recipe.diagnostics)
 print(json.dumps({"seconds": seconds, "rss": rss(), "selected": len(selection.ids),
                   "samples": pool.num_rows, "yes_no": d["yes_no"], "entropy": d["entropy"],
                   "coverage": d["coverage"], "task_mix": d["task_mix"]}))
@@ -91,13 +100,113 @@ print(json.dumps({"steps": out, "rss": rss()}))
 """
 
 
-def side(code: str, source: str, cache: str) -> dict:
+MATCH = """
+from svit_data.recipes.matching import compute_matrix
+from svit_data.recipes.vocabulary import load_vocabulary
+from svit_data.recipes.tokenize import WordIndex
+import pyarrow as pa
+WordIndex(pa.array(["a"])).scan(pa.array(["a"]))  # JIT compile (or load) outside the timing
+start, cpu = time.perf_counter(), time.process_time()
+matched = compute_matrix(pool, load_vocabulary(), progress=False)
+seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+print(json.dumps({"seconds": seconds, "cpu": cpu, "samples": matched.num_rows, "nnz": matched.matrix.nnz,
+                  "rss": rss()}))
+"""
+
+FLOOR_E2E = """
+import pyarrow.compute as pc, pyarrow.json as pj
+start = time.perf_counter()
+chars = 0
+for path in sys.argv[3:]:
+    table = pj.read_json(path)
+    turns = pc.list_flatten(pc.list_flatten(table["conversations"]).field("content")).field("value")
+    chars += pc.sum(pc.utf8_length(pc.utf8_lower(turns))).as_py()
+    del table
+print(json.dumps({"seconds": time.perf_counter() - start, "chars": chars, "rss": rss()}))
+"""
+
+SYNTHETIC = """
+import numpy as np, scipy.sparse as sp
+from svit_data.recipes.matching import match_pool
+from svit_data.recipes.vocabulary import load_vocabulary
+real = match_pool(pool, load_vocabulary(), progress=False).matrix
+share = np.bincount(real.indices, minlength=real.shape[1]) / real.shape[0]
+n, rng = int(sys.argv[3]), np.random.default_rng(0)
+columns = [np.unique(rng.integers(0, n, rng.binomial(n, min(1.0, p)))) for p in share]
+indptr = np.concatenate([[0], np.cumsum([len(c) for c in columns])])
+matrix = sp.csc_matrix((np.ones(indptr[-1], np.uint8), np.concatenate(columns), indptr), shape=(n, len(share)))
+del columns
+sp.save_npz(sys.argv[4], matrix.tocsr(), compressed=False)
+print(json.dumps({"nnz": int(indptr[-1]), "rss": rss()}))
+"""
+
+SELECT_10M = """
+import numpy as np, scipy.sparse as sp
+from svit_data.recipes.selection import Candidates, select_core
+start = time.perf_counter()
+matrix = sp.csr_matrix(sp.load_npz(sys.argv[3]))
+n, rng = matrix.shape[0], np.random.default_rng(1)
+yes = (rng.random(n) < 0.25).astype(np.int32)
+no = (rng.random(n) < 0.07).astype(np.int32)
+task = rng.integers(0, 4, n).astype(np.int8)
+loaded = time.perf_counter() - start
+start = time.perf_counter()
+ids = select_core(Candidates(matrix, yes, no, np.ones(matrix.shape[1]), task), 157_712, seed=0)
+print(json.dumps({"load": loaded, "seconds": time.perf_counter() - start, "rows": n, "nnz": matrix.nnz,
+                  "selected": len(ids), "rss": rss()}))
+"""
+
+
+def side(code: str, source: str, cache: str, *extra: str) -> dict:
     result = subprocess.run(
-        [sys.executable, "-c", PRELUDE + code, source, cache], capture_output=True, text=True, check=False
+        [sys.executable, "-c", PRELUDE + code, source, cache, *extra],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if result.returncode:
         sys.exit(f"benchmark step failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+E2E = """
+import json, resource, sys, time
+from svit_data.cli import main
+start = time.perf_counter()
+code = main(["build", "core-150k", "--source", sys.argv[1], "--out", sys.argv[2], "--quiet"])
+seconds = time.perf_counter() - start
+own, children = (resource.getrusage(w).ru_maxrss * 1024 for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+print(json.dumps({"code": code, "seconds": seconds, "rss": max(own, children)}))
+"""
+
+
+def end_to_end(source: str, work: Path) -> dict:
+    """The user's first build: an empty SVIT_CACHE, in a new process."""
+    cache, out = work / "e2e-cache", work / "e2e-out"
+    for folder in (cache, out):
+        shutil.rmtree(folder, ignore_errors=True)
+    env = {**os.environ, "SVIT_CACHE": str(cache)}
+    result = subprocess.run(
+        [sys.executable, "-c", E2E, source, str(out)], capture_output=True, text=True, check=False, env=env
+    )
+    if result.returncode:
+        sys.exit(f"end-to-end build failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def json_lines(source: str, work: Path) -> list[str]:
+    """The task files' records as JSON Lines (written once, not timed): the end-to-end floor's input."""
+    folder = work / "jsonl"
+    if not (folder / "done").is_file():
+        spec = importlib.util.spec_from_file_location(
+            "bench_ingest", Path(__file__).with_name("bench_ingest.py")
+        )
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        folder.mkdir(parents=True, exist_ok=True)
+        module.to_json_lines(Path(source), folder)
+        (folder / "done").write_text("")
+    return sorted(str(p) for p in folder.glob("*.jsonl"))
 
 
 def gb(n: float) -> str:
@@ -108,7 +217,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("source", help="SVIT-scale pool folder (benchmarks/make_scale_pool.py --out)")
     parser.add_argument("--cache", default="/tmp/svit-bench-cache", help="SVIT_CACHE for the benchmark")
+    parser.add_argument("--work", default="/tmp/svit-bench", help="folder for JSON Lines, outputs, matrices")
+    parser.add_argument(
+        "--synthetic-rows", type=int, default=10_000_000, help="rows of the selection-only synthetic point"
+    )
+    parser.add_argument(
+        "--skip-e2e", action="store_true", help="leave out the end-to-end build and its floor"
+    )
     args = parser.parse_args()
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
     wall = time.perf_counter()
     print("ingesting the pool (cached after the first run; not timed) ...", flush=True)
     side("print(json.dumps({}))", args.source, args.cache)
@@ -144,6 +262,67 @@ def main() -> int:
             f"selection (diversity + balance) on {step['share']:>4.0%} = {step['n']:>9,} candidates: "
             f"{step['seconds']:6.2f} s   {step['per_nlogn_ns']:.2f} ns per n log2 n"
         )
+    match = side(MATCH, args.source, args.cache)
+    print(
+        f"concept matching: {match['samples']:,} samples in {match['seconds']:.1f} s wall, {match['cpu']:.1f} s CPU "
+        f"({match['samples'] / match['seconds']:,.0f}/s wall, {match['samples'] / match['cpu']:,.0f}/s per CPU second)"
+    )
+    synthetic = work / f"synthetic-{args.synthetic_rows}.npz"
+    if not synthetic.is_file():
+        side(SYNTHETIC, args.source, args.cache, str(args.synthetic_rows), str(synthetic))
+    big = side(SELECT_10M, args.source, args.cache, str(synthetic))
+    print(
+        f"selection only, synthetic {big['rows']:,} x 377 ({big['nnz']:,} entries): load {big['load']:.1f} s, "
+        f"select {big['selected']:,} in {big['seconds']:.1f} s, peak RSS {gb(big['rss'])}"
+    )
+    rows = []
+    if not args.skip_e2e:
+        lines = json_lines(args.source, work)
+        floor_e2e = side(FLOOR_E2E, args.source, args.cache, *lines)
+        e2e = end_to_end(args.source, work)
+        f = floor_e2e["seconds"]
+        print(
+            f"end-to-end floor (pyarrow JSON Lines read + lowercase): {f:.1f} s; cold build {e2e['seconds']:.1f} s"
+        )
+        rows.append(
+            (
+                "cold end-to-end build core-150k",
+                f"{e2e['seconds']:.1f} s",
+                "<= 45 s, <= 4x floor",
+                f"{e2e['seconds'] / f:.1f}x of {f:.1f} s",
+            )
+        )
+        rows.append(("peak RSS, whole cold build", gb(e2e["rss"]), "<= 2.5 GB", ""))
+    rows += [
+        (
+            "concept matching",
+            f"{match['samples'] / match['cpu'] / 1e3:.0f}K samples/s/core",
+            ">= 250K/s/core",
+            f"{match['seconds'] / floor['seconds']:.1f}x of {floor['seconds']:.1f} s",
+        ),
+        (
+            "warm core-150k (matrix cached)",
+            f"{warm['seconds']:.1f} s",
+            "<= 2 s",
+            f"{warm['seconds'] / floor['seconds']:.1f}x of {floor['seconds']:.1f} s",
+        ),
+        (
+            f"materialize {mat['rows']:,} rows",
+            f"{mat['seconds']:.1f} s",
+            "<= 3 s",
+            f"{mat['seconds'] / floor['seconds']:.1f}x of {floor['seconds']:.1f} s",
+        ),
+        (
+            f"selection only, {big['rows'] / 1e6:.0f}M synthetic",
+            f"{big['seconds']:.1f} s, {gb(big['rss'])}",
+            "(report)",
+            "",
+        ),
+    ]
+    print("\n| step | now | goal | ratio to the same run's floor |\n|---|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    print("(floor for matching, warm and materialize: pyarrow read + lowercase of the pool's text)")
     print(f"(benchmark wall time {time.perf_counter() - wall:.0f} s)")
     return 0
 
