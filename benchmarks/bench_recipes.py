@@ -132,12 +132,18 @@ from svit_data.recipes.vocabulary import load_vocabulary
 real = match_pool(pool, load_vocabulary(), progress=False).matrix
 share = np.bincount(real.indices, minlength=real.shape[1]) / real.shape[0]
 n, rng = int(sys.argv[3]), np.random.default_rng(0)
-columns = [np.unique(rng.integers(0, n, rng.binomial(n, min(1.0, p)))) for p in share]
-indptr = np.concatenate([[0], np.cumsum([len(c) for c in columns])])
-matrix = sp.csc_matrix((np.ones(indptr[-1], np.uint8), np.concatenate(columns), indptr), shape=(n, len(share)))
-del columns
-sp.save_npz(sys.argv[4], matrix.tocsr(), compressed=False)
-print(json.dumps({"nnz": int(indptr[-1]), "rss": rss()}))
+per_row = rng.poisson(share.sum(), n)  # concepts per row, drawn by the pool's frequencies, duplicates merged
+cdf = np.cumsum(share / share.sum())
+indices = np.concatenate([
+    np.minimum(np.searchsorted(cdf, rng.random(m)), len(cdf) - 1).astype(np.int32)
+    for m in np.diff(np.append(np.arange(0, per_row.sum(), 10_000_000), per_row.sum()))
+])
+indptr = np.concatenate([[0], np.cumsum(per_row)])
+matrix = sp.csr_matrix((np.ones(len(indices), np.uint8), indices, indptr), shape=(n, len(share)))
+matrix.sum_duplicates()
+matrix.data[:] = 1
+sp.save_npz(sys.argv[4], matrix, compressed=False)
+print(json.dumps({"nnz": int(matrix.nnz), "rss": rss()}))
 """
 
 SELECT_10M = """
