@@ -157,7 +157,7 @@ no = (rng.random(n) < 0.07).astype(np.int32)
 task = rng.integers(0, 4, n).astype(np.int8)
 loaded = time.perf_counter() - start
 start = time.perf_counter()
-ids = select_core(Candidates(matrix, yes, no, np.ones(matrix.shape[1]), task), 157_712, seed=0)
+ids, _ = select_core(Candidates(matrix, yes, no, np.ones(matrix.shape[1]), task), 157_712, seed=0)
 print(json.dumps({"load": loaded, "seconds": time.perf_counter() - start, "rows": n, "nnz": matrix.nnz,
                   "selected": len(ids), "rss": rss()}))
 """
