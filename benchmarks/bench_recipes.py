@@ -119,7 +119,8 @@ start = time.perf_counter()
 chars = 0
 for path in sys.argv[3:]:
     table = pj.read_json(path)
-    turns = pc.list_flatten(pc.list_flatten(table["conversations"]).field("content")).field("value")
+    content = pc.struct_field(pc.list_flatten(table["conversations"]), "content")
+    turns = pc.struct_field(pc.list_flatten(content), "value")
     chars += pc.sum(pc.utf8_length(pc.utf8_lower(turns))).as_py()
     del table
 print(json.dumps({"seconds": time.perf_counter() - start, "chars": chars, "rss": rss()}))
