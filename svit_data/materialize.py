@@ -86,11 +86,12 @@ def select_rows(
         for group in range(parquet.num_row_groups):
             rows = parquet.metadata.row_group(group).num_rows
             wanted = np.flatnonzero(keep[start : start + rows])
-            start += rows
+            first, start = start, start + rows
             if not len(wanted):
                 continue
-            # configs carry the sample columns (flags included), not the pool's signals
-            table = parquet.read_row_group(group, columns=list(FEATURES))
+            # configs carry the sample columns (flags included, with the pool-wide near-duplicate
+            # flags that iter_batches adds), not the pool's signals
+            table = pool.add_pool_flags(parquet.read_row_group(group, columns=list(FEATURES)), first)
             for first in range(0, len(wanted), batch_size):
                 part = table.take(pa.array(wanted[first : first + batch_size]))
                 yield embed_images(part, pool.images_root)

@@ -79,8 +79,12 @@ class Pool:
         first = 0
         for file in self.files:
             for batch in pq.ParquetFile(file).iter_batches(batch_size=batch_size, columns=columns):
-                yield _add_flag(batch, self.near_duplicates, first, "near_duplicate")
+                yield self.add_pool_flags(batch, first)
                 first += batch.num_rows
+
+    def add_pool_flags(self, rows: pa.RecordBatch | pa.Table, first: int) -> pa.RecordBatch | pa.Table:
+        """``rows`` (pool rows from position ``first`` on) with the pool-wide near-duplicate flags added."""
+        return _add_flag(rows, self.near_duplicates, first, "near_duplicate")
 
 
 def _add_flag(batch: pa.RecordBatch, rows: np.ndarray, first: int, code: str) -> pa.RecordBatch:
