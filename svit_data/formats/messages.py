@@ -11,7 +11,12 @@ from typing import Any
 
 from svit_data.boxes import strip_markers
 from svit_data.errors import InputError
-from svit_data.formats.record import IMAGE_TOKEN, SourceRecord, check_image_tokens, image_entry, map_speaker
+from svit_data.formats.record import (
+    IMAGE_TOKEN,
+    SourceRecord,
+    map_speaker,
+    with_image_list,
+)
 from svit_data.schema import GPT, USER
 
 ROLES = {USER: "user", GPT: "assistant"}
@@ -115,19 +120,4 @@ def read_messages_records(records: Iterable[Any], *, file: str) -> Iterator[Sour
             speaker = map_speaker(message.get("role"), file=file, record=index, field_name=f"{where}.role")
             text = _message_text(message.get("content"), file=file, index=index, where=f"{where}.content")
             turns.append({"from": speaker, "value": text})
-        images = record.get("images") or []
-        if not isinstance(images, list):
-            raise InputError("must be a list", file=file, record=index, field="images")
-        entries = [
-            image_entry(v, file=file, record=index, field_name=f"images[{i}]") for i, v in enumerate(images)
-        ]
-        source_id = record.get("id")
-        result = SourceRecord(
-            None if source_id is None else str(source_id),
-            turns,
-            [path for path, _ in entries],
-            [data for _, data in entries],
-            image_list=True,
-        )
-        check_image_tokens(result, file=file, index=index, field_name="images")
-        yield result
+        yield with_image_list(record, turns, file=file, index=index)

@@ -85,3 +85,23 @@ def image_entry(value: object, *, file: str, record: int, field_name: str) -> tu
         path = value.get("path") or ""
         return str(path), value.get("bytes")
     raise InputError("must be an image path or {path, bytes}", file=file, record=record, field=field_name)
+
+
+def with_image_list(record: dict, turns: list[dict[str, str]], *, file: str, index: int) -> SourceRecord:
+    """A record whose images are an ``images`` list (ShareGPT, messages), checked against its ``<image>`` tokens."""
+    images = record.get("images") or []
+    if not isinstance(images, list):
+        raise InputError("must be a list", file=file, record=index, field="images")
+    entries = [
+        image_entry(v, file=file, record=index, field_name=f"images[{i}]") for i, v in enumerate(images)
+    ]
+    source_id = record.get("id")
+    result = SourceRecord(
+        None if source_id is None else str(source_id),
+        turns,
+        [path for path, _ in entries],
+        [data for _, data in entries],
+        image_list=True,
+    )
+    check_image_tokens(result, file=file, index=index, field_name="images")
+    return result

@@ -9,7 +9,11 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from svit_data.errors import InputError
-from svit_data.formats.record import SourceRecord, check_image_tokens, image_entry, map_speaker
+from svit_data.formats.record import (
+    SourceRecord,
+    map_speaker,
+    with_image_list,
+)
 
 TURN_KEYS = ("conversations", "messages")
 
@@ -43,19 +47,4 @@ def read_sharegpt_records(records: Iterable[Any], *, file: str) -> Iterator[Sour
             turns.append(
                 {"from": map_speaker(speaker, file=file, record=index, field_name=where), "value": text}
             )
-        images = record.get("images") or []
-        if not isinstance(images, list):
-            raise InputError("must be a list", file=file, record=index, field="images")
-        entries = [
-            image_entry(v, file=file, record=index, field_name=f"images[{i}]") for i, v in enumerate(images)
-        ]
-        source_id = record.get("id")
-        result = SourceRecord(
-            None if source_id is None else str(source_id),
-            turns,
-            [path for path, _ in entries],
-            [data for _, data in entries],
-            image_list=True,
-        )
-        check_image_tokens(result, file=file, index=index, field_name="images")
-        yield result
+        yield with_image_list(record, turns, file=file, index=index)
