@@ -27,9 +27,9 @@ from svit_data.recipes.matching import MatchedPool, match_pool
 from svit_data.recipes.methods import METHODS
 from svit_data.recipes.objectives import objective
 from svit_data.recipes.quality_filter import eligibility, parse_where, signal_distributions
+from svit_data.recipes.recipe_file import SHIPPED
 from svit_data.recipes.registry import (
     ALL,
-    MIX,
     RecipeSpec,
     get_recipe,
     resolve_size,
@@ -352,14 +352,15 @@ def build_recipe(
     ``task_mix`` None means the recipe's default (``RecipeSpec.task_mix``); ``ids_file`` rebuilds the
     config from a sorted id list instead of selecting (see :func:`select_recipe`).
     """
-    spec = recipe_spec(name, task_mix)
-    if spec.method == MIX and not llava_mix:
-        raise SvitError("mix-665k needs --llava-mix: the LLaVA-v1.5-mix-665K JSON to rebuild")
-    parts = None
-    if spec.method == MIX:  # check the user's file before the selection work
-        from svit_data.recipes.mix import scan_mix
+    if name in SHIPPED:  # recipes svit ships as recipe files (mix-665k)
+        from svit_data.recipes.recipe_file_build import build_shipped
 
-        parts = scan_mix(llava_mix, progress=progress)
+        return build_shipped(
+            name, pool, out_name=out_name, progress=progress, where=where, exclude_images=exclude_images,
+            ids_file=ids_file, seed=seed, size=size, task_mix=task_mix, concepts=concepts,
+            include_flagged=include_flagged or None, cap=source_cap, llava_mix=llava_mix,
+        )  # fmt: skip
+    spec = recipe_spec(name, task_mix)
     selection = select_recipe(
         name,
         pool,
@@ -386,10 +387,6 @@ def build_recipe(
     elif size_rule not in ("recipe default", "every candidate"):  # say the size this build really has
         description = f"{description} This build: {len(selection.ids):,} samples ({size_rule})."
     check_ids(pool, selection.ids)  # the selection contract: sorted, unique, every id in the pool
-    if spec.method == MIX:
-        from svit_data.recipes.mix import mix_rows
-
-        return mix_rows(config, description, pool, selection, llava_mix, parts, seed=seed)
     everything = (
         spec.method == ALL
         and exclude_images is None

@@ -26,7 +26,7 @@ from svit_data.recipes.selection import (
 if TYPE_CHECKING:
     from svit_data.recipes.registry import RecipeSpec
 
-RANDOM, DIVERSITY, BALANCE, CORE, ALL, MIX = "random", "diversity", "balance", "core", "all", "mix"
+RANDOM, DIVERSITY, BALANCE, CORE, ALL = "random", "diversity", "balance", "core", "all"
 
 # (candidates, size, seed, spec) -> (picked candidate indices, balance report or None when not balanced)
 Selector = Callable[[Candidates, int, int, "RecipeSpec"], tuple[np.ndarray, BalanceReport | None]]
@@ -87,11 +87,4 @@ METHODS: dict[str, Method] = {
         _core, (*_DIVERSE, *_BALANCED, "task_mix"), objectives.CORE_OBJECTIVE, stratified=True, balances=True
     ),
     ALL: Method(_all, (), objectives.ALL_OBJECTIVE),
-    MIX: Method(
-        _core,
-        (*_DIVERSE, *_BALANCED, "task_mix", "image_prefix"),
-        objectives.MIX_OBJECTIVE,
-        stratified=True,
-        balances=True,
-    ),
 }

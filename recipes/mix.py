@@ -9,7 +9,8 @@ bounding box coordinate of the region this sentence describes."). Text-only reco
 records on other image folders (GQA, OCR-VQA, TextVQA, VG) are kept. The released file has 157,712
 such records: the count found is reported next to that number; none found is an error.
 
-The output keeps the mix's order; the core-150k records (in LLaVA format, via
+Recipe files say ``llava_mix`` to build this way; the shipped ``mix-665k.yaml`` is one (core-150k).
+The output keeps the mix's order; the selected records (in LLaVA format, via
 :func:`~svit_data.formats.llava.to_llava_record`) take the place of the first LLaVA-Instruct record.
 """
 
@@ -32,7 +33,7 @@ from svit_data.materialize import ConfigRows, select_rows
 from svit_data.pool import Pool
 from svit_data.recipes.registry import LLAVA_INSTRUCT_SIZE
 from svit_data.splits import TRAIN
-from svit_data.state import MixState
+from svit_data.state import MixState, RecipeState
 
 log = logging.getLogger(__name__)
 
@@ -125,13 +126,16 @@ def mix_rows(
     config: str,
     description: str,
     pool: Pool,
-    selection: Any,
+    ids: list[str],
+    recipe: RecipeState,
     llava_mix: str | Path,
     parts: Counter,
     *,
     seed: int,
+    image_prefix: str,
 ) -> ConfigRows:
-    """ConfigRows of mix-665k; ``parts`` is :func:`scan_mix` of the file (checked before selecting)."""
+    """ConfigRows of a recipe whose selection (``ids``, its state ``recipe``) replaces the LLaVA-Instruct
+    part of ``llava_mix``; ``parts`` is :func:`scan_mix` of that file (checked before selecting)."""
     path = Path(llava_mix)
     total = sum(parts.values())
     replaced = {
@@ -140,22 +144,21 @@ def mix_rows(
         "parts_in": dict(sorted(parts.items())),
         "llava_instruct_found": parts[INSTRUCT],
         "llava_instruct_expected": LLAVA_INSTRUCT_SIZE,
-        "replaced_by_core": len(selection.ids),
-        "records_out": total - parts[INSTRUCT] + len(selection.ids),
+        "replaced_by_core": len(ids),
+        "records_out": total - parts[INSTRUCT] + len(ids),
         "rule": "image starts with coco/train2017/ and no academic-task instruction in a human turn",
     }
     log.info(
-        "mix-665k: replacing %s LLaVA-Instruct records (expected %s) of %s with %s core-150k records",
+        "%s: replacing %s LLaVA-Instruct records (expected %s) of %s with %s selected records",
+        config,
         f"{parts[INSTRUCT]:,}",
         f"{LLAVA_INSTRUCT_SIZE:,}",
         f"{total:,}",
-        f"{len(selection.ids):,}",
+        f"{len(ids):,}",
     )
-    manifest = replace(
-        selection.recipe.manifest, counts={**selection.recipe.manifest.counts, "mix": replaced}
-    )
-    recipe = replace(selection.recipe, manifest=manifest, mix=MixState(**replaced))
-    rows = mixed_rows(path, pool, selection.ids, seed=seed, image_prefix=selection.spec.image_prefix)
+    manifest = replace(recipe.manifest, counts={**recipe.manifest.counts, "mix": replaced})
+    recipe = replace(recipe, manifest=manifest, mix=MixState(**replaced))
+    rows = mixed_rows(path, pool, ids, seed=seed, image_prefix=image_prefix)
     return ConfigRows(
         name=config,
         description=description,
@@ -166,5 +169,5 @@ def mix_rows(
         pool_fingerprint=pool.fingerprint,
         task_mix=recipe.diagnostics.task_mix,
         recipe=recipe,
-        ids=selection.ids,
+        ids=ids,
     )

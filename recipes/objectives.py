@@ -83,10 +83,6 @@ DIVERSITY_OBJECTIVE = _DIVERSITY + DIAGNOSTICS
 BALANCE_OBJECTIVE = _BALANCE + DIAGNOSTICS
 CORE_OBJECTIVE = _CORE + DIAGNOSTICS
 ALL_OBJECTIVE = "No selection: every sample whose image is not in SVIT's test image list." + DIAGNOSTICS
-MIX_OBJECTIVE = (
-    "LLaVA-v1.5-mix-665K with its LLaVA-Instruct-150K records replaced by core-150k in LLaVA format. "
-    + CORE_OBJECTIVE
-)
 
 
 def objective(

@@ -11,7 +11,15 @@ select:                      # per source; a source not listed is taken whole (a
   inst: {first: 500}         # or all, or {random: N}
 balance: {size: 1200, target_yes_share: 0.5}               # optional: balance the union to this size
 include_flagged: false       # optional: also select quality-flagged samples
+llava_mix: {file: llava_v1_5_mix665k.json, image_prefix: vg/}   # optional: see below
 ```
+
+A method selection may say ``scaled: true``: its ``size`` is then meant for the full SVIT pool (about 3.0M
+samples) and scales down on a pool under 1M samples by ``pool samples / 3M``, as the named recipes do.
+``llava_mix`` writes the selection in LLaVA format into a LLaVA-v1.5-mix-665K file in place of that
+file's LLaVA-Instruct-150K part (the rule of :mod:`.mix`); ``file`` may be left out and given with
+``--llava-mix``. The shipped ``mix-665k`` recipe (``recipes/data/mix-665k.yaml``, see :data:`SHIPPED`)
+is such a file: ``svit-recipe build mix-665k --llava-mix FILE`` builds it.
 
 The build: one mixed pool over the sources; the train candidates of each source (held-out test images,
 flagged samples and capped samples left out); each source's selection on its own candidates, in the
@@ -24,7 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +47,20 @@ from svit_data.recipes.registry import RecipeSpec
 
 log = logging.getLogger(__name__)
 
-TOP_KEYS = ("seed", "cap", "sources", "select", "balance", "include_flagged", "concepts", "description")
+TOP_KEYS = (
+    "seed",
+    "cap",
+    "sources",
+    "select",
+    "balance",
+    "include_flagged",
+    "concepts",
+    "description",
+    "llava_mix",
+)
 SOURCE_KEYS = ("path", "format", "box_frame")
+LLAVA_MIX_KEYS = ("file", "image_prefix")
+SHIPPED = {"mix-665k": "mix-665k.yaml"}  # config name -> recipe file in svit_data/recipes/data
 SELECT_METHODS = (DIVERSITY, BALANCE, CORE)
 PLAIN_SELECTIONS = ("all", "first", "random")
 BALANCE_KEYS = ("size", "target_yes_share", "tolerance")
@@ -54,6 +74,7 @@ class SourceSelection:
     kind: str  # "all", "first", "random" or a method name
     size: int | None = None
     spec: RecipeSpec | None = None
+    size_rule: str = "recipe file"  # "scaled" (scaled: true) or "--size" (the CLI's, checked like it)
 
 
 @dataclass
@@ -70,7 +91,16 @@ class RecipeFile:
     include_flagged: bool = False
     concepts: str | None = None
     description: str = ""
-    notes: list[str] = field(default_factory=list)
+    llava_mix: LlavaMix | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)  # CLI flags that replaced file values
+
+
+@dataclass(frozen=True)
+class LlavaMix:
+    """``llava_mix``: the selection replaces the LLaVA-Instruct part of this LLaVA-v1.5-mix-665K file."""
+
+    file: str | None = None  # None: --llava-mix gives it
+    image_prefix: str = "vg/"  # prefix of SVIT image paths in the LLaVA records
 
 
 def _unknown(file: str, where: str, key: Any, known: tuple[str, ...]) -> InputError:
@@ -105,18 +135,23 @@ def _selection(value: Any, name: str, file: str) -> SourceSelection:
             file=file,
             field=f"{where}.method",
         )
-    known = ("method", "size", *METHODS[method].parameters)
+    known = ("method", "size", "scaled", *METHODS[method].parameters)
     for key in value:
         if key not in known:
             raise _unknown(file, where, key, known)
-    params = {k: v for k, v in value.items() if k != "method"}
+    scaled = value.get("scaled", False)
+    if not isinstance(scaled, bool):
+        raise InputError(f"must be true or false, got {scaled!r}", file=file, field=f"{where}.scaled")
+    if scaled and "size" not in value:
+        raise InputError("scaled needs a size", file=file, field=f"{where}.scaled")
+    params = {k: v for k, v in value.items() if k not in ("method", "scaled")}
     if "size" in params:
         _positive_int(params["size"], file, f"{where}.size")
     try:
         spec = RecipeSpec(name=f"{path_stem(file)}:{name}", method=method, help="recipe file", **params)
     except (TypeError, ValueError) as error:
         raise InputError(str(error), file=file, field=where) from None
-    return SourceSelection(method, spec.size, spec)
+    return SourceSelection(method, spec.size, spec, "scaled" if scaled else "recipe file")
 
 
 def path_stem(file: str) -> str:
@@ -143,6 +178,25 @@ def _source(value: Any, name: str, file: str) -> dict[str, Any]:
             f"unknown box frame {value['box_frame']!r}; known: {known}", file=file, field=f"{where}.box_frame"
         )
     return dict(value)
+
+
+def _llava_mix(value: Any, file: str) -> LlavaMix:
+    if not isinstance(value, dict):
+        raise InputError("must be {file, image_prefix}", file=file, field="llava_mix")
+    for key in value:
+        if key not in LLAVA_MIX_KEYS:
+            raise _unknown(file, "llava_mix", key, LLAVA_MIX_KEYS)
+    for key in LLAVA_MIX_KEYS:
+        if key in value and not isinstance(value[key], str):
+            raise InputError(f"must be a string, got {value[key]!r}", file=file, field=f"llava_mix.{key}")
+    return LlavaMix(**value)
+
+
+def shipped_recipe(name: str) -> Path:
+    """The recipe file svit ships for config ``name`` (package data)."""
+    from importlib import resources
+
+    return Path(str(resources.files("svit_data.recipes").joinpath(f"data/{SHIPPED[name]}")))
 
 
 def read_recipe_file(path: str | Path) -> RecipeFile:
@@ -205,25 +259,97 @@ def read_recipe_file(path: str | Path) -> RecipeFile:
         include_flagged=bool(content.get("include_flagged", False)),
         concepts=content.get("concepts"),
         description=str(content.get("description", "")),
+        llava_mix=None if content.get("llava_mix") is None else _llava_mix(content["llava_mix"], file),
     )
 
 
-def pick(selection: SourceSelection, candidates: Any, seed: int, name: str) -> np.ndarray:
-    """Candidate indices one source's selection picks (pure; ``candidates`` are that source's)."""
+def pick(
+    selection: SourceSelection, candidates: Any, seed: int, name: str, pool_samples: int = 0
+) -> tuple[np.ndarray, Any]:
+    """Candidate indices one source's selection picks, and the method's balance report (or None); pure,
+    ``candidates`` are that source's; ``pool_samples`` scales a ``scaled`` size (see the module doc)."""
     from svit_data.recipes.candidates import random_order
+    from svit_data.recipes.registry import resolve_size
 
     n = candidates.size
     if selection.kind == ALL or selection.kind == "all":
-        return np.arange(n)
-    size = min(selection.size or n, n)
-    if selection.size is not None and selection.size > n:
+        return np.arange(n), None
+    if selection.size_rule != "recipe file":
+        assert selection.spec is not None
+        given = selection.size if selection.size_rule == "--size" else None
+        size = resolve_size(selection.spec, given, pool_samples, n)[0]
+    else:
+        size = min(selection.size or n, n)
+    if selection.size_rule == "recipe file" and selection.size is not None and selection.size > n:
         log.warning(
             "source %s: %s asked, %s candidates: all of them taken", name, f"{selection.size:,}", f"{n:,}"
         )
     if selection.kind == "first":
-        return np.arange(size)
+        return np.arange(size), None
     if selection.kind == "random":
-        return np.sort(random_order(n, seed)[:size])
+        return np.sort(random_order(n, seed)[:size]), None
     assert selection.spec is not None
-    picked, _ = METHODS[selection.kind].select(candidates, size, seed, selection.spec)
-    return np.sort(picked)
+    picked, report = METHODS[selection.kind].select(candidates, size, seed, selection.spec)
+    return np.sort(picked), report
+
+
+def with_overrides(
+    recipe: RecipeFile,
+    *,
+    seed: int | None = None,
+    size: int | None = None,
+    task_mix: str | None = None,
+    concepts: str | None = None,
+    include_flagged: bool | None = None,
+    cap: int | None = None,
+    llava_mix: str | None = None,
+) -> RecipeFile:
+    """``recipe`` with CLI flags in place of file values (None: keep the file's); ``size`` and ``task_mix``
+    apply to the file's one method selection. The flags given are kept in ``overrides`` (the manifest's)."""
+    given = {
+        "seed": seed,
+        "size": size,
+        "task_mix": task_mix,
+        "concepts": concepts,
+        "include_flagged": include_flagged,
+        "cap": cap,
+        "llava_mix": llava_mix,
+    }
+    given = {k: v for k, v in given.items() if v is not None and not (k == "seed" and v == recipe.seed)}
+    select = dict(recipe.select)
+    if size is not None or task_mix is not None:
+        methods = [name for name, s in select.items() if s.spec is not None]
+        if len(methods) != 1:
+            flag = "--size" if size is not None else "--task-mix"
+            raise InputError(
+                f"{flag} needs exactly one method selection in the file, it has {len(methods)}",
+                file=str(recipe.path),
+                field="select",
+            )
+        name = methods[0]
+        spec = select[name].spec
+        assert spec is not None
+        changes: dict[str, Any] = {}
+        if task_mix is not None:
+            changes["task_mix"] = task_mix
+        if size is not None:
+            changes["size"] = size
+        try:
+            spec = replace(spec, **changes)
+        except ValueError as error:
+            raise InputError(str(error), file=str(recipe.path), field=f"select.{name}") from None
+        rule = "--size" if size is not None else select[name].size_rule
+        select[name] = SourceSelection(select[name].kind, spec.size, spec, rule)
+    mix = recipe.llava_mix
+    if llava_mix is not None:
+        mix = replace(mix or LlavaMix(), file=str(Path(llava_mix).absolute()))  # the CLI's: cwd-relative
+    return replace(
+        recipe,
+        select=select,
+        seed=recipe.seed if seed is None else seed,
+        concepts=recipe.concepts if concepts is None else concepts,
+        include_flagged=recipe.include_flagged if include_flagged is None else include_flagged,
+        cap=recipe.cap if cap is None else cap,
+        llava_mix=mix,
+        overrides={**recipe.overrides, **given},
+    )

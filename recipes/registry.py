@@ -1,5 +1,7 @@
 """Every SVIT recipe as a named set of parameters: a plain dict, ``RECIPES``, keyed like ``CONFIGS``.
 
+``mix-665k`` is no entry here: svit ships it as a recipe file (``recipe_file.SHIPPED``).
+
 Sizes are for the full SVIT pool (about 3.0M samples). A pool smaller than :data:`SCALE_BELOW` samples
 (the bundled sample, a slice) is not SVIT: there, default sizes scale down by the pool ratio
 ``pool samples / REFERENCE_POOL_SAMPLES`` so that every recipe still builds; ``--size`` overrides both.
@@ -12,7 +14,7 @@ from typing import Any
 
 from svit_data.errors import ConfigError, SvitError
 from svit_data.recipes.diversity import ROUNDS
-from svit_data.recipes.methods import ALL, BALANCE, CORE, DIVERSITY, METHODS, MIX, RANDOM
+from svit_data.recipes.methods import ALL, BALANCE, CORE, DIVERSITY, METHODS, RANDOM
 from svit_data.recipes.strata import CANDIDATES, TASK_MIXES
 
 METHOD_NAMES = tuple(METHODS)
@@ -50,14 +52,11 @@ class RecipeSpec:
     task_mix: str = field(
         default=CANDIDATES,
         metadata={
-            "help": "diversity, balance, core, mix: 'candidates' keeps the candidates' task mix (per-task "
+            "help": "diversity, balance, core: 'candidates' keeps the candidates' task mix (per-task "
             "quotas by largest-remainder apportionment of the size, filled by diversity and balance "
             "within each task); 'free' selects without quotas (long detail descriptions then dominate "
             "diversity)"
         },
-    )
-    image_prefix: str = field(
-        default="vg/", metadata={"help": "mix: prefix of SVIT image paths in the LLaVA records"}
     )
 
     def __post_init__(self) -> None:
@@ -107,12 +106,6 @@ RECIPES: dict[str, RecipeSpec] = {
         ),
         RecipeSpec("svit-80k-b", BALANCE, "80K random samples, balanced to a 1:1 yes:no ratio.", size=80_000),
         RecipeSpec("svit-train", ALL, "Every sample whose image is not in the held-out test list."),
-        RecipeSpec(
-            "mix-665k",
-            MIX,
-            "LLaVA-v1.5-mix-665K with its LLaVA-Instruct-150K part replaced by core-150k in LLaVA format.",
-            size=LLAVA_INSTRUCT_SIZE,
-        ),
     )
 }
 

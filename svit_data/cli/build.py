@@ -90,7 +90,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="recipes: rebuild the config from this sorted id list instead of selecting, e.g. a dataset "
         "folder's data/CONFIG/ids.txt.gz (plain text, one id a line, also works)",
     )
-    parser.add_argument("--llava-mix", help="mix-665k: the LLaVA-v1.5-mix-665K JSON file to rebuild")
+    parser.add_argument(
+        "--llava-mix",
+        help="mix-665k, or a recipe file with llava_mix: the LLaVA-v1.5-mix-665K JSON file to rebuild",
+    )
     parser.add_argument(
         "--strict",
         action="store_true",
@@ -240,12 +243,12 @@ def exclusion_of(args: argparse.Namespace) -> Exclusion | None:
 def run_recipe_file(args: argparse.Namespace) -> int:
     """``build --recipe FILE --name NAME``: one config from a recipe file, its sources named in the file."""
     from svit_data.cards import render_card
-    from svit_data.recipes.recipe_file import read_recipe_file
+    from svit_data.recipes.recipe_file import read_recipe_file, with_overrides
     from svit_data.recipes.recipe_file_build import build_recipe_file, source_specs
 
     if args.configs or args.source:
         raise SvitError("--recipe builds one config from the file's sources: give no CONFIG and no --source")
-    recipe = read_recipe_file(args.recipe)
+    recipe = with_overrides(read_recipe_file(args.recipe), llava_mix=args.llava_mix)
     name = check_custom_name(args.name or args.recipe.rsplit("/", 1)[-1].rsplit(".", 1)[0])
     pool = open_sources(
         source_specs(recipe),

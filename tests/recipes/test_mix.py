@@ -8,7 +8,7 @@ from datasets import load_dataset
 from svit_data.folder import read_state
 from svit_data.recipes.mix import ACADEMIC, INSTRUCT, OTHER_IMAGES, TEXT_ONLY, part_of
 
-from .conftest import SHARED
+from .conftest import REPO, SHARED
 
 SHORT = "\nAnswer the question using a single word or phrase."
 
@@ -162,3 +162,77 @@ def test_real_llava_fixture_is_read_and_has_no_instruct_part(cli, tmp_path, caps
 def test_mix_needs_its_file(cli, tmp_path, capsys):
     assert cli("build", "mix-665k", "--out", tmp_path / "o", "--quiet") == 2
     assert "--llava-mix" in capsys.readouterr().err
+
+
+def test_the_shipped_recipe_file_reproduces_core_150k_in_the_mix(cli, tmp_path):
+    """mix-665k is its shipped recipe file: its ids are core-150k's (the named recipe, unchanged, at the
+    same scaled default size), its core rows are those samples in LLaVA format, and building the shipped
+    file with --recipe gives the same rows as the named config."""
+    from svit_data.formats.llava import to_llava_record
+    from svit_data.recipes.recipe_file import shipped_recipe
+
+    mix = tmp_path / "llava_v1_5_mix665k.json"
+    mix.write_text(json.dumps(small_mix()))
+    out = tmp_path / "svit"
+    assert cli("build", "mix-665k", "core-150k", "--llava-mix", mix, "--out", out, "--quiet") == 0
+    recipe_file = shipped_recipe("mix-665k")
+    assert cli("build", "--recipe", recipe_file, "--name", "my-665k", "--llava-mix", mix, "--out", out) == 0
+    cache = str(tmp_path / "hf")
+    mixed = load_dataset(str(out), "mix-665k", split="train", cache_dir=cache).to_list()
+    again = load_dataset(str(out), "my-665k", split="train", cache_dir=cache).to_list()
+    core = load_dataset(str(out), "core-150k", split="train", cache_dir=cache).to_list()
+    assert mixed == again
+    state = read_state(out).configs
+    assert state["mix-665k"].recipe.manifest.ids_sha256 == state["core-150k"].recipe.manifest.ids_sha256
+    assert (
+        state["mix-665k"].recipe.recipe_file
+        and "recipe_sha256" in state["mix-665k"].recipe.manifest.parameters
+    )
+    in_mix = {r["id"]: r for r in mixed if r["source"] == "svit-core-150k"}
+    assert sorted(in_mix) == sorted(r["id"] for r in core) and len(core) > 20
+    for row in core:
+        row = {k: v for k, v in row.items() if k != "image"}
+        record = to_llava_record(row, seed=0, image_prefix="vg/")
+        assert in_mix[row["id"]]["conversations"] == record["conversations"]
+        assert in_mix[row["id"]]["image_file"] == record["image"]
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "message"),
+    [
+        (
+            "sources: {a: sample}\nllava_mix: {file: m.json, prefix: x}\n",
+            "llava_mix",
+            "known: file, image_prefix",
+        ),
+        ("sources: {a: sample}\nllava_mix: [m.json]\n", "llava_mix", "must be {file, image_prefix}"),
+        (
+            "sources: {a: sample}\nselect: {a: {method: core, scaled: true}}\n",
+            "select.a.scaled",
+            "needs a size",
+        ),
+        (
+            "sources: {a: sample}\nselect: {a: {method: core, size: 5, scaled: 1}}\n",
+            "select.a.scaled",
+            "true or",
+        ),
+    ],
+)
+def test_llava_mix_and_scaled_keys_are_checked(tmp_path, text, field, message):
+    from svit_data.errors import InputError
+    from svit_data.recipes.recipe_file import read_recipe_file
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(InputError) as caught:
+        read_recipe_file(path)
+    assert caught.value.field == field and message in str(caught.value)
+
+
+def test_mix_665k_takes_one_source(cli, tmp_path, capsys):
+    mix = tmp_path / "mix.json"
+    mix.write_text(json.dumps(small_mix()))
+    llava = REPO / "tests" / "fixtures" / "sources" / "llava.json"
+    argv = ("build", "mix-665k", "--llava-mix", mix, "--source", "sample", "--source", f"inst={llava}")
+    assert cli(*argv, "--out", tmp_path / "o", "--quiet") == 2
+    assert "selects from one source" in capsys.readouterr().err and not (tmp_path / "o").exists()

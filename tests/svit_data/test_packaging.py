@@ -91,6 +91,8 @@ def test_wheel_has_the_subpackages_and_package_data(wheel_names):
         assert module in names, module
     assert "svit_data/package_data/test_image_ids.txt" in names
     assert "svit_data/cards/templates/card.md" in names
+    assert "svit_data/recipes/data/mix-665k.yaml" in names  # the shipped recipe file
+    assert "svit_data/recipes/data/concepts.json" in names
     for task in ("conversation", "complex_reasoning", "referring_qa", "detail_description"):
         assert f"svit_data/builders/prompts/{task}/system_message.txt" in names
         assert f"svit_data/builders/prompts/{task}/user_template.txt" in names
