@@ -13,6 +13,11 @@ SVIT samples do: problems become ``flags``, counted in ``pool.quality`` under th
 the source's declared frame, so ``leaked_coordinates`` (a box in an SVIT task without boxes) does not
 apply to them, and no box is repaired (repairs assume the 0-1 original frame). The near-duplicate pass
 runs on SVIT pools only.
+
+``hf://datasets/OWNER/NAME[@rev][/config]`` reads a Hub dataset: without a config part, a repo holding
+SVIT's task files is SVIT's release (:func:`svit_data.pool.open_pool`); anything else is a third-party
+source made of every .json, .jsonl and .parquet file of the repo (or of its ``config`` folder),
+downloaded into the Hub cache.
 """
 
 from __future__ import annotations
@@ -83,10 +88,19 @@ class SourceSpec:
         return self.format is None and is_svit_path(self.path)
 
 
+def hub_parts(path: str) -> tuple[str, str]:
+    """``hf://datasets/OWNER/NAME[@rev][/config]`` -> (``OWNER/NAME[@rev]``, ``config`` or "")."""
+    parts = path[len(HUB_PREFIX) :].strip("/").split("/")
+    return "/".join(parts[:2]), "/".join(parts[2:])
+
+
 def is_svit_path(path: str) -> bool:
-    """SVIT data: the bundled sample, a Hub copy of the release, or a folder of SVIT task files."""
-    if path == "sample" or path.startswith(HUB_PREFIX):
+    """SVIT data: the bundled sample, a Hub repo without a config part (the release, unless its files
+    say otherwise: :func:`open_sources` checks), or a folder of SVIT task files."""
+    if path == "sample":
         return True
+    if path.startswith(HUB_PREFIX):
+        return not hub_parts(path)[1]
     folder = Path(path)
     names = [*TASK_FILES.items(), ("", ALL_TASKS_FILE)]
     return folder.is_dir() and any(
@@ -102,7 +116,7 @@ def parse_source(text: str, *, format: str | None = None, box_frame: str | None 
         path, name = text, ""
     if not name:
         svit = format is None and is_svit_path(path)
-        name = SVIT_SOURCE if svit else Path(path.rstrip("/")).stem
+        name = SVIT_SOURCE if svit else Path(path.rstrip("/").partition("@")[0]).stem
     return SourceSpec(name, path, format, box_frame)
 
 
@@ -190,11 +204,7 @@ def open_source(
     spec: SourceSpec, *, images: str | Path | None = None, progress: bool = True, strict: bool = False
 ) -> Pool:
     """Ingest one third-party source once (cached by fingerprint) and return its pool."""
-    path = Path(spec.path)
-    if spec.path.startswith(HUB_PREFIX):
-        raise SvitError(
-            f"source {spec.name}: hf:// paths are read for SVIT data only; download the files first"
-        )
+    path = hub_folder(spec.path) if spec.path.startswith(HUB_PREFIX) else Path(spec.path)
     files = source_files(path)
     fmt = spec.format or detect_format(files[0])
     frame = spec.box_frame or SOURCE_FORMATS[fmt].box_frame
@@ -273,6 +283,40 @@ def _ingest_source(
         (tmp / "pool.json").write_text(json.dumps(meta))
 
 
+HUB_SKIP = frozenset({"dataset_info.json", "dataset_infos.json"})  # Hub metadata, not records
+
+
+def hub_folder(path: str) -> Path:
+    """The local folder (Hub cache) of the data files (.json, .jsonl, .parquet) of a third-party
+    ``hf://datasets/OWNER/NAME[@rev][/config]`` source: every data file under the ``config`` folder."""
+    from svit_data.formats.sources import SOURCE_SUFFIXES
+    from svit_data.hub_source import download, has_released_files, repo_files
+
+    repo, config = hub_parts(path)
+    files = repo_files(repo)
+    prefix = f"{config}/" if config else ""
+    data = [
+        f
+        for f in files
+        if f.startswith(prefix) and Path(f).suffix in SOURCE_SUFFIXES and Path(f).name not in HUB_SKIP
+    ]
+    if not data:
+        what = f"folder {config!r} of dataset {repo}" if config else f"dataset {repo}"
+        svit = "" if config or has_released_files(files) else "none of the SVIT task files and "
+        raise SvitError(f"{what} has {svit}no {', '.join(SOURCE_SUFFIXES)} data files")
+    local = download(repo, data)
+    root = Path(str(local[0])[: -len(data[0])])
+    log.info("source %s: %s data files downloaded to %s", path, len(data), root / config)
+    return root / config
+
+
+def _hub_release(spec: SourceSpec) -> bool:
+    """Whether an hf:// source without a config part holds SVIT's released task files."""
+    from svit_data.hub_source import has_released_files, repo_files
+
+    return has_released_files(repo_files(hub_parts(spec.path)[0]))
+
+
 def open_sources(
     specs: list[SourceSpec],
     *,
@@ -292,7 +336,17 @@ def open_sources(
         )
     pools = []
     for spec in specs:
-        if spec.is_svit:
+        svit = spec.is_svit
+        if svit and spec.path.startswith(HUB_PREFIX) and not _hub_release(spec):
+            svit = False  # a third-party Hub dataset: named after the repo unless NAME= was given
+            if spec.name == SVIT_SOURCE:
+                name = hub_parts(spec.path)[0].split("/")[1].partition("@")[0]
+                if name in names:
+                    raise SvitError(
+                        f"source name {name!r} (of {spec.path}) is given twice; name it with NAME=PATH"
+                    )
+                spec = SourceSpec(name, spec.path, spec.format, spec.box_frame)
+        if svit:
             pools.append(
                 open_pool(
                     spec.path,

@@ -68,3 +68,100 @@ def test_an_unreachable_hub_is_one_sentence(hub_env, tmp_path):
     result = build(env, tmp_path / "svit")
     assert result.returncode == 2
     assert "cannot reach the Hub to download BAAI/SVIT" in result.stderr.strip().splitlines()[-1]
+
+
+def cauldron_parquet() -> bytes:
+    """A the_cauldron parquet in miniature: one image record with two pairs, one text-only record."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from PIL import Image
+
+    png = io.BytesIO()
+    Image.new("RGB", (40, 20), (200, 30, 30)).save(png, format="PNG")
+    image = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+    pair = pa.struct([("user", pa.string()), ("assistant", pa.string()), ("source", pa.string())])
+    table = pa.table(
+        {
+            "images": pa.array([[{"bytes": png.getvalue(), "path": None}], []], pa.list_(image)),
+            "texts": pa.array(
+                [
+                    [
+                        {"user": "What colour is it?", "assistant": "Red.", "source": "toy"},
+                        {"user": "Is it wide?", "assistant": "Yes.", "source": "toy"},
+                    ],
+                    [{"user": "Name a prime.", "assistant": "7.", "source": "text"}],
+                ],
+                pa.list_(pair),
+            ),
+        }
+    )
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    return buffer.getvalue()
+
+
+def rows_of(out: Path) -> list[dict]:
+    import pyarrow.parquet as pq
+
+    from svit_data.folder import config_files
+
+    rows = pq.read_table(config_files(str(out), "full")["train"]).drop_columns(["image"]).to_pylist()
+    return sorted(rows, key=lambda r: r["id"])
+
+
+def test_third_party_formats_from_hub_repos(hub: HubServer, hub_env: dict, tmp_path: Path):
+    """LLaVA JSON and a cauldron parquet read from Hub repos (a config folder each, or a whole repo) give
+    the rows the same files give locally; the source names default to the config or repo name."""
+    llava = (Path(__file__).resolve().parents[1] / "fixtures" / "sources" / "llava.json").read_bytes()
+    cauldron = cauldron_parquet()
+    hub.state.add_repo(
+        "me/mixed",
+        {
+            "README.md": b"# mixed\n",
+            "llava/part-0.json": llava,
+            "cauldron/train-00000.parquet": cauldron,
+            "dataset_info.json": b"{}",
+        },
+    )
+    hub.state.add_repo("me/instruct", {"data/train.json": llava}, gated=True, granted=True)
+    sources = [
+        "--source",
+        "inst=hf://datasets/me/mixed/llava",
+        "--source",
+        "hf://datasets/me/mixed/cauldron",
+        "--source",
+        "hf://datasets/me/instruct",
+    ]
+    result = run(["build", "full", *sources, "--out", str(tmp_path / "hub"), "--quiet"], hub_env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    local = tmp_path / "files"
+    (local / "cauldron").mkdir(parents=True)
+    (local / "llava.json").write_bytes(llava)
+    (local / "cauldron" / "train-00000.parquet").write_bytes(cauldron)
+    sources = ["--source", f"inst={local / 'llava.json'}", "--source", f"cauldron={local / 'cauldron'}"]
+    sources += ["--source", f"instruct={local / 'llava.json'}"]
+    result = run(["build", "full", *sources, "--out", str(tmp_path / "local"), "--quiet"], hub_env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    from_hub, from_files = rows_of(tmp_path / "hub"), rows_of(tmp_path / "local")
+    assert {r["source"] for r in from_hub} == {"inst", "cauldron", "instruct"}
+    assert [r["id"] for r in from_hub] == [r["id"] for r in from_files]
+    strip = ("id", "source")
+    key = lambda r: (r["source_id"] or "", str(r["conversations"]))  # noqa: E731
+    assert sorted(({k: v for k, v in r.items() if k not in strip} for r in from_hub), key=key) == sorted(
+        ({k: v for k, v in r.items() if k not in strip} for r in from_files), key=key
+    )
+    cauldron_rows = [r for r in from_hub if r["source"] == "cauldron"]
+    assert len(cauldron_rows) == 2 and cauldron_rows[0]["width"] == 40
+    assert read_state(tmp_path / "hub").configs["full"].source.startswith("inst=hf://datasets/me/mixed/llava")
+
+
+def test_a_hub_config_without_data_files_is_one_sentence(hub, hub_env, tmp_path):
+    hub.state.add_repo("me/mixed", {"llava/notes.txt": b"nothing here\n"})
+    result = run(
+        ["build", "full", "--source", "x=hf://datasets/me/mixed/llava", "--out", str(tmp_path / "o")], hub_env
+    )
+    assert result.returncode == 2 and not (tmp_path / "o").exists()
+    last = result.stderr.strip().splitlines()[-1]
+    assert "folder 'llava' of dataset me/mixed has no .json, .jsonl, .parquet data files" in last
