@@ -63,6 +63,28 @@ def _signals(name: str, config: ConfigState) -> list[str]:
     return lines
 
 
+def _overlap(overlap: dict[str, Any]) -> list[str]:
+    """Images per source and the images two sources share (``svit_data.image_overlap``)."""
+    images = overlap.get("images") or {}
+    linked = (
+        f"COCO file names are matched to Visual Genome images through `{overlap['image_data']}` "
+        f"({overlap.get('coco_links', 0):,} COCO ids)"
+        if overlap.get("image_data")
+        else "without Visual Genome's `image_data.json` (build `--image-data`), COCO file names match only "
+        "COCO file names, not SVIT's Visual Genome ids"
+    )
+    lines = [
+        "Image overlap across the pool's sources: distinct images per source (SVIT: Visual Genome ids; "
+        f"others: image file names, COCO and VG names read as ids); {linked}.",
+        "",
+        "| source | images | source | images | shared images |",
+        "|---|---:|---|---:|---:|",
+    ]
+    for a, b, shared in overlap.get("shared") or []:
+        lines.append(f"| {a} | {images.get(a, 0):,} | {b} | {images.get(b, 0):,} | {shared:,} |")
+    return [*lines, ""]
+
+
 def quality(state: BuildState) -> str:
     configs = state.configs
     pool_quality = next((c.pool_quality for c in configs.values() if c.pool_quality), None)
@@ -76,6 +98,9 @@ def quality(state: BuildState) -> str:
     lines += (
         _pool_table(pool_quality) if pool_quality is not None else ["No pool statistics were recorded.", ""]
     )
+    overlap = next((c.image_overlap for c in configs.values() if c.image_overlap), None)
+    if overlap:
+        lines += _overlap(overlap)
     recipe_names = [n for n in sorted(configs) if configs[n].recipe is not None]
     if recipe_names:
         lines += [

@@ -163,6 +163,7 @@ class ConfigState:
     probe: ProbeState | None = None
     exclusion: ExclusionState | None = None
     pool_quality: dict[str, Any] | None = None  # the pool's flags per task and reason, example ids
+    image_overlap: dict[str, Any] | None = None  # images per source and shared per pair (image_overlap.py)
 
     def num_rows(self) -> int:
         return sum(split.num_examples for split in self.splits.values())

@@ -63,7 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--images", help="folder holding the images as <image_id>.<ext>; their bytes are embedded"
     )
     parser.add_argument(
-        "--image-data", help="Visual Genome image_data.json giving image sizes (for box frames)"
+        "--image-data",
+        help="Visual Genome image_data.json giving image sizes (for box frames) and COCO ids (coco_id: "
+        "the card's image overlap across sources then matches COCO file names to VG images)",
     )
     parser.add_argument(
         "--size", type=int, help="recipes: number of samples to select (default: the recipe's)"
@@ -222,6 +224,19 @@ def lazy_pool(args: argparse.Namespace) -> Callable[[], Pool]:
     return pool
 
 
+def overlap_of(pool: Pool, args: argparse.Namespace) -> dict | None:
+    """The card's image overlap across the pool's sources (computed once per build)."""
+    if not hasattr(args, "_overlap"):
+        from svit_data.builders.probe_sources import read_coco_links
+        from svit_data.image_overlap import image_overlap
+
+        links = (
+            read_coco_links(args.image_data)[0] if args.image_data and len(pool.source_counts) > 1 else None
+        )
+        args._overlap = image_overlap(pool, links, args.image_data)
+    return args._overlap
+
+
 def exclusion_of(args: argparse.Namespace) -> Exclusion | None:
     if not args.exclude_images:
         return None
@@ -264,6 +279,7 @@ def run_recipe_file(args: argparse.Namespace) -> int:
             rows, source=" + ".join(f"{n}={s['path']}" for n, s in recipe.sources.items())
         )
         folder.state.configs[name].pool_quality = pool.quality
+        folder.state.configs[name].image_overlap = overlap_of(pool, args)
         log.info("config %s: %s", name, ", ".join(f"{s} {n:,}" for s, n in counts.items()))
         check_decontaminated(folder.stage, folder.state)
         out = folder.commit(render_card)
@@ -302,6 +318,7 @@ def run(args: argparse.Namespace) -> int:
             counts = folder.write_config(rows, source=source)
             if rows.kind != PROBE:
                 folder.state.configs[rows.name].pool_quality = pool().quality  # the card's Quality section
+                folder.state.configs[rows.name].image_overlap = overlap_of(pool(), args)
             if exclusion:  # its counts are known once the rows were written
                 before = rows.recipe.manifest.counts.get("excluded_candidates") if rows.recipe else None
                 folder.state.configs[rows.name].exclusion = exclusion.state(rows.name, before)
