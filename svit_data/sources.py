@@ -12,7 +12,9 @@ SVIT samples do: problems become ``flags``, counted in ``pool.quality`` under th
 ``strict`` makes the first one a located error. Third-party boxes are bare ``[x1, y1, x2, y2]`` lists in
 the source's declared frame, so ``leaked_coordinates`` (a box in an SVIT task without boxes) does not
 apply to them, and no box is repaired (repairs assume the 0-1 original frame). The near-duplicate pass
-runs on SVIT pools only.
+(:mod:`svit_data.quality.near_duplicates`) runs within each source at its ingest, and once more over a
+mixed pool in pool order (cached by the mix's fingerprint), so a third-party answer that templates an
+SVIT one (or another source's) is flagged ``near_duplicate``; the first copy in pool order stays clean.
 
 ``hf://datasets/OWNER/NAME[@rev][/config]`` reads a Hub dataset: without a config part, a repo holding
 SVIT's task files is SVIT's release (:func:`svit_data.pool.open_pool`); anything else is a third-party
@@ -47,6 +49,7 @@ from svit_data.formats.sources import (
     source_files,
 )
 from svit_data.frames import check_frame
+from svit_data.mixed_pool import EXAMPLES, merge_pools, near_duplicates_of
 from svit_data.pool import HUB_PREFIX, Pool, open_pool
 from svit_data.quality.samples import check_sample
 from svit_data.quality.signals import sample_signals
@@ -55,9 +58,8 @@ from svit_data.tasks import ALL_TASKS_FILE, NO_TASK_LABEL, SVIT_SOURCE, TASK_FIL
 
 log = logging.getLogger(__name__)
 
-SOURCES_VERSION = "2"  # 2: flags and complexity signals
+SOURCES_VERSION = "3"  # 2: flags and complexity signals; 3: near-duplicates within the source
 NOT_FOR_SOURCES = frozenset({"leaked_coordinates", "box_repaired"})
-EXAMPLES = 3
 BATCH_ROWS = 20_000
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -235,6 +237,7 @@ def open_source(
         source_counts={spec.name: meta["rows"]},
         formats={spec.name: fmt},
         quality=quality,
+        near_duplicates=np.array(meta.get("near_duplicates", []), np.int64),
     )
 
 
@@ -274,12 +277,25 @@ def _ingest_source(
                 writer.write_table(pa.Table.from_pylist(rows, schema=schema))
         if n == 0:
             raise InputError("holds no records", file=str(path))
+        near = near_duplicates_of([tmp / name])
+        flags = pq.read_table(tmp / name, columns=["flags"])["flags"].combine_chunks().value_lengths()
+        flagged += int((flags.to_numpy(zero_copy_only=False)[near] == 0).sum())
+        if len(near):
+            counts["near_duplicate"] = len(near)
+            examples["near_duplicate"] = [f"{spec.name}/{row}" for row in near[:EXAMPLES]]
         quality = {
             "flagged": flagged,
             "per_task": {NO_TASK_LABEL: counts} if counts else {},
             "examples": examples,
         }
-        meta = {"files": [name], "rows": n, "format": fmt, "box_frame": frame, "quality": quality}
+        meta = {
+            "files": [name],
+            "rows": n,
+            "format": fmt,
+            "box_frame": frame,
+            "quality": quality,
+            "near_duplicates": near.tolist(),
+        }
         (tmp / "pool.json").write_text(json.dumps(meta))
 
 
@@ -363,36 +379,3 @@ def open_sources(
     if len(pools) == 1:
         return pools[0]
     return merge_pools(pools)
-
-
-def merge_pools(pools: list[Pool]) -> Pool:
-    digest = hashlib.sha1("+".join(p.fingerprint for p in pools).encode(), usedforsecurity=False)
-    counts: dict[str, int] = {}
-    quality: dict[str, Any] = {"flagged": 0, "per_task": {}, "examples": {}}
-    near, offset = [], 0
-    for pool in pools:
-        for task, count in pool.counts.items():
-            counts[task] = counts.get(task, 0) + count
-        quality["flagged"] += pool.quality.get("flagged", 0)
-        for task, codes in pool.quality.get("per_task", {}).items():
-            into = quality["per_task"].setdefault(task, {})
-            for code, count in codes.items():
-                into[code] = into.get(code, 0) + count
-        for code, ids in pool.quality.get("examples", {}).items():
-            kept = quality["examples"].setdefault(code, [])
-            kept += ids[: EXAMPLES - len(kept)]
-        near.append(pool.near_duplicates + offset)  # pool rows of the mixed pool
-        offset += pool.num_rows
-    return Pool(
-        root=pools[0].root,
-        files=[file for pool in pools for file in pool.files],
-        fingerprint="mix-" + digest.hexdigest()[:12],
-        counts=counts,
-        images_root=next((p.images_root for p in pools if p.images_root), None),
-        source=" + ".join(p.source for p in pools),
-        task_files={t: fs for p in pools for t, fs in p.task_files.items()},
-        source_counts={name: n for p in pools for name, n in p.source_counts.items()},
-        formats={name: f for p in pools for name, f in p.formats.items()},
-        near_duplicates=np.concatenate(near).astype(np.int64),
-        quality=quality,
-    )
