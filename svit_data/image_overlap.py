@@ -57,6 +57,16 @@ def source_images(pool: Pool, coco_to_vg: dict[int, int]) -> dict[str, set[Key]]
     return dict(keys)
 
 
+def image_data_beside(pool: Pool) -> Path | None:
+    """The ``image_data.json`` next to the pool's SVIT task files (the release keeps one there), if any."""
+    for files in pool.task_files.values():
+        for file in files:
+            beside = Path(file).parent / "image_data.json"
+            if beside.is_file():
+                return beside
+    return None
+
+
 def image_overlap(
     pool: Pool, coco_to_vg: dict[int, int] | None = None, image_data: str | Path | None = None
 ) -> dict[str, Any] | None:

@@ -228,12 +228,11 @@ def overlap_of(pool: Pool, args: argparse.Namespace) -> dict | None:
     """The card's image overlap across the pool's sources (computed once per build)."""
     if not hasattr(args, "_overlap"):
         from svit_data.builders.probe_sources import read_coco_links
-        from svit_data.image_overlap import image_overlap
+        from svit_data.image_overlap import image_data_beside, image_overlap
 
-        links = (
-            read_coco_links(args.image_data)[0] if args.image_data and len(pool.source_counts) > 1 else None
-        )
-        args._overlap = image_overlap(pool, links, args.image_data)
+        image_data = args.image_data or image_data_beside(pool)
+        links = read_coco_links(image_data)[0] if image_data and len(pool.source_counts) > 1 else None
+        args._overlap = image_overlap(pool, links, image_data)
     return args._overlap
 
 
