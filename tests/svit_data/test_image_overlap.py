@@ -86,6 +86,10 @@ def test_shared_images_per_pair_of_sources(tmp_path, svit_cache):
         f"| svit | {sample_images:,} | inst | 6 | 4 |" in card
         and "through `image_data.json` (2 COCO ids)" in card
     )
+    # without --image-data: the image_data.json beside the sample's task files (no coco_id there)
+    assert main(["build", "full", *sources, "--out", str(tmp_path / "plain"), "--quiet"]) == 0
+    plain = read_state(tmp_path / "plain").configs["full"].image_overlap
+    assert plain["coco_links"] == 0 and plain["shared"][0] == ["svit", "inst", 2]
 
 
 def test_real_vg_image_data_and_llava_records(tmp_path, svit_cache, shared_fixtures):
