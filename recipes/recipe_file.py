@@ -316,6 +316,8 @@ def with_overrides(
         "llava_mix": llava_mix,
     }
     given = {k: v for k, v in given.items() if v is not None and not (k == "seed" and v == recipe.seed)}
+    if llava_mix is not None:
+        given["llava_mix"] = Path(llava_mix).name  # the manifest names the file, not a local path
     select = dict(recipe.select)
     if size is not None or task_mix is not None:
         methods = [name for name, s in select.items() if s.spec is not None]

@@ -29,7 +29,7 @@ from svit_data.recipes.build import (
 from svit_data.recipes.manifest import write_manifest
 from svit_data.recipes.matching import match_pool
 from svit_data.recipes.methods import ALL, METHODS
-from svit_data.recipes.quality_filter import eligibility, parse_where
+from svit_data.recipes.quality_filter import eligibility, parse_where, signal_distributions
 from svit_data.recipes.recipe_file import (
     RECIPE_FILE_NAME,
     RecipeFile,
@@ -154,6 +154,7 @@ def build_recipe_file(
     p = _Picked(matched, rows, candidates, picked, balance, len(ids), f"recipe file {recipe.path.name}")
     diagnostics = _report(spec, p, recipe.seed, names)
     diagnostics.quality = eligible.report(np.flatnonzero(train))
+    diagnostics.signals = signal_distributions(pool, matched, rows[picked])
     state = _describe(config, spec, p, diagnostics, ids, pool, recipe.seed, vocabulary)
     state.manifest.parameters = {
         "recipe_file": recipe.path.name,
@@ -169,7 +170,8 @@ def build_recipe_file(
         state.manifest.counts["capped_candidates"] = int(capped.sum())
     if excluded is not None:
         state.manifest.counts["excluded_candidates"] = int((excluded & train).sum())
-    state.objective = _objective(recipe, per_source)
+    method_text = state.objective if spec.method != ALL else ""  # one method over the pool: its prose
+    state.objective = f"{_objective(recipe, per_source)} {method_text}".rstrip()
     if ids_file is not None:
         state.objective = (
             f"Rebuilt from the id list {Path(ids_file).name} ({len(ids):,} ids). " + state.objective
