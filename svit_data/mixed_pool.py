@@ -8,6 +8,7 @@ copying an SVIT one is flagged ``near_duplicate`` and the first copy in pool ord
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -32,20 +33,12 @@ def near_duplicates_of(files: list[Path]) -> np.ndarray:
     )
 
 
-def cross_source_near_duplicates(merged: Pool, within: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
-    """The near-duplicate rows of the mixed pool (its sources' own, ``within``, plus those found over the
-    whole pool in pool order), and the quality counts the rows found across sources add."""
-    cached = paths.cache_dir() / "pools" / f"{merged.fingerprint}-near.npy"
-    if cached.is_file():
-        across = np.load(cached)
-    else:
-        across = near_duplicates_of(merged.files)
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(".tmp.npy")
-        np.save(tmp, across)
-        tmp.replace(cached)
+def _found_across(merged: Pool, within: np.ndarray) -> dict[str, Any]:
+    """The pass over the whole mixed pool: its near-duplicate rows and the quality counts of the rows it
+    adds to the sources' own (``within``)."""
+    across = near_duplicates_of(merged.files)
     new = np.setdiff1d(across, within)
-    added: dict[str, Any] = {"flagged": 0, "per_task": {}, "examples": []}
+    added: dict[str, Any] = {"rows": across.tolist(), "flagged": 0, "per_task": {}, "examples": []}
     if len(new):
         table = merged.table(["id", "task", "flags"]).take(pa.array(new, pa.int64()))
         added["flagged"] = int((table["flags"].combine_chunks().value_lengths().to_numpy() == 0).sum())
@@ -53,7 +46,23 @@ def cross_source_near_duplicates(merged: Pool, within: np.ndarray) -> tuple[np.n
             label = task or NO_TASK_LABEL
             added["per_task"][label] = added["per_task"].get(label, 0) + 1
         added["examples"] = table["id"].to_pylist()[:EXAMPLES]
-    return np.union1d(within, across).astype(np.int64), added
+    return added
+
+
+def cross_source_near_duplicates(merged: Pool, within: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
+    """The near-duplicate rows of the mixed pool (its sources' own, ``within``, plus those found over the
+    whole pool in pool order), and the quality counts the rows found across sources add; cached by the
+    mix's fingerprint (a mix of the same sources finds the same rows)."""
+    cached = paths.cache_dir() / "pools" / f"{merged.fingerprint}-near.json"
+    if cached.is_file():
+        added = json.loads(cached.read_text())
+    else:
+        added = _found_across(merged, within)
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(".tmp")
+        tmp.write_text(json.dumps(added))
+        tmp.replace(cached)
+    return np.union1d(within, np.array(added["rows"], np.int64)).astype(np.int64), added
 
 
 def merge_pools(pools: list[Pool]) -> Pool:

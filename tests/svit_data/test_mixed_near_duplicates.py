@@ -64,6 +64,8 @@ def test_a_llava_answer_templating_an_svit_one_is_flagged(tmp_path: Path):
     assert {i for i, f in marks.items() if "near_duplicate" in f} == svit_near | {"inst/1", "inst/3"}
     assert mixed.quality["per_task"]["none"]["near_duplicate"] == 2
     assert mixed.quality["flagged"] == svit.quality["flagged"] + 2
+    again = open_sources([SourceSpec("svit", "sample"), SourceSpec("inst", str(path))], progress=False)
+    assert flagged(again) == marks and again.quality == mixed.quality  # from the mix's cache
     # a recipe skips them: svit-train's candidates leave the flagged third-party rows out
     from svit_data.recipes.build import select_recipe
 
