@@ -236,3 +236,19 @@ def test_mix_665k_takes_one_source(cli, tmp_path, capsys):
     argv = ("build", "mix-665k", "--llava-mix", mix, "--source", "sample", "--source", f"inst={llava}")
     assert cli(*argv, "--out", tmp_path / "o", "--quiet") == 2
     assert "selects from one source" in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+def test_mix_rebuilt_from_its_id_list(cli, tmp_path):
+    """--ids on the shipped recipe file: the same core samples in the same mix, whatever --size said."""
+    mix = tmp_path / "mix.json"
+    mix.write_text(json.dumps(small_mix()))
+    first, second = tmp_path / "a", tmp_path / "b"
+    assert cli("build", "mix-665k", "--llava-mix", mix, "--size", 12, "--out", first, "--quiet") == 0
+    ids = first / "data" / "mix-665k" / "ids.txt.gz"
+    assert cli("build", "mix-665k", "--llava-mix", mix, "--ids", ids, "--out", second, "--quiet") == 0
+    cache = str(tmp_path / "hf")
+    rows = [
+        load_dataset(str(o), "mix-665k", split="train", cache_dir=cache).to_list() for o in (first, second)
+    ]
+    assert rows[0] == rows[1] and sum(r["source"] == "svit-core-150k" for r in rows[0]) == 12
+    assert "Rebuilt from the id list ids.txt.gz" in read_state(second).configs["mix-665k"].recipe.objective
