@@ -91,6 +91,10 @@ class LLMFatalError(SvitError):
     """The LLM endpoint cannot serve this run (bad key, unknown model, unreachable): stop at once."""
 
 
+class ImagesRejected(LLMFatalError):
+    """The endpoint refused a request's image parts (HTTP 400): the model does not take images."""
+
+
 class RequestFailed(Exception):
     """One request failed after its retries; the run records it and goes on (a rerun tries again)."""
 

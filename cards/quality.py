@@ -32,6 +32,28 @@ def _pool_table(quality: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def _verification(quality: dict[str, Any]) -> list[str]:
+    """The vision judge's rate of unsupported samples per task (``svit-recipe verify``)."""
+    verification = quality.get("verification") or {}
+    per_task = verification.get("per_task") or {}
+    if not per_task:
+        return []
+    models = ", ".join(f"`{m}`" for m in verification.get("models", []))
+    lines = [
+        f"A vision judge ({models}) checked whether each QA pair is supported by the image "
+        "(`svit-recipe verify`); a sample with an unsupported pair is flagged `unsupported_by_image`.",
+        "",
+        "| task | judged | unsupported | rate |",
+        "|---|---:|---:|---:|",
+    ]
+    for task in [t for t in TASKS if t in per_task] + sorted(t for t in per_task if t not in TASKS):
+        judged, bad = per_task[task]["judged"], per_task[task]["unsupported"]
+        lines.append(
+            f"| {task} | {judged:,} | {bad:,} | {bad / judged:.1%} |" if judged else f"| {task} | 0 | 0 | |"
+        )
+    return [*lines, ""]
+
+
 def _signals(name: str, config: ConfigState) -> list[str]:
     diagnostics = config.recipe.diagnostics if config.recipe else None
     signals = (diagnostics.signals if diagnostics else None) or {}
@@ -76,6 +98,7 @@ def quality(state: BuildState) -> str:
     lines += (
         _pool_table(pool_quality) if pool_quality is not None else ["No pool statistics were recorded.", ""]
     )
+    lines += _verification(pool_quality or {})
     recipe_names = [n for n in sorted(configs) if configs[n].recipe is not None]
     if recipe_names:
         lines += [

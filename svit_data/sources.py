@@ -47,6 +47,7 @@ from svit_data.quality.samples import check_sample
 from svit_data.quality.signals import sample_signals
 from svit_data.schema import POOL_SCHEMA
 from svit_data.tasks import ALL_TASKS_FILE, NO_TASK_LABEL, SVIT_SOURCE, TASK_FILES
+from svit_data.verified import attach_verdicts
 
 log = logging.getLogger(__name__)
 
@@ -306,9 +307,8 @@ def open_sources(
             )
         else:
             pools.append(open_source(spec, images=images, progress=progress, strict=strict))
-    if len(pools) == 1:
-        return pools[0]
-    return merge_pools(pools)
+    # verdicts of svit-recipe verify, kept per pool fingerprint, become flags (svit_data.verified)
+    return attach_verdicts(pools[0] if len(pools) == 1 else merge_pools(pools))
 
 
 def merge_pools(pools: list[Pool]) -> Pool:
