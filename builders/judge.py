@@ -43,7 +43,7 @@ REASK = (
     'Your reply did not start with "yes" or "no". Is the answer supported by the image? Reply again in the '
     "required format."
 )
-_FIRST_WORD = re.compile(r"^[\s\W]*(yes|no)\b[\s.,:;!\-]*(.*)$", re.IGNORECASE | re.DOTALL)
+_FIRST_WORD = re.compile(r"^[\s\W]*(yes|no)\b[\s\W]*(.*)$", re.IGNORECASE | re.DOTALL)
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
 YES_NO = {"yes": True, "no": False, "true": True, "false": False}
 

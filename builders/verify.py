@@ -324,6 +324,7 @@ class Verifier:
             "per_task": {t: dict(c) for t, c in sorted(per_task.items())},
             "skipped": dict(self.skipped),
             "reply_format": FORMATS[self.format_index],
+            **{k: self.stats[k] for k in ("sent", "cached", "unclear_replies", "failed_requests")},
             **{k: v for k, v in self.stats.items()},
             "spent_usd": round(self.budget.spent, 6),
             "stopped": self.stopped,
