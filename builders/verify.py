@@ -16,12 +16,12 @@ cache under every format first, so a rerun of a run that fell back repeats no re
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
-from itertools import islice
 from typing import Any
 
 from svit_data.builders.cache import ResponseCache
@@ -29,6 +29,8 @@ from svit_data.builders.cost import Budget, BudgetExhausted, Price
 from svit_data.builders.judge import FORMATS, REASK, Judgment, judge_messages, parse_judgment, qa_pairs
 from svit_data.builders.judge import response_format as format_param
 from svit_data.builders.llm import ChatModel, ChatRequest, RequestFailed
+from svit_data.builders.pipeline import GenerateConfig
+from svit_data.builders.pipeline import _chunks as chunks
 from svit_data.builders.tokens import TokenCounter
 from svit_data.builders.vision import DETAILS, ImageFinder, ImageInput, ImageUnavailable
 from svit_data.errors import ConfigError
@@ -46,6 +48,12 @@ OUTPUT_TOKENS_EST = 40  # a verdict and a short reason; the dry run's output est
 COLUMNS = ["id", "task", "image_id", "image_file", "conversations", "box_frame", "flags"]
 
 
+def same_field(cls: type, name: str, **changes: Any) -> Any:
+    """A field like ``cls``'s field ``name`` (its default and help text live there): one flag, one meaning."""
+    original = next(f for f in dataclasses.fields(cls) if f.name == name)
+    return field(**{"default": original.default, "metadata": original.metadata, **changes})
+
+
 @dataclass(frozen=True)
 class VerifyConfig:
     model: str = field(default="gpt-4o", metadata={"help": "vision model name sent to the API"})
@@ -53,14 +61,9 @@ class VerifyConfig:
         default=(), metadata={"help": "comma-separated tasks to judge (default: every sample)", "sep": ","}
     )
     detail: str = field(default="low", metadata={"help": "image detail sent to the judge: low, high or auto"})
-    image_tokens: int | None = field(
-        default=None,
-        metadata={"help": "input tokens per image instead of OpenAI's GPT-4o rule (e.g. for vLLM servers)"},
-    )
+    image_tokens: int | None = same_field(GenerateConfig, "image_tokens")
     max_tokens: int = field(default=120, metadata={"help": "max output tokens per judgment"})
-    temperature: float | None = field(
-        default=0.0, metadata={"help": "sampling temperature (part of the cache key)"}
-    )
+    temperature: float | None = same_field(GenerateConfig, "temperature", default=0.0)
     reask: int = field(
         default=1, metadata={"help": "re-ask a reply that is neither yes nor no this many times"}
     )
@@ -85,12 +88,6 @@ class VerifyConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def _chunks(items: Iterable, size: int) -> Iterator[list]:
-    iterator = iter(items)
-    while chunk := list(islice(iterator, size)):
-        yield chunk
 
 
 class Verifier:
@@ -287,7 +284,7 @@ class Verifier:
 
             bar = tqdm(unit="sample", desc="verify", dynamic_ncols=True)
         try:
-            for rows in _chunks(self.samples(), self.config.chunk_size):
+            for rows in chunks(self.samples(), self.config.chunk_size):
                 outcomes = await asyncio.gather(*(self.job(r) for r in rows), return_exceptions=True)
                 verdicts += [o for o in outcomes if isinstance(o, dict)]
                 fatal = next((o for o in outcomes if isinstance(o, BaseException)), None)

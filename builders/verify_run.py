@@ -25,11 +25,12 @@ from typing import Any
 
 from svit_data.builders.cache import ResponseCache
 from svit_data.builders.cost import Budget, price_for
+from svit_data.builders.generate import GenerateJob
 from svit_data.builders.llm import ImagesRejected
 from svit_data.builders.openai_client import ClientConfig
 from svit_data.builders.output import write_atomic, write_jsonl
 from svit_data.builders.tokens import TokenCounter
-from svit_data.builders.verify import Verifier, VerifyConfig
+from svit_data.builders.verify import Verifier, VerifyConfig, same_field
 from svit_data.builders.vision import ImageFinder
 from svit_data.errors import SvitError
 from svit_data.sources import open_sources, parse_source
@@ -57,22 +58,12 @@ class VerifyJob:
     image_data: str | None = field(
         default=None, metadata={"help": "Visual Genome image_data.json with image sizes (as for build)"}
     )
-    cache: str | None = field(
-        default=None, metadata={"help": "SQLite response cache (default: OUT/cache.sqlite)"}
-    )
-    dry_run: bool = field(
-        default=False,
-        metadata={"help": "print requests, input tokens (images included) and cost; send nothing"},
-    )
-    max_cost: float | None = field(
-        default=None, metadata={"help": "hard cap in USD: stop before spending more (exit code 3)"}
-    )
-    price_input: float | None = field(
-        default=None, metadata={"help": "USD per 1M input tokens (overrides the built-in price)"}
-    )
-    price_output: float | None = field(
-        default=None, metadata={"help": "USD per 1M output tokens (overrides the built-in price)"}
-    )
+    # how to pay: as for generate
+    cache: str | None = same_field(GenerateJob, "cache")
+    dry_run: bool = same_field(GenerateJob, "dry_run")
+    max_cost: float | None = same_field(GenerateJob, "max_cost")
+    price_input: float | None = same_field(GenerateJob, "price_input")
+    price_output: float | None = same_field(GenerateJob, "price_output")
 
     @property
     def cache_path(self) -> Path:

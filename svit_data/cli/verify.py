@@ -11,10 +11,10 @@ import sys
 
 from svit_data.cli.client_flags import add_client_arguments, client_config
 from svit_data.cli.dataclass_args import add_dataclass_arguments, from_args
+from svit_data.cli.generate import EXIT_BUDGET
 from svit_data.errors import InputError
 
 HELP = "judge with a vision model whether each QA pair of a pool is supported by its image (adds flags)"
-EXIT_BUDGET = 3
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -75,6 +75,12 @@ def judge_answer(body: dict) -> str:
     return ("Yes, " if supported else "No, ") + reason
 
 
+def _bad_request(entry: dict, message: str) -> Response:
+    """HTTP 400 as OpenAI words it, logged in ``entry``."""
+    entry["status"] = 400
+    return JSONResponse({"error": {"message": message, "type": "invalid_request_error"}}, status_code=400)
+
+
 class FakeOpenAI:
     def __init__(
         self,
@@ -192,27 +198,9 @@ class FakeOpenAI:
                 status_code=401,
             )
         if self.text_only and image_parts(body):
-            entry["status"] = 400
-            return JSONResponse(
-                {
-                    "error": {
-                        "message": "Invalid content type. image_url is only supported by certain models.",
-                        "type": "invalid_request_error",
-                    }
-                },
-                status_code=400,
-            )
+            return _bad_request(entry, "Invalid content type. image_url is only supported by certain models.")
         if self.reject_response_format and "response_format" in body:
-            entry["status"] = 400
-            return JSONResponse(
-                {
-                    "error": {
-                        "message": "response_format is not supported by this server",
-                        "type": "invalid_request_error",
-                    }
-                },
-                status_code=400,
-            )
+            return _bad_request(entry, "response_format is not supported by this server")
         fault = self.faults.popleft() if self.faults else None
         if fault == "429" or (retry := self._charge(body)) is not None:
             entry["status"] = 429

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from fake_openai import image_parts, judge_answer, text_of
 from PIL import Image
+from test_endpoints import _dead_url as dead_url
 
 from svit_data import splits
 from svit_data.builders.judge import Judgment, judge_messages, parse_judgment, qa_pairs
@@ -233,21 +234,12 @@ def test_a_model_without_images_is_one_clear_error(source, tmp_path, fake_server
 
 
 def test_every_endpoint_down_stops_cleanly_and_keeps_what_was_answered(source, tmp_path, fake_server, capsys):
-    import socket
-
-    def dead() -> str:
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        sock.close()
-        return f"http://127.0.0.1:{port}/v1"
-
     out = tmp_path / "out"
     with fake_server(answer=judge_answer) as (fake, url):
         run(source, out, url, tasks=("complex_reasoning",), limit=3)
         first = chat_requests(fake)
     args = ["verify", "--source", str(source), "--out", str(out), "--tasks", "complex_reasoning", "--quiet"]
-    args += ["--base-url", dead(), "--base-url", dead(), "--timeout", "5", "--backoff", "0.01"]
+    args += ["--base-url", dead_url(), "--base-url", dead_url(), "--timeout", "5", "--backoff", "0.01"]
     assert main(args) == 2
     assert "every endpoint is down" in capsys.readouterr().err
     assert len(judgments(out)) == 3  # the answered samples were rebuilt from the cache and kept
