@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -289,3 +296,49 @@ def test_unknown_pool_and_bad_flags_are_clear_errors(tmp_path, capsys):
     assert "nope: does not exist" in capsys.readouterr().err
     assert main(["verify", "--out", str(tmp_path / "o"), "--detail", "huge", "--dry-run"]) == 2
     assert "detail must be one of" in capsys.readouterr().err
+
+
+def _canonical(body: dict) -> str:
+    """A request body as the cache stores it: images named by the sha256 of their bytes, not inlined."""
+    body = json.loads(json.dumps(body))
+    for part in image_parts(body):
+        data = base64.b64decode(part["image_url"]["url"].split(",", 1)[1])
+        part["image_url"]["url"] = "sha256:" + hashlib.sha256(data).hexdigest()
+    return json.dumps(body, sort_keys=True)
+
+
+def _cached_bodies(db: Path) -> set[str]:
+    with sqlite3.connect(db) as conn:
+        return {
+            json.dumps(json.loads(r[0]), sort_keys=True)
+            for r in conn.execute("SELECT request FROM responses")
+        }
+
+
+def test_sigkill_and_restart_repeats_no_request(source, tmp_path, fake_server):
+    out = tmp_path / "out"
+    main_cli = "import sys; from svit_data.cli import main; sys.exit(main(sys.argv[1:]))"
+    cmd = [sys.executable, "-c", main_cli, "verify", "--source", str(source), "--out", str(out)]
+    cmd += ["--concurrency", "2", "--chunk-size", "4", "--quiet", "--timeout", "10"]
+    with fake_server(answer=judge_answer, latency=0.2) as (fake, url):
+        child = subprocess.Popen([*cmd, "--base-url", url])
+        db, deadline = out / "cache.sqlite", time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if db.exists() and len(_cached_bodies(db)) >= 10:
+                    break
+            except sqlite3.OperationalError:  # the child is still creating the schema
+                pass
+            time.sleep(0.02)
+        assert child.poll() is None, "the run ended before it could be killed"
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+        received = _cached_bodies(db)
+        assert 10 <= len(received) < 29 and not (out / "judgments.jsonl").exists()
+        first = len(fake.log)
+        subprocess.run([*cmd, "--base-url", url], check=True, timeout=120)
+        resent = [_canonical(e["body"]) for e in fake.log[first:]]
+    assert resent and not set(resent) & received  # zero repeated requests for answers already received
+    assert len(received) + len(resent) <= 29 + 2  # at most the in-flight ones lost by the kill
+    verdicts = judgments(out)
+    assert len(verdicts) == 28 and verdicts[UNICORN]["supported"] is False
