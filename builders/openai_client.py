@@ -210,7 +210,9 @@ class OpenAIChat:
             if request.image is not None and exc.status_code == 400 and _IMAGE_REFUSAL.search(_message(exc)):
                 raise ImagesRejected(
                     f"model {request.model!r} at {self._where()} does not take images (HTTP 400: "
-                    f"{_message(exc)}); drop --send-image or choose a vision model"
+                    f"{_message(exc)}); drop --send-image or choose a vision model",
+                    where=self._where(),
+                    reply=_message(exc),
                 ) from exc
             if exc.status_code < 500 and exc.status_code not in (408, 409):
                 raise RequestFailed(f"HTTP {exc.status_code}: {_message(exc)}") from exc

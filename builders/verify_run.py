@@ -149,8 +149,8 @@ def verify(
         cache.close()
     if isinstance(fatal, ImagesRejected):
         raise SvitError(
-            f"model {config.model!r} does not take images, so it cannot judge them: choose a vision model "
-            f"({fatal})"
+            f"model {config.model!r} at {fatal.where} does not take images (HTTP 400: {fatal.reply}), so it "
+            "cannot judge them: choose a vision model"
         ) from fatal
     if fatal is not None:
         raise fatal

@@ -230,7 +230,9 @@ def test_a_reply_that_stays_unclear_is_counted_not_flagged(source, tmp_path, fak
 
 def test_a_model_without_images_is_one_clear_error(source, tmp_path, fake_server, capsys):
     with fake_server(answer=judge_answer, text_only=True) as (_, url):
-        with pytest.raises(SvitError, match="does not take images, so it cannot judge them"):
+        with pytest.raises(
+            SvitError, match=r"does not take images \(HTTP 400: .*\), so it cannot judge them"
+        ):
             run(source, tmp_path / "out", url)
         code = main(
             ["verify", "--source", str(source), "--out", str(tmp_path / "o2"), "--base-url", url, "--quiet"]
@@ -238,6 +240,7 @@ def test_a_model_without_images_is_one_clear_error(source, tmp_path, fake_server
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "does not take images" in err[0] and "choose a vision model" in err[0]
+    assert "--send-image" not in err[0] and "image_url is only supported by certain models" in err[0]
 
 
 def test_every_endpoint_down_stops_cleanly_and_keeps_what_was_answered(source, tmp_path, fake_server, capsys):
