@@ -179,10 +179,13 @@ def test_verdicts_become_flags_and_a_rerun_repeats_no_request(source, tmp_path, 
 
 
 def test_build_shows_the_flag_recipes_exclude_it_and_the_card_has_the_rate(source, tmp_path, fake_server):
+    out = tmp_path / "svit"
+    build = ["build", "full", "svit-train", "--source", str(source), "--out", str(out), "--quiet"]
+    assert main(build) == 0  # before verify: the pool and its concept matrix are cached, nothing flagged
+    assert "unsupported_by_image" not in (out / "README.md").read_text()
     with fake_server(answer=judge_answer) as (_, url):
         run(source, tmp_path / "out", url, tasks=("complex_reasoning",))
-    out = tmp_path / "svit"
-    assert main(["build", "full", "svit-train", "--source", str(source), "--out", str(out), "--quiet"]) == 0
+    assert main(build) == 0
     from datasets import load_dataset
 
     from svit_data.folder import read_state
