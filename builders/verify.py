@@ -6,7 +6,9 @@ pair is one request (the image as an ``image_url`` part, see :mod:`.judge` for t
 formats) through the same client, response cache, limits and cost cap as ``generate``
 (:meth:`Budget.complete`). A sample is unsupported at its first unsupported pair (later pairs are not
 asked), supported when every pair is, and *unclear* when a reply stays neither yes nor no after
-``reask`` re-asks. Samples whose image is missing or does not decode are skipped and counted.
+``reask`` re-asks. Samples whose image is missing or does not decode are skipped and counted. With
+source annotations (``grounding``), referring boxes are checked against them first (:mod:`.grounding`): a
+sample with an ungrounded box is flagged ``ungrounded_box`` without a request.
 
 The reply format starts at ``json_schema``; a server that rejects ``response_format`` (HTTP 4xx naming it)
 moves the run to the next format (``json_object``, then plain text). Answers are looked up in the
@@ -26,17 +28,19 @@ from typing import Any
 
 from svit_data.builders.cache import ResponseCache
 from svit_data.builders.cost import Budget, BudgetExhausted, Price
+from svit_data.builders.grounding import SourceBoxes, ungrounded
 from svit_data.builders.judge import FORMATS, REASK, Judgment, judge_messages, parse_judgment, qa_pairs
 from svit_data.builders.judge import response_format as format_param
 from svit_data.builders.llm import ChatModel, ChatRequest, RequestFailed
 from svit_data.builders.pipeline import GenerateConfig
 from svit_data.builders.pipeline import _chunks as chunks
 from svit_data.builders.tokens import TokenCounter
+from svit_data.builders.validators import ValidationConfig
 from svit_data.builders.vision import DETAILS, ImageFinder, ImageInput, ImageUnavailable
 from svit_data.errors import ConfigError
 from svit_data.quality import is_excluding
 from svit_data.tasks import NO_TASK_LABEL, TASKS
-from svit_data.verified import UNSUPPORTED
+from svit_data.verified import UNGROUNDED, UNSUPPORTED
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +73,7 @@ class VerifyConfig:
     )
     limit: int | None = field(default=None, metadata={"help": "judge at most this many samples"})
     chunk_size: int = field(default=256, metadata={"help": "samples judged concurrently per step"})
+    iou_threshold: float = same_field(ValidationConfig, "iou_threshold")
     judge_flagged: bool = field(
         default=False, metadata={"help": "also judge samples that already carry an excluding flag"}
     )
@@ -103,8 +108,10 @@ class Verifier:
         cache: ResponseCache | None = None,
         budget: Budget | None = None,
         progress: bool = False,
+        grounding: SourceBoxes | None = None,
     ):
         self.config, self.pool, self.finder, self.counter, self.price = config, pool, finder, counter, price
+        self.grounding = grounding
         self.llm, self.cache, self.progress = llm, cache, progress
         self.budget = budget or Budget(None, price)
         self.format_index = 0
@@ -166,14 +173,20 @@ class Verifier:
         plus the image rule's tokens, estimated output tokens and cost; sends nothing."""
         per_task: dict[str, Counter] = {}
         for row in self.samples():
+            pairs = qa_pairs(row["conversations"])
+            task = per_task.setdefault(row["task"] or NO_TASK_LABEL, Counter())
+            if self.grounding is not None and ungrounded(
+                self.grounding, row, pairs, self.config.iou_threshold
+            ):
+                task[UNGROUNDED] += 1  # flagged from the annotations, never sent
+                continue
             try:
                 image = self.image(row)
             except ImageUnavailable as exc:
                 self.skipped[exc.reason] += 1
                 continue
-            task = per_task.setdefault(row["task"] or NO_TASK_LABEL, Counter())
             task["samples"] += 1
-            for question, answer in qa_pairs(row["conversations"]):
+            for question, answer in pairs:
                 requests = [self.request(row, question, answer, fmt, image) for fmt in FORMATS]
                 index = self._cached_format(requests)
                 if self.cache is not None and requests[index].key in self.cache:
@@ -193,6 +206,7 @@ class Verifier:
             "input_tokens": total["input_tokens"],
             "image_tokens": total["image_tokens"],
             "output_tokens_est": total["output_tokens_est"],
+            "ungrounded": total[UNGROUNDED],
             "cost_online_usd": round(self.price.cost(total["input_tokens"], total["output_tokens_est"]), 4),
             "price_known": self.price.known,
             "skipped": dict(self.skipped),
@@ -241,16 +255,20 @@ class Verifier:
 
     async def job(self, row: dict[str, Any]) -> dict[str, Any] | None:
         """The sample's verdict, or None when it was not judged (skipped, failed, or the run stopped)."""
-        try:
-            image = self.image(row)
-        except ImageUnavailable as exc:
-            self.skipped[exc.reason] += 1
-            return None
         pairs = qa_pairs(row["conversations"])
         if not pairs:
             self.skipped["no_qa_pair"] += 1
             return None
         verdict = {"id": row["id"], "task": row["task"] or NO_TASK_LABEL, "model": self.config.model}
+        if self.grounding is not None:  # the source annotations first: no request, no image needed
+            reason = ungrounded(self.grounding, row, pairs, self.config.iou_threshold)
+            if reason is not None:
+                return {**verdict, "model": "", "supported": False, "code": UNGROUNDED, "reason": reason}
+        try:
+            image = self.image(row)
+        except ImageUnavailable as exc:
+            self.skipped[exc.reason] += 1
+            return None
         unclear = False
         for number, (question, answer) in enumerate(pairs, 1):
             if self.stopped:
@@ -268,8 +286,8 @@ class Verifier:
                 unclear = True
             elif not judgment.supported:
                 where = f"QA {number}: " if len(pairs) > 1 else ""
-                return {**verdict, "supported": False, "reason": where + judgment.reason}
-        return {**verdict, "supported": None if unclear else True, "reason": ""}
+                return {**verdict, "supported": False, "code": UNSUPPORTED, "reason": where + judgment.reason}
+        return {**verdict, "supported": None if unclear else True, "code": None, "reason": ""}
 
     # -- the run ------------------------------------------------------------------------------------
     async def run(self) -> tuple[list[dict[str, Any]], BaseException | None]:
@@ -306,18 +324,19 @@ class Verifier:
     def summary(self, verdicts: list[dict[str, Any]]) -> dict[str, Any]:
         per_task: dict[str, Counter] = {}
         for v in verdicts:
-            key = {True: "supported", False: "unsupported", None: "unclear"}[v["supported"]]
+            key = {True: "supported", None: "unclear"}.get(v["supported"]) or v["code"]
             per_task.setdefault(v["task"], Counter())[key] += 1
         total = sum(per_task.values(), Counter())
-        judged = total["supported"] + total["unsupported"]
+        judged = total["supported"] + total[UNSUPPORTED]
         return {
             "model": self.config.model,
             "pool": self.pool.fingerprint,
             "judged": judged,
             "supported": total["supported"],
-            "unsupported": total["unsupported"],
+            "unsupported": total[UNSUPPORTED],
             "unclear": total["unclear"],
-            "unsupported_rate": round(total["unsupported"] / judged, 6) if judged else None,
+            "unsupported_rate": round(total[UNSUPPORTED] / judged, 6) if judged else None,
+            "ungrounded": total[UNGROUNDED],
             "per_task": {t: dict(c) for t, c in sorted(per_task.items())},
             "skipped": dict(self.skipped),
             "reply_format": FORMATS[self.format_index],

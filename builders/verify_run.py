@@ -2,8 +2,8 @@
 
 Outputs:
 
-- ``OUT/judgments.jsonl``: this run's verdict per judged sample (``id``, ``task``, ``supported``: true,
-  false or null for unclear, ``reason``, ``model``), sorted by id; ``OUT/verify_summary.json`` (counts per
+- ``OUT/judgments.jsonl``: this run's verdict per checked sample (``id``, ``task``, ``supported``: true,
+  false or null for unclear, ``code`` of the flag, ``reason``, ``model``), sorted by id; ``OUT/verify_summary.json`` (counts per
   task, rate, skipped images, tokens, cost, why it stopped); ``OUT/verify_config.json``; the response cache
   ``OUT/cache.sqlite`` (``--cache`` elsewhere). All written atomically.
 - The pool's verdict store (:mod:`svit_data.verified`): ``$SVIT_CACHE/verified/<pool fingerprint>.parquet``,
@@ -26,6 +26,7 @@ from typing import Any
 from svit_data.builders.cache import ResponseCache
 from svit_data.builders.cost import Budget, price_for
 from svit_data.builders.generate import GenerateJob
+from svit_data.builders.grounding import SourceBoxes
 from svit_data.builders.llm import ImagesRejected
 from svit_data.builders.openai_client import ClientConfig
 from svit_data.builders.output import write_atomic, write_jsonl
@@ -58,6 +59,13 @@ class VerifyJob:
     image_data: str | None = field(
         default=None, metadata={"help": "Visual Genome image_data.json with image sizes (as for build)"}
     )
+    vg: str | None = field(
+        default=None,
+        metadata={
+            "help": "Visual Genome folder (image_data.json, objects.json, region_descriptions.json): referring "
+            "boxes are also checked against its boxes, as generate checks its own (flag ungrounded_box)"
+        },
+    )
     # how to pay: as for generate
     cache: str | None = same_field(GenerateJob, "cache")
     dry_run: bool = same_field(GenerateJob, "dry_run")
@@ -83,6 +91,9 @@ def _verifier(job: VerifyJob, config: VerifyConfig, cache: ResponseCache | None,
             f"no images for source {' + '.join(job.source)}: give --images (the folder holding <image_id>.jpg)"
         )
     price = price_for(config.model, job.price_input, job.price_output)
+    grounding = None
+    if job.vg:  # the dry run reads a persisted index but never writes one
+        grounding = SourceBoxes(job.vg, Path(job.out) / ".index", write_index=not job.dry_run)
     return Verifier(
         config,
         pool,
@@ -92,6 +103,7 @@ def _verifier(job: VerifyJob, config: VerifyConfig, cache: ResponseCache | None,
         cache=cache,
         budget=Budget(job.max_cost, price),
         progress=progress,
+        grounding=grounding,
     )
 
 
@@ -124,6 +136,7 @@ def verify(
             **config.to_dict(),
             "source": list(job.source),
             "images": str(verifier.finder.root),
+            "vg": job.vg,
             "pool": verifier.pool.fingerprint,
             "base_url": list(client.base_url),
             "price_per_m": [verifier.price.input_per_m, verifier.price.output_per_m],

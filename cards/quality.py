@@ -33,24 +33,27 @@ def _pool_table(quality: dict[str, Any]) -> list[str]:
 
 
 def _verification(quality: dict[str, Any]) -> list[str]:
-    """The vision judge's rate of unsupported samples per task (``svit-recipe verify``)."""
+    """What ``svit-recipe verify`` checked and flagged per task, and the rate."""
     verification = quality.get("verification") or {}
     per_task = verification.get("per_task") or {}
     if not per_task:
         return []
-    models = ", ".join(f"`{m}`" for m in verification.get("models", []))
+    models = ", ".join(f"`{m}`" for m in verification.get("models", [])) or "none"
     lines = [
-        f"A vision judge ({models}) checked whether each QA pair is supported by the image "
-        "(`svit-recipe verify`); a sample with an unsupported pair is flagged `unsupported_by_image`.",
+        f"`svit-recipe verify` checked these samples: a vision judge ({models}) said whether each QA pair is "
+        "supported by the image (`unsupported_by_image`), and referring boxes were matched against the "
+        "source annotations where given (`ungrounded_box`).",
         "",
-        "| task | judged | unsupported | rate |",
-        "|---|---:|---:|---:|",
+        "| task | checked | unsupported_by_image | ungrounded_box | flagged rate |",
+        "|---|---:|---:|---:|---:|",
     ]
     for task in [t for t in TASKS if t in per_task] + sorted(t for t in per_task if t not in TASKS):
-        judged, bad = per_task[task]["judged"], per_task[task]["unsupported"]
-        lines.append(
-            f"| {task} | {judged:,} | {bad:,} | {bad / judged:.1%} |" if judged else f"| {task} | 0 | 0 | |"
+        counts = per_task[task]
+        checked, bad, boxes = (
+            counts.get(k, 0) for k in ("checked", "unsupported_by_image", "ungrounded_box")
         )
+        rate = f"{(bad + boxes) / checked:.1%}" if checked else ""
+        lines.append(f"| {task} | {checked:,} | {bad:,} | {boxes:,} | {rate} |")
     return [*lines, ""]
 
 

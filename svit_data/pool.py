@@ -60,8 +60,8 @@ class Pool:
     quality: dict = field(default_factory=dict)  # flag counts per task and reason, example ids
     source_counts: dict[str, int] = field(default_factory=dict)  # samples per source name
     formats: dict[str, str] = field(default_factory=dict)  # source name -> format read ("svit", "llava", ...)
-    # sorted pool rows a vision judge found unsupported by their image (svit_data.verified)
-    unsupported: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    # flags of svit-recipe verify (svit_data.verified): reason code -> sorted pool rows
+    verified_flags: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def num_rows(self) -> int:
@@ -86,9 +86,11 @@ class Pool:
 
     def add_pool_flags(self, rows: pa.RecordBatch | pa.Table, first: int) -> pa.RecordBatch | pa.Table:
         """``rows`` (pool rows from position ``first`` on) with the pool-wide flags added: near-duplicates,
-        and samples a vision judge found unsupported by their image (``svit-recipe verify``)."""
+        and the flags of ``svit-recipe verify`` (unsupported by the image, ungrounded boxes)."""
         rows = _add_flag(rows, self.near_duplicates, first, "near_duplicate")
-        return _add_flag(rows, self.unsupported, first, "unsupported_by_image")
+        for code, flagged in self.verified_flags.items():
+            rows = _add_flag(rows, flagged, first, code)
+        return rows
 
 
 def _add_flag(batch: pa.RecordBatch, rows: np.ndarray, first: int, code: str) -> pa.RecordBatch:

@@ -1,17 +1,18 @@
-"""The vision judge's verdicts, kept next to the pool they are about, and joined into its ``flags``.
+"""The verdicts of ``svit-recipe verify``, kept next to the pool they are about, and joined into its ``flags``.
 
-``svit-recipe verify`` judges samples of a pool and saves one verdict per sample in
-``$SVIT_CACHE/verified/<pool fingerprint>.parquet`` (columns ``id``, ``task``, ``supported``, ``reason``,
-``model``; written atomically; a later run's verdict of the same sample replaces the earlier one). The
-fingerprint covers the source files, the image index and the ingest settings, so a ``build`` with the
-same ``--source``, ``--images`` and ``--image-data`` opens the same pool and finds the verdicts; a changed
-source is another pool, whose samples nobody has judged yet.
+``svit-recipe verify`` checks samples of a pool and saves one verdict per sample in
+``$SVIT_CACHE/verified/<pool fingerprint>.parquet`` (columns ``id``, ``task``, ``supported``, ``code``: the
+flag of an unsupported sample, ``unsupported_by_image`` from the vision judge or ``ungrounded_box`` from the
+source annotations, ``reason``, ``model``; written atomically; a later verdict of the same sample replaces
+the earlier one). The fingerprint covers the source files, the image index and the ingest settings, so a
+``build`` with the same ``--source``, ``--images`` and ``--image-data`` opens the same pool and finds the
+verdicts; a changed source is another pool, whose samples nobody has checked yet.
 
 When such a pool is opened (:func:`svit_data.sources.open_sources`), :func:`attach_verdicts` maps the
-unsupported samples' ids to pool rows; :meth:`Pool.add_pool_flags` adds ``unsupported_by_image`` to
-their ``flags`` (as it adds ``near_duplicate``), so recipes exclude them like any other flag, and
-``pool.quality`` gains their counts per task, three example ids, and ``verification``: judged and
-unsupported samples per task and the judging models (the card shows the rate per task).
+flagged samples' ids to pool rows; :meth:`Pool.add_pool_flags` adds their codes to ``flags`` (as it adds
+``near_duplicate``), so recipes exclude them like any other flag, and ``pool.quality`` gains their counts
+per task, three example ids per code, and ``verification``: checked samples and flags per task, and the
+judging models (the card shows the rate per task).
 """
 
 from __future__ import annotations
@@ -30,12 +31,14 @@ from svit_data.tasks import NO_TASK_LABEL
 log = logging.getLogger(__name__)
 
 UNSUPPORTED = "unsupported_by_image"
+UNGROUNDED = "ungrounded_box"
 EXAMPLES = 3
 SCHEMA = pa.schema(
     [
         ("id", pa.string()),
         ("task", pa.string()),
         ("supported", pa.bool_()),
+        ("code", pa.string()),
         ("reason", pa.string()),
         ("model", pa.string()),
     ]
@@ -72,50 +75,46 @@ def attach_verdicts(pool):
     table = read_verdicts(pool.fingerprint)
     if table is None or not table.num_rows:
         return pool
-    verdicts = {
-        i: (task or NO_TASK_LABEL, ok)
-        for i, task, ok in zip(
-            table["id"].to_pylist(), table["task"].to_pylist(), table["supported"].to_pylist(), strict=True
-        )
-    }
-    rows, newly_flagged, first = [], 0, 0
-    judged: dict[str, dict[str, int]] = {}
-    examples: list[str] = []
+    columns = [table[name].to_pylist() for name in ("id", "task", "supported", "code")]
+    verdicts = {i: (task or NO_TASK_LABEL, ok, code) for i, task, ok, code in zip(*columns, strict=True)}
+    rows: dict[str, list[int]] = {}
+    examples: dict[str, list[str]] = {}
+    checked: dict[str, dict[str, int]] = {}
+    newly_flagged, first = 0, 0
     for batch in pool.iter_batches(columns=["id", "flags"]):
         ids, flags = batch.column(0).to_pylist(), batch.column(1).to_pylist()
         for offset, sample in enumerate(ids):
             found = verdicts.get(sample)
             if found is None:
                 continue
-            task, ok = found
-            counts = judged.setdefault(task, {"judged": 0, "unsupported": 0})
-            counts["judged"] += 1
+            task, ok, code = found
+            counts = checked.setdefault(task, {"checked": 0, UNSUPPORTED: 0, UNGROUNDED: 0})
+            counts["checked"] += 1
             if not ok:
-                counts["unsupported"] += 1
-                rows.append(first + offset)
+                code = code or UNSUPPORTED
+                counts[code] = counts.get(code, 0) + 1
+                rows.setdefault(code, []).append(first + offset)
                 newly_flagged += not flags[offset]
-                if len(examples) < EXAMPLES:
-                    examples.append(sample)
+                if len(examples.setdefault(code, [])) < EXAMPLES:
+                    examples[code].append(sample)
         first += batch.num_rows
-    pool.unsupported = np.array(rows, np.int64)
+    pool.verified_flags = {code: np.array(found, np.int64) for code, found in rows.items()}
     quality = {**pool.quality}
     per_task = {task: dict(codes) for task, codes in (quality.get("per_task") or {}).items()}
-    for task, counts in judged.items():
-        if counts["unsupported"]:
-            per_task.setdefault(task, {})[UNSUPPORTED] = counts["unsupported"]
+    for task, counts in checked.items():
+        for code in (UNSUPPORTED, UNGROUNDED):
+            if counts[code]:
+                per_task.setdefault(task, {})[code] = per_task.get(task, {}).get(code, 0) + counts[code]
     quality["per_task"] = per_task
     quality["flagged"] = quality.get("flagged", 0) + newly_flagged
-    if examples:
-        quality["examples"] = {**(quality.get("examples") or {}), UNSUPPORTED: examples}
-    quality["verification"] = {
-        "models": sorted(set(table["model"].to_pylist())),
-        "per_task": judged,
-    }
+    quality["examples"] = {**(quality.get("examples") or {}), **examples}
+    models = sorted({m for m in table["model"].to_pylist() if m})
+    quality["verification"] = {"models": models, "per_task": checked}
     pool.quality = quality
     log.info(
-        "pool %s: %d of %d judged samples are unsupported by their image (svit-recipe verify)",
+        "pool %s: %d of %d checked samples are flagged by svit-recipe verify",
         pool.fingerprint,
-        len(rows),
-        sum(c["judged"] for c in judged.values()),
+        sum(len(r) for r in rows.values()),
+        sum(c["checked"] for c in checked.values()),
     )
     return pool

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     sys.stderr.write(
         f"judged {summary['judged']} samples of pool {summary['pool']}: {summary['unsupported']} unsupported"
         + (f" ({rate:.1%})" if rate is not None else "")
-        + f", {summary['unclear']} unclear; skipped {sum(summary['skipped'].values())} "
+        + f", {summary['unclear']} unclear, {summary['ungrounded']} with ungrounded boxes; skipped {sum(summary['skipped'].values())} "
         f"(sent {summary.get('sent', 0)}, cached {summary.get('cached', 0)}, spent ${summary['spent_usd']:.4f}); "
         f"wrote {job.out}\n"
     )
@@ -65,6 +65,10 @@ def _print_plan(plan: dict) -> None:
         out.write(
             f"  {task:20s} {row.get('samples', 0):>8d} samples {row.get('requests', 0):>8d} requests "
             f"{row.get('input_tokens', 0):>12d} input tokens\n"
+        )
+    if plan["ungrounded"]:
+        out.write(
+            f"samples with a box that matches no source box (flagged, not sent): {plan['ungrounded']}\n"
         )
     skipped = ", ".join(f"{n} {reason}" for reason, n in plan["skipped"].items()) or "none"
     out.write(

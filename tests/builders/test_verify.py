@@ -85,7 +85,7 @@ def source(tmp_path) -> Path:
 
 def run(source: Path, out: Path, url, **kw) -> dict:
     client = {k: kw.pop(k) for k in ("timeout", "max_retries", "backoff", "concurrency") if k in kw}
-    job_keys = {"dry_run", "max_cost", "price_input", "price_output"}
+    job_keys = {"dry_run", "max_cost", "price_input", "price_output", "vg"}
     job = VerifyJob(out=str(out), source=(str(source),), **{k: kw.pop(k) for k in list(kw) if k in job_keys})
     config = VerifyConfig(**kw)
     if job.dry_run:
@@ -159,7 +159,7 @@ def test_verdicts_become_flags_and_a_rerun_repeats_no_request(source, tmp_path, 
     assert verdicts[UNICORN]["supported"] is False and "unicorn" in verdicts[UNICORN]["reason"]
     assert verdicts[MUMBLE]["supported"] is True  # unclear at first, "yes" when re-asked
     assert summary["unclear_replies"] == 1 and summary["unsupported"] == 1 and summary["judged"] == 28
-    assert summary["per_task"]["complex_reasoning"] == {"supported": 15, "unsupported": 1}
+    assert summary["per_task"]["complex_reasoning"] == {"supported": 15, "unsupported_by_image": 1}
     assert summary["sent"] == sent and again["sent"] == 0 and again["cached"] == sent
     assert {k: v for k, v in again.items() if k not in ("sent", "cached", "llm")} == {
         k: v for k, v in summary.items() if k not in ("sent", "cached", "llm", "spent_usd")
@@ -172,8 +172,8 @@ def test_verdicts_become_flags_and_a_rerun_repeats_no_request(source, tmp_path, 
     assert pool.quality["examples"]["unsupported_by_image"] == [UNICORN]
     assert pool.quality["flagged"] == 1
     assert pool.quality["verification"]["per_task"] == {
-        "complex_reasoning": {"judged": 16, "unsupported": 1},
-        "referring_qa": {"judged": 12, "unsupported": 0},
+        "complex_reasoning": {"checked": 16, "unsupported_by_image": 1, "ungrounded_box": 0},
+        "referring_qa": {"checked": 12, "unsupported_by_image": 0, "ungrounded_box": 0},
     }
     assert store_path(pool.fingerprint).is_file()
 
@@ -201,7 +201,7 @@ def test_build_shows_the_flag_recipes_exclude_it_and_the_card_has_the_rate(sourc
     quality = read_state(out).configs["svit-train"].recipe.diagnostics.quality
     assert quality["excluded_by_reason"] == {"unsupported_by_image": 1}
     card = (out / "README.md").read_text()
-    assert "`unsupported_by_image`" in card and "| complex_reasoning | 16 | 1 | 6.2% |" in card
+    assert "`unsupported_by_image`" in card and "| complex_reasoning | 16 | 1 | 0 | 6.2% |" in card
 
 
 def test_a_server_without_response_format_gets_plain_text_and_a_rerun_repeats_nothing(
@@ -228,7 +228,7 @@ def test_a_reply_that_stays_unclear_is_counted_not_flagged(source, tmp_path, fak
     assert judgments(out)[MUMBLE]["supported"] is None
     assert summary["unclear"] == 1 and summary["unclear_replies"] == 1
     pool = open_sources([parse_source(str(source))], progress=False)
-    assert pool.quality["verification"]["per_task"]["complex_reasoning"] == {"judged": 15, "unsupported": 1}
+    assert pool.quality["verification"]["per_task"]["complex_reasoning"]["checked"] == 15
 
 
 def test_a_model_without_images_is_one_clear_error(source, tmp_path, fake_server, capsys):
@@ -348,3 +348,49 @@ def test_sigkill_and_restart_repeats_no_request(source, tmp_path, fake_server):
     assert len(received) + len(resent) <= 29 + 2  # at most the in-flight ones lost by the kill
     verdicts = judgments(out)
     assert len(verdicts) == 28 and verdicts[UNICORN]["supported"] is False
+
+
+def make_vg(folder: Path) -> Path:
+    """Visual Genome annotations of the four images (100 x 100 px): boxes for every referring box of
+    ``make_source`` except the fourth QA pair's (x = 0.3), which matches nothing."""
+    folder.mkdir()
+    (folder / "image_data.json").write_text(
+        json.dumps([{"image_id": i, "width": 100, "height": 100} for i in IDS])
+    )
+    objects = [
+        {
+            "image_id": i,
+            "objects": [
+                {"object_id": 10 * i + k, "names": [OBJECTS[k]], "x": 10 * k, "y": 10, "w": 10, "h": 20}
+                for k in (0, 1, 2, 4)
+            ],
+        }
+        for i in IDS
+    ]
+    (folder / "objects.json").write_text(json.dumps(objects))
+    (folder / "region_descriptions.json").write_text(
+        json.dumps([{"image_id": i, "regions": []} for i in IDS])
+    )
+    return folder
+
+
+def test_referring_boxes_are_checked_against_the_source_annotations(source, tmp_path, fake_server):
+    vg = make_vg(tmp_path / "vg")
+    out = tmp_path / "out"
+    estimate = run(source, out, None, dry_run=True, tasks=("referring_qa",), vg=str(vg))
+    assert estimate["ungrounded"] == 4 and estimate["requests"] == 10  # 2 readable images x 5 grounded
+    with fake_server(answer=judge_answer) as (fake, url):
+        summary = run(source, out, url, tasks=("referring_qa",), vg=str(vg))
+    assert len(fake.log) == 10  # an ungrounded sample costs no request, whatever its image
+    assert summary["ungrounded"] == 4 and summary["judged"] == 10
+    verdict = judgments(out)[f"referring_qa/{GOOD}/3"]
+    assert verdict["code"] == "ungrounded_box" and verdict["supported"] is False
+    assert verdict["reason"] == "box [0.3, 0.1, 0.4, 0.3] matches no source box (IoU < 0.5)"
+    pool = open_sources([parse_source(str(source))], progress=False)
+    flagged = {r["id"]: r["flags"] for r in pool.table(["id", "flags"]).to_pylist() if r["flags"]}
+    assert flagged == {f"referring_qa/{i}/3": ["ungrounded_box"] for i in IDS}
+    assert pool.quality["verification"]["per_task"]["referring_qa"] == {
+        "checked": 14,
+        "unsupported_by_image": 0,
+        "ungrounded_box": 4,
+    }
