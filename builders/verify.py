@@ -38,6 +38,7 @@ from svit_data.builders.tokens import TokenCounter
 from svit_data.builders.validators import ValidationConfig
 from svit_data.builders.vision import DETAILS, ImageFinder, ImageInput, ImageUnavailable
 from svit_data.errors import ConfigError
+from svit_data.pool import Pool
 from svit_data.quality import is_excluding
 from svit_data.tasks import NO_TASK_LABEL, TASKS
 from svit_data.verified import UNGROUNDED, UNSUPPORTED
@@ -49,6 +50,7 @@ REJECTS_FORMAT = re.compile(
     r"response_format|json_schema|json_object|structured output|guided", re.IGNORECASE
 )
 OUTPUT_TOKENS_EST = 40  # a verdict and a short reason; the dry run's output estimate per request
+VERIFY_CODES = (UNSUPPORTED, UNGROUNDED)
 COLUMNS = ["id", "task", "image_id", "image_file", "conversations", "box_frame", "flags"]
 
 
@@ -99,7 +101,7 @@ class Verifier:
     def __init__(
         self,
         config: VerifyConfig,
-        pool,
+        pool: Pool,
         finder: ImageFinder,
         counter: TokenCounter,
         price: Price,
@@ -128,7 +130,7 @@ class Verifier:
                 if tasks and (row["task"] or NO_TASK_LABEL) not in tasks:
                     continue
                 if not self.config.judge_flagged and is_excluding(
-                    [f for f in row["flags"] or [] if f != UNSUPPORTED]
+                    [f for f in row["flags"] or [] if f not in VERIFY_CODES]  # verify's own: redone
                 ):
                     self.skipped["already_flagged"] += 1
                     continue

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -27,6 +28,9 @@ import pyarrow.parquet as pq
 from svit_data import paths
 from svit_data.atomic import atomic_open
 from svit_data.tasks import NO_TASK_LABEL
+
+if TYPE_CHECKING:
+    from svit_data.pool import Pool
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +74,7 @@ def save_verdicts(fingerprint: str, verdicts: list[dict]) -> Path:
     return path
 
 
-def attach_verdicts(pool):
+def attach_verdicts(pool: Pool) -> Pool:
     """``pool`` with its stored verdicts joined in (unchanged when it has none); see the module docstring."""
     table = read_verdicts(pool.fingerprint)
     if table is None or not table.num_rows:
