@@ -16,6 +16,7 @@ import pytest
 from fake_openai import image_parts, judge_answer, text_of
 from PIL import Image
 from test_endpoints import _dead_url as dead_url
+from test_kill_restart import _cached_bodies
 
 from svit_data import splits
 from svit_data.builders.judge import Judgment, judge_messages, parse_judgment, qa_pairs
@@ -311,14 +312,6 @@ def _canonical(body: dict) -> str:
         data = base64.b64decode(part["image_url"]["url"].split(",", 1)[1])
         part["image_url"]["url"] = "sha256:" + hashlib.sha256(data).hexdigest()
     return json.dumps(body, sort_keys=True)
-
-
-def _cached_bodies(db: Path) -> set[str]:
-    with sqlite3.connect(db) as conn:
-        return {
-            json.dumps(json.loads(r[0]), sort_keys=True)
-            for r in conn.execute("SELECT request FROM responses")
-        }
 
 
 def test_sigkill_and_restart_repeats_no_request(source, tmp_path, fake_server):
