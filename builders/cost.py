@@ -9,8 +9,14 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from svit_data.errors import SvitError
+
+if TYPE_CHECKING:
+    from svit_data.builders.cache import ResponseCache
+    from svit_data.builders.llm import ChatModel, ChatRequest, ChatResult
+    from svit_data.builders.tokens import TokenCounter
 
 # USD per 1M tokens (input, output); looked up by the longest matching model-name prefix.
 PRICES: dict[str, tuple[float, float]] = {
@@ -80,3 +86,22 @@ class Budget:
 
     def release(self, reserved: float) -> None:
         self.reserved -= reserved
+
+    async def complete(
+        self, llm: ChatModel, request: ChatRequest, counter: TokenCounter, cache: ResponseCache | None
+    ) -> ChatResult:
+        """One call under the cap: a cached answer is free; any other reserves its worst case first,
+        then pays what the server reports (raises :class:`BudgetExhausted` before sending)."""
+        if cache is not None and request.key in cache:
+            return await llm.complete(request)
+        reserved = self.reserve(request.prompt_tokens(counter), request.max_tokens)
+        try:
+            result = await llm.complete(request)
+        except BaseException:
+            self.release(reserved)
+            raise
+        if result.from_cache:
+            self.release(reserved)
+        else:
+            self.settle(reserved, result.input_tokens, result.output_tokens)
+        return result

@@ -91,6 +91,16 @@ class LLMFatalError(SvitError):
     """The LLM endpoint cannot serve this run (bad key, unknown model, unreachable): stop at once."""
 
 
+class ImagesRejected(LLMFatalError):
+    """The endpoint refused a request's image parts (HTTP 400): the model does not take images.
+
+    ``where`` names the endpoint and ``reply`` is the server's message, for callers that word it their way."""
+
+    def __init__(self, message: str, *, where: str = "", reply: str = ""):
+        super().__init__(message)
+        self.where, self.reply = where, reply
+
+
 class RequestFailed(Exception):
     """One request failed after its retries; the run records it and goes on (a rerun tries again)."""
 

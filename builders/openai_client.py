@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from svit_data.builders._deps import require
 from svit_data.builders.cache import ResponseCache
-from svit_data.builders.llm import ChatRequest, ChatResult, LLMFatalError, RequestFailed
+from svit_data.builders.llm import ChatRequest, ChatResult, ImagesRejected, LLMFatalError, RequestFailed
 from svit_data.builders.ratelimit import RateLimiter, parse_duration
 from svit_data.builders.tokens import TokenCounter
 from svit_data.builders.vision import TokenDrift
@@ -208,9 +208,11 @@ class OpenAIChat:
         if isinstance(exc, openai.APIStatusError):
             self.stats[str(exc.status_code)] += 1
             if request.image is not None and exc.status_code == 400 and _IMAGE_REFUSAL.search(_message(exc)):
-                raise LLMFatalError(
+                raise ImagesRejected(
                     f"model {request.model!r} at {self._where()} does not take images (HTTP 400: "
-                    f"{_message(exc)}); drop --send-image or choose a vision model"
+                    f"{_message(exc)}); drop --send-image or choose a vision model",
+                    where=self._where(),
+                    reply=_message(exc),
                 ) from exc
             if exc.status_code < 500 and exc.status_code not in (408, 409):
                 raise RequestFailed(f"HTTP {exc.status_code}: {_message(exc)}") from exc

@@ -245,19 +245,7 @@ class Generator:
     # -- one image, one task ------------------------------------------------------------------------
     async def _call(self, request: ChatRequest) -> ChatResult:
         assert self.llm is not None, "Generator.run needs an llm"
-        if self.cache is not None and request.key in self.cache:
-            return await self.llm.complete(request)
-        reserved = self.budget.reserve(request.prompt_tokens(self.counter), request.max_tokens)
-        try:
-            result = await self.llm.complete(request)
-        except BaseException:
-            self.budget.release(reserved)
-            raise
-        if result.from_cache:
-            self.budget.release(reserved)
-        else:
-            self.budget.settle(reserved, result.input_tokens, result.output_tokens)
-        return result
+        return await self.budget.complete(self.llm, request, self.counter, self.cache)
 
     def _rejection(
         self, task: str, context: ImageContext, reason: str, detail: str, level: str, text: str, attempt: int

@@ -11,9 +11,10 @@ reference, and referring boxes that match no source box (IoU below a threshold).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from svit_data.boxes import END, START, iou, parse_refs
+from svit_data.boxes import END, START, Box, iou, parse_refs
 from svit_data.builders.llm import ChatResult
 from svit_data.builders.parsers import QA, Parsed
 from svit_data.builders.serializer import ImageContext
@@ -100,6 +101,11 @@ def check_counts(task: str, parsed: Parsed, config: ValidationConfig) -> tuple[s
     return None
 
 
+def grounded_mask(boxes: Sequence[Box], sources: Sequence[Box], threshold: float) -> list[bool]:
+    """Per box: does some source box overlap it with IoU >= ``threshold`` (generate and verify)."""
+    return [max((iou(box, s) for s in sources), default=0.0) >= threshold for box in boxes]
+
+
 def check_pair(
     task: str, qa: QA, context: ImageContext, config: ValidationConfig
 ) -> tuple[str, str, int, int]:
@@ -117,9 +123,7 @@ def check_pair(
     if not refs:
         return "no_reference", f"no {START}object{END} [box] reference", 0, 0
     boxes = [box for ref in refs for box in ref.boxes]
-    grounded = [
-        max((iou(box, s) for s in context.boxes), default=0.0) >= config.iou_threshold for box in boxes
-    ]
+    grounded = grounded_mask(boxes, context.boxes, config.iou_threshold)
     if not all(grounded):
         bad = [b for b, ok in zip(boxes, grounded, strict=False) if not ok][0]
         return (

@@ -92,7 +92,7 @@ class ImageFinder:
             raise ValueError(f"detail must be one of {DETAILS}, got {detail!r}")
         self.root, self.detail, self.override = Path(root), detail, override
         self.index = index_images(self.root)
-        self._inputs: dict[int, ImageInput | ImageUnavailable] = {}
+        self._inputs: dict[int | str, ImageInput | ImageUnavailable] = {}
 
     def get(self, image_id: int) -> ImageInput:
         """The image of ``image_id``; raises :class:`ImageUnavailable` (remembered) when it cannot be sent."""
@@ -103,13 +103,29 @@ class ImageFinder:
             raise found
         return found
 
-    def _load(self, image_id: int) -> ImageInput | ImageUnavailable:
-        from PIL import Image, UnidentifiedImageError
+    def get_file(self, relative: str) -> ImageInput:
+        """The image file ``relative`` below the root (records that name a file, not a VG image id)."""
+        found = self._inputs.get(relative)
+        if found is None:
+            path = self.root / relative
+            found = self._inputs[relative] = (
+                self._read(path)
+                if path.is_file()
+                else ImageUnavailable("image_missing", f"no {relative} below {self.root}")
+            )
+        if isinstance(found, ImageUnavailable):
+            raise found
+        return found
 
+    def _load(self, image_id: int) -> ImageInput | ImageUnavailable:
         relative = self.index.get(image_id)
         if relative is None:
             return ImageUnavailable("image_missing", f"no {image_id}.jpg (or .png/.webp) below {self.root}")
-        path = self.root / relative
+        return self._read(self.root / relative)
+
+    def _read(self, path: Path) -> ImageInput | ImageUnavailable:
+        from PIL import Image, UnidentifiedImageError
+
         try:
             data = path.read_bytes()
             with Image.open(path) as image:

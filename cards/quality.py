@@ -32,6 +32,31 @@ def _pool_table(quality: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def _verification(quality: dict[str, Any]) -> list[str]:
+    """What ``svit-recipe verify`` checked and flagged per task, and the rate."""
+    verification = quality.get("verification") or {}
+    per_task = verification.get("per_task") or {}
+    if not per_task:
+        return []
+    models = ", ".join(f"`{m}`" for m in verification.get("models", [])) or "none"
+    lines = [
+        f"`svit-recipe verify` checked these samples: a vision judge ({models}) said whether each QA pair is "
+        "supported by the image (`unsupported_by_image`), and referring boxes were matched against the "
+        "source annotations where given (`ungrounded_box`).",
+        "",
+        "| task | checked | unsupported_by_image | ungrounded_box | flagged rate |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for task in [t for t in TASKS if t in per_task] + sorted(t for t in per_task if t not in TASKS):
+        counts = per_task[task]
+        checked, bad, boxes = (
+            counts.get(k, 0) for k in ("checked", "unsupported_by_image", "ungrounded_box")
+        )
+        rate = f"{(bad + boxes) / checked:.1%}" if checked else ""
+        lines.append(f"| {task} | {checked:,} | {bad:,} | {boxes:,} | {rate} |")
+    return [*lines, ""]
+
+
 def _signals(name: str, config: ConfigState) -> list[str]:
     diagnostics = config.recipe.diagnostics if config.recipe else None
     signals = (diagnostics.signals if diagnostics else None) or {}
@@ -101,6 +126,7 @@ def quality(state: BuildState) -> str:
     overlap = next((c.image_overlap for c in configs.values() if c.image_overlap), None)
     if overlap:
         lines += _overlap(overlap)
+    lines += _verification(pool_quality or {})
     recipe_names = [n for n in sorted(configs) if configs[n].recipe is not None]
     if recipe_names:
         lines += [

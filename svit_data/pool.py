@@ -60,6 +60,8 @@ class Pool:
     quality: dict = field(default_factory=dict)  # flag counts per task and reason, example ids
     source_counts: dict[str, int] = field(default_factory=dict)  # samples per source name
     formats: dict[str, str] = field(default_factory=dict)  # source name -> format read ("svit", "llava", ...)
+    # flags of svit-recipe verify (svit_data.verified): reason code -> sorted pool rows
+    verified_flags: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def num_rows(self) -> int:
@@ -75,7 +77,7 @@ class Pool:
     def iter_batches(
         self, columns: list[str] | None = None, batch_size: int = 65_536
     ) -> Iterator[pa.RecordBatch]:
-        """Batches in pool order; the ``flags`` column includes the pool-wide near-duplicate flags."""
+        """Batches in pool order; the ``flags`` column includes the pool-wide flags (:meth:`add_pool_flags`)."""
         first = 0
         for file in self.files:
             for batch in pq.ParquetFile(file).iter_batches(batch_size=batch_size, columns=columns):
@@ -83,8 +85,12 @@ class Pool:
                 first += batch.num_rows
 
     def add_pool_flags(self, rows: pa.RecordBatch | pa.Table, first: int) -> pa.RecordBatch | pa.Table:
-        """``rows`` (pool rows from position ``first`` on) with the pool-wide near-duplicate flags added."""
-        return _add_flag(rows, self.near_duplicates, first, "near_duplicate")
+        """``rows`` (pool rows from position ``first`` on) with the pool-wide flags added: near-duplicates,
+        and the flags of ``svit-recipe verify`` (unsupported by the image, ungrounded boxes)."""
+        rows = _add_flag(rows, self.near_duplicates, first, "near_duplicate")
+        for code, flagged in self.verified_flags.items():
+            rows = _add_flag(rows, flagged, first, code)
+        return rows
 
 
 def _add_flag(batch: pa.RecordBatch, rows: np.ndarray, first: int, code: str) -> pa.RecordBatch:

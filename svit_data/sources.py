@@ -55,6 +55,7 @@ from svit_data.quality.samples import check_sample
 from svit_data.quality.signals import sample_signals
 from svit_data.schema import POOL_SCHEMA
 from svit_data.tasks import ALL_TASKS_FILE, NO_TASK_LABEL, SVIT_SOURCE, TASK_FILES
+from svit_data.verified import attach_verdicts
 
 log = logging.getLogger(__name__)
 
@@ -376,6 +377,5 @@ def open_sources(
             )
         else:
             pools.append(open_source(spec, images=images, progress=progress, strict=strict))
-    if len(pools) == 1:
-        return pools[0]
-    return merge_pools(pools)
+    # verdicts of svit-recipe verify, kept per pool fingerprint, become flags (svit_data.verified)
+    return attach_verdicts(pools[0] if len(pools) == 1 else merge_pools(pools))

@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "stats": "svit_data.cli.stats",
     "concepts": "svit_data.cli.concepts",
     "generate": "svit_data.cli.generate",
+    "verify": "svit_data.cli.verify",
     "export": "svit_data.cli.export",
     "check": "svit_data.cli.check",
     "push": "svit_data.cli.push",

@@ -67,6 +67,8 @@ _REASONS = [
     Reason("no_reference", "a referring QA pair has no <st>object<ed> [box] reference", ingest=False),
     Reason("ungrounded_box", "a referring box matches no source box (IoU below the threshold)", ingest=False),
     Reason("no_valid_qa", "every QA pair of the reply was rejected", ingest=False),
+    # svit-recipe verify: a vision model judged a QA pair against the image (the reason is in its store)
+    Reason("unsupported_by_image", "a vision judge found an answer not supported by the image", ingest=False),
 ]
 REASONS: dict[str, Reason] = {reason.code: reason for reason in _REASONS}
 EXCLUDING: frozenset[str] = frozenset(code for code, reason in REASONS.items() if reason.excludes)

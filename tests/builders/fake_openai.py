@@ -6,7 +6,8 @@ A tokens/min bucket (input tokens + max_tokens, as OpenAI meters) answers 429 wi
 exceeded and reports ``x-ratelimit-*`` headers. Every request is logged. Listens on 127.0.0.1 only.
 
 Image parts (``image_url`` with a base64 data URL) are decoded and billed with OpenAI's GPT-4o rule, or
-``image_token_cost`` tokens each; ``text_only=True`` plays a model that rejects them (HTTP 400).
+``image_token_cost`` tokens each; ``text_only=True`` plays a model that rejects them (HTTP 400), and
+``reject_response_format=True`` a server without structured output (HTTP 400 on ``response_format``).
 
 Run standalone (benchmarks): ``python tests/builders/fake_openai.py --port 0 --latency 0.3 --tpm 600000``.
 """
@@ -60,6 +61,26 @@ def echo_answer(body: dict) -> str:
     return "echo: " + text_of(body["messages"][-1]["content"])[:200]
 
 
+def judge_answer(body: dict) -> str:
+    """A vision judge (``svit-recipe verify``): "no" when the judged answer mentions a unicorn, a reply that is
+    neither yes nor no on the first ask when it mentions "mumble", else "yes"; JSON when ``response_format``
+    asks for it, else the plain-text form."""
+    answer = text_of(body["messages"][1]["content"]).split("Answer:", 1)[-1]
+    if "mumble" in answer and len(body["messages"]) <= 2:
+        return "I cannot tell from here."
+    supported = "unicorn" not in answer
+    reason = "the picture shows no unicorn" if not supported else "everything named is visible"
+    if body.get("response_format"):
+        return json.dumps({"supported": "yes" if supported else "no", "reason": reason})
+    return ("Yes, " if supported else "No, ") + reason
+
+
+def _bad_request(entry: dict, message: str) -> Response:
+    """HTTP 400 as OpenAI words it, logged in ``entry``."""
+    entry["status"] = 400
+    return JSONResponse({"error": {"message": message, "type": "invalid_request_error"}}, status_code=400)
+
+
 class FakeOpenAI:
     def __init__(
         self,
@@ -74,6 +95,7 @@ class FakeOpenAI:
         create_hold: float = 0.0,
         text_only: bool = False,
         image_token_cost: int | None = None,
+        reject_response_format: bool = False,
     ):
         self.answer = answer
         self.latency = latency
@@ -87,6 +109,7 @@ class FakeOpenAI:
         self.create_hold = create_hold  # the first batch creation answers only after this many seconds
         self.text_only = text_only
         self.image_token_cost = image_token_cost
+        self.reject_response_format = reject_response_format  # plays a server without structured output
         self.counter = TokenCounter("gpt-4o")
         self.log: list[dict] = []  # every chat request: {"body", "status", "time"}
         self.files: dict[str, bytes] = {}
@@ -175,16 +198,9 @@ class FakeOpenAI:
                 status_code=401,
             )
         if self.text_only and image_parts(body):
-            entry["status"] = 400
-            return JSONResponse(
-                {
-                    "error": {
-                        "message": "Invalid content type. image_url is only supported by certain models.",
-                        "type": "invalid_request_error",
-                    }
-                },
-                status_code=400,
-            )
+            return _bad_request(entry, "Invalid content type. image_url is only supported by certain models.")
+        if self.reject_response_format and "response_format" in body:
+            return _bad_request(entry, "response_format is not supported by this server")
         fault = self.faults.popleft() if self.faults else None
         if fault == "429" or (retry := self._charge(body)) is not None:
             entry["status"] = 429
