@@ -32,7 +32,8 @@ from svit_data import paths
 from svit_data.atomic import staged_folder
 from svit_data.boxes import BOX_RE, END, START
 from svit_data.pool import Pool
-from svit_data.recipes.tokenize import WordIndex, whitespace_words
+from svit_data.recipes.match_kernel import compile_forms, match_turns
+from svit_data.recipes.tokenize import WordIndex
 from svit_data.recipes.vocabulary import MAX_WORDS, Vocabulary
 from svit_data.recipes.yesno import count_yes_no
 from svit_data.schema import GPT
@@ -110,6 +111,15 @@ class FormTable:
             starts[[code // self.base ** (n - 1) for code, _ in pairs]] = True
             codes = np.array([p[0] for p in pairs], np.int64)
             self.ngrams[n] = (codes, np.array([p[1] for p in pairs], np.int64), starts)
+        self.kernel = compile_forms(
+            self.word_form,
+            {n: (codes, indices) for n, (codes, indices, _) in self.ngrams.items()},
+            self.base,
+            self.form_indptr,
+            self.form_concepts,
+            MAX_WORDS,
+            len(vocabulary.concepts),
+        )
 
     def _concepts(self, pos: np.ndarray, form: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self.single_concept:
@@ -164,37 +174,6 @@ def prose_words(values: pa.Array) -> np.ndarray:
     return words
 
 
-def answer_lengths(
-    values: pa.Array, is_answer: np.ndarray, spaces: np.ndarray, ascii: np.ndarray
-) -> np.ndarray:
-    """:func:`prose_words` of the answer turns, 0 for the others: the scan's whitespace words where a
-    text is ASCII with no ``[`` or ``<`` (no box, no marker), :func:`prose_words` for the rest."""
-    plain = pc.and_(pc.invert(pc.match_substring(values, "[")), pc.invert(pc.match_substring(values, "<")))
-    plain = plain.to_numpy(zero_copy_only=False)
-    words = np.where(is_answer, spaces, 0)
-    boxed = np.flatnonzero(is_answer & ascii & ~plain)
-    if len(boxed):  # prose_words' replacements, then a count on the bytes instead of a split
-        text = pc.replace_substring_regex(values.take(pa.array(boxed)), BOX_LIST, " ")
-        text = pc.replace_substring(pc.replace_substring(text, START, " "), END, " ")
-        words[boxed] = whitespace_words(text)
-    other = np.flatnonzero(is_answer & ~ascii)
-    if len(other):
-        words[other] = prose_words(values.take(pa.array(other)))
-    return words
-
-
-def count_matrix(rows: np.ndarray, concepts: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
-    """CSR of occurrence counts per (row, concept), capped at 255, indices sorted, no duplicates."""
-    key = np.sort(rows.astype(np.int64) * shape[1] + concepts)
-    first = np.flatnonzero(np.diff(key, prepend=-1)) if len(key) else np.zeros(0, np.int64)
-    counts = np.diff(np.append(first, len(key)))
-    unique = key[first]
-    indptr = np.zeros(shape[0] + 1, np.int64)
-    np.cumsum(np.bincount(unique // shape[1], minlength=shape[0]), out=indptr[1:])
-    data = np.minimum(counts, 255).astype(np.uint8)
-    return sp.csr_matrix((data, (unique % shape[1]).astype(np.int32), indptr), shape=shape)
-
-
 def match_batch(batch: pa.RecordBatch, forms: FormTable, num_concepts: int) -> _BatchResult:
     """Concepts, yes/no answers and answer words of one batch of pool rows."""
     n = batch.num_rows
@@ -205,11 +184,14 @@ def match_batch(batch: pa.RecordBatch, forms: FormTable, num_concepts: int) -> _
     is_answer = pc.equal(turns.field("from"), GPT).fill_null(False).to_numpy(zero_copy_only=False)
     yes, no = count_yes_no(values, is_answer, sample_of_turn, n)
 
-    scan = forms.index.scan(values)
-    lengths = answer_lengths(values, is_answer, scan.spaces, scan.ascii)
+    indptr, indices, counts, lengths, ascii_text = match_turns(
+        values, is_answer, sample_of_turn, n, forms.index, forms.kernel
+    )
+    other = np.flatnonzero(is_answer & ~ascii_text)
+    if len(other):
+        lengths[other] = prose_words(values.take(pa.array(other)))
     answer_words = np.bincount(sample_of_turn, weights=lengths, minlength=n)
-    positions, concepts = forms.match(scan.ids, scan.text)
-    matrix = count_matrix(sample_of_turn[scan.text[positions]], concepts, (n, num_concepts))
+    matrix = sp.csr_matrix((counts, indices, indptr), shape=(n, num_concepts))
     image_ids = batch.column("image_id")
     return _BatchResult(
         matrix=matrix,

@@ -1,18 +1,18 @@
-"""Text -> word ids, in one compiled pass over the UTF-8 bytes of a pyarrow string array.
+"""Text -> word ids, in compiled passes over the UTF-8 bytes of a pyarrow string array.
 
 The rule is :func:`~svit_data.recipes.vocabulary.normalize`'s: lowercase, and every run of characters
-that are not letters or digits separates words. Pure-ASCII texts (nearly all) are scanned by a numba
-kernel: a word is a maximal run of ``[A-Za-z0-9]`` inside one text, hashed (FNV-1a over its lowercased
-bytes) while it is read and looked up in an open-addressing table of the known words, confirmed byte by
-byte. Only known words are kept, with one ``-1`` standing for each run of unknown words between them, so
-the n-gram matcher sees the same adjacencies as on the full word sequence. Texts with any non-ASCII byte
-go through pyarrow's Unicode kernels (``utf8_lower``, an RE2 replace, ``utf8_split_whitespace``,
-``index_in``), as every text did before; both give the same words on ASCII text (tested against the old
-matcher). The same pass counts whitespace words per text (pyarrow's ``utf8_split_whitespace`` on ASCII:
-tab to carriage return, 0x1c-0x1f and space separate).
+that are not letters or digits separates words. Pure-ASCII texts (nearly all) are scanned by numba
+kernels: a word is a maximal run of ``[A-Za-z0-9]`` inside one text. While it is read, its lowercased
+bytes are packed into a 64-bit key (the last eight bytes, first byte highest); one multiply of the key
+and the word's length picks a slot in an open-addressing table of the known words, and a slot holds a
+word when key and length agree (words longer than eight bytes also compare their first bytes). Texts
+with any non-ASCII byte go through pyarrow's Unicode kernels (``utf8_lower``, an RE2 replace,
+``utf8_split_whitespace``, ``index_in``), as every text did before; both give the same words on ASCII
+text (tested against the old matcher). Whitespace words (for answer lengths) follow pyarrow's
+``utf8_split_whitespace`` on ASCII: tab to carriage return, 0x1c-0x1f and space separate.
 
 numba (a JIT compiler for numeric Python, wheels for Linux, macOS and Windows) is used because array
-passes in numpy cost about twenty trips over the text per batch; the loop here makes one.
+passes in numpy cost about twenty trips over the text per batch; the loops here make one.
 """
 
 from __future__ import annotations
@@ -26,19 +26,50 @@ import pyarrow.compute as pc
 
 from svit_data.recipes.vocabulary import TEXT_PATTERN
 
-_BYTE_CLASS = np.zeros(256, np.uint8)  # 0 other, 1 whitespace, 2 ASCII letter or digit
-_BYTE_CLASS[[*range(9, 14), *range(28, 33)]] = 1
-_BYTE_CLASS[[*range(48, 58), *range(65, 91), *range(97, 123)]] = 2
-_FNV_OFFSET = 0xCBF29CE484222325
-_FNV_PRIME = 0x100000001B3
+BYTE_CLASS = np.zeros(256, np.uint8)  # 0 other, 1 whitespace, 2 ASCII letter or digit
+BYTE_CLASS[[*range(9, 14), *range(28, 33)]] = 1
+BYTE_CLASS[[*range(48, 58), *range(65, 91), *range(97, 123)]] = 2
+_MIX = np.int64(-7046029254386353131)  # 0x9E3779B97F4A7C15 (the golden ratio in 64 bits) as int64
 
 
-def fnv(word: bytes) -> int:
-    """FNV-1a, 64 bit, of ``word`` (the kernel computes the same over lowercased bytes)."""
-    h = _FNV_OFFSET
-    for byte in word:
-        h = ((h ^ byte) * _FNV_PRIME) & 0xFFFFFFFFFFFFFFFF
-    return h
+@numba.njit(cache=True, nogil=True, inline="always")
+def slot_of(key, length, mask):  # pragma: no cover
+    """Table slot of a packed word key (or an n-gram code) of ``length``."""
+    return (((key ^ length) * _MIX) >> 32) & mask
+
+
+@numba.njit(cache=True, nogil=True)
+def word_key(data, start, end):  # pragma: no cover
+    """The packed key of ``data[start:end]`` lowercased: its last eight bytes, first byte highest."""
+    key = np.int64(0)
+    for i in range(start, end):
+        key = (key << 8) | (data[i] | 0x20)
+    return key
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def probe(
+    key, data, start, end, keys, lengths, table_ids, word_bytes, word_offsets, mask
+):  # pragma: no cover
+    """Id of the word ``data[start:end]`` (packed into ``key``), or -1 when it is not in the table."""
+    n = end - start
+    slot = slot_of(key, n, mask)
+    while True:
+        word = table_ids[slot]
+        if word < 0:
+            return -1
+        if keys[slot] == key and lengths[slot] == n:
+            if n <= 8:
+                return word
+            at = word_offsets[word]
+            same = True
+            for k in range(n - 8):  # the last eight bytes are in the key
+                if (data[start + k] | 0x20) != word_bytes[at + k]:
+                    same = False
+                    break
+            if same:
+                return word
+        slot = (slot + 1) & mask
 
 
 def text_bytes(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -51,66 +82,36 @@ def text_bytes(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 
 
 @numba.njit(cache=True, nogil=True)
-def _probe(h, data, start, end, hashes, table_ids, word_bytes, word_offsets, mask):  # pragma: no cover
-    slot = h & mask
-    while table_ids[slot] >= 0:
-        word = table_ids[slot]
-        if hashes[slot] == h and word_offsets[word + 1] - word_offsets[word] == end - start:
-            at = word_offsets[word]
-            same = True
-            for k in range(end - start):
-                if (data[start + k] | 0x20) != word_bytes[at + k]:
-                    same = False
-                    break
-            if same:
-                return word
-        slot = (slot + 1) & mask
-    return -1
-
-
-@numba.njit(cache=True, nogil=True)
-def _scan(
-    data, offsets, ascii_text, byte_class, hashes, table_ids, word_bytes, word_offsets, mask
-):  # pragma: no cover
+def _scan(data, offsets, ascii_text, byte_class, table):  # pragma: no cover
+    keys, lengths, table_ids, word_bytes, word_offsets, mask = table
     turns = len(offsets) - 1
     spaces = np.zeros(turns, np.int64)
-    capacity = 1024 + len(data) // 8
+    capacity = len(data) // 2 + turns + 1  # a word and its separator take two bytes, but the last
     ids = np.empty(capacity, np.int32)
     turn_of = np.empty(capacity, np.int32)
     count = 0
-    fnv_offset = np.uint64(0xCBF29CE484222325)
-    fnv_prime = np.uint64(0x100000001B3)
     for t in range(turns):
         if not ascii_text[t]:
             continue
-        if count + offsets[t + 1] - offsets[t] + 1 >= capacity:
-            capacity = 2 * capacity + offsets[t + 1] - offsets[t]
-            ids = np.concatenate((ids[:count], np.empty(capacity - count, np.int32)))
-            turn_of = np.concatenate((turn_of[:count], np.empty(capacity - count, np.int32)))
-        words = 0
-        last = 1  # class of the previous byte: 0 other, 1 space, 2 letter or digit
-        pending = False  # a known word was kept and unknown words follow it
-        start = offsets[t]
-        h = fnv_offset
-        for i in range(offsets[t], offsets[t + 1] + 1):
-            c = data[i] if i < offsets[t + 1] else np.uint8(32)
-            kind = byte_class[c]
+        i, end, words, after_space, pending = offsets[t], offsets[t + 1], 0, True, False
+        while i < end:
+            kind = byte_class[data[i]]
             if kind == 2:
-                if last != 2:
-                    start = i
-                    h = fnv_offset
-                    words += last == 1
-                h = (h ^ np.uint64(c | 0x20)) * fnv_prime
-            else:
-                words += kind == 0 and last == 1
-                if last == 2:
-                    word = _probe(h, data, start, i, hashes, table_ids, word_bytes, word_offsets, mask)
-                    if word >= 0 or pending:
-                        ids[count] = word
-                        turn_of[count] = t
-                        count += 1
-                        pending = word >= 0
-            last = kind
+                words += after_space
+                after_space = False
+                start, key = i, np.int64(0)
+                while i < end and byte_class[data[i]] == 2:
+                    key = (key << 8) | (data[i] | 0x20)
+                    i += 1
+                word = probe(key, data, start, i, keys, lengths, table_ids, word_bytes, word_offsets, mask)
+                if word >= 0 or pending:  # one -1 per run of unknown words after a known one
+                    ids[count], turn_of[count] = word, t
+                    count += 1
+                    pending = word >= 0
+                continue
+            words += kind == 0 and after_space
+            after_space = kind == 1
+            i += 1
         spaces[t] = words
     return ids[:count], turn_of[:count], spaces
 
@@ -129,7 +130,7 @@ def _whitespace_words(data, offsets, byte_class):  # pragma: no cover
 
 def whitespace_words(values: pa.Array) -> np.ndarray:
     """Words per text as ``utf8_split_whitespace`` splits ASCII text (not valid for other text)."""
-    return _whitespace_words(*text_bytes(values.fill_null("")), _BYTE_CLASS)
+    return _whitespace_words(*text_bytes(values.fill_null("")), BYTE_CLASS)
 
 
 @dataclass
@@ -150,22 +151,24 @@ class WordIndex:
         self.words = words
         listed = [(i, w.encode()) for i, w in enumerate(words.to_pylist()) if w.isascii() and w]
         size = 1 << max(4, int(np.ceil(np.log2(4 * max(1, len(listed))))))
-        self.mask = size - 1
-        self.hashes = np.zeros(size, np.uint64)
-        self.table_ids = np.full(size, -1, np.int64)
-        self.word_offsets = np.zeros(len(words) + 1, np.int64)
-        lengths = np.zeros(len(words), np.int64)
+        mask = size - 1
+        keys = np.zeros(size, np.int64)
+        lengths = np.zeros(size, np.int64)
+        table_ids = np.full(size, -1, np.int64)
+        word_offsets = np.zeros(len(words) + 1, np.int64)
+        sizes = np.zeros(len(words), np.int64)
         for i, w in listed:
-            lengths[i] = len(w)
-        np.cumsum(lengths, out=self.word_offsets[1:])
-        self.word_bytes = np.zeros(int(self.word_offsets[-1]), np.uint8)
+            sizes[i] = len(w)
+        np.cumsum(sizes, out=word_offsets[1:])
+        word_bytes = np.zeros(int(word_offsets[-1]), np.uint8)
         for i, w in listed:
-            self.word_bytes[self.word_offsets[i] : self.word_offsets[i + 1]] = np.frombuffer(w, np.uint8)
-            h = fnv(w)
-            slot = h & self.mask
-            while self.table_ids[slot] >= 0:
-                slot = (slot + 1) & self.mask
-            self.hashes[slot], self.table_ids[slot] = h, i
+            word_bytes[word_offsets[i] : word_offsets[i + 1]] = np.frombuffer(w, np.uint8)
+            key = word_key(word_bytes, word_offsets[i], word_offsets[i + 1])
+            slot = slot_of(key, len(w), mask)
+            while table_ids[slot] >= 0:
+                slot = (slot + 1) & mask
+            keys[slot], lengths[slot], table_ids[slot] = key, len(w), i
+        self.table = (keys, lengths, table_ids, word_bytes, word_offsets, np.int64(mask))
 
     def unicode_ids(self, values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
         """(word id or -1, text index) of every word, with pyarrow's Unicode kernels."""
@@ -180,17 +183,7 @@ class WordIndex:
         values = values.fill_null("")
         data, offsets = text_bytes(values)
         ascii_text = pc.string_is_ascii(values).to_numpy(zero_copy_only=False)
-        ids, text, spaces = _scan(
-            data,
-            offsets,
-            ascii_text,
-            _BYTE_CLASS,
-            self.hashes,
-            self.table_ids,
-            self.word_bytes,
-            self.word_offsets,
-            self.mask,
-        )
+        ids, text, spaces = _scan(data, offsets, ascii_text, BYTE_CLASS, self.table)
         other = np.flatnonzero(~ascii_text)
         if len(other):
             more_ids, more_text = self.unicode_ids(values.take(pa.array(other)))

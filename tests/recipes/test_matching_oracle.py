@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from svit_data.recipes.matching import BATCH_ROWS, COLUMNS, FormTable, match_batch
-from svit_data.recipes.tokenize import WordIndex, fnv
+from svit_data.recipes.tokenize import WordIndex, word_key
 from svit_data.recipes.vocabulary import load_vocabulary, parse_vocabulary
 from svit_data.schema import FEATURES
 
@@ -125,9 +125,13 @@ def test_word_index_finds_exactly_the_listed_words():
     assert scan.spaces[:2].tolist() == [5, 1] and scan.ascii.tolist() == [True, True, False]
 
 
-def test_fnv_matches_the_published_test_vectors():
-    assert fnv(b"") == 0xCBF29CE484222325
-    assert fnv(b"a") == 0xAF63DC4C8601EC8C
+def test_word_key_packs_the_last_eight_lowercased_bytes():
+    def key(word: bytes) -> int:
+        return int(word_key(np.frombuffer(word, np.uint8), 0, len(word)))
+
+    assert key(b"") == 0 and key(b"aB") == key(b"ab") == 0x6162
+    assert key(b"x" + b"abcdefgh") == key(b"abcdefgh") == 0x6162636465666768
+    assert key(b"\x80" * 8) == 0xA0A0A0A0A0A0A0A0 - 2**64  # the top bit set: a negative int64, still exact
 
 
 @pytest.mark.parametrize("workers", [1, 2])
