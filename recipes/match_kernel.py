@@ -17,12 +17,29 @@ them joined by commas) and ``<st>``/``<ed>`` markers removed, exactly as
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numba
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from svit_data.recipes.tokenize import BYTE_CLASS, WordIndex, probe, slot_of, text_bytes
+from svit_data.recipes.yesno import PREFIX_CHARS
+
+
+@dataclass
+class Matched:
+    """CSR parts of a batch's samples x concepts matrix; per ASCII answer turn its prose words (0 for
+    other turns); per sample its yes and no answers among ASCII turns; which turns are ASCII."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    counts: np.ndarray
+    prose: np.ndarray
+    yes: np.ndarray
+    no: np.ndarray
+    ascii: np.ndarray
 
 
 def compile_forms(
@@ -162,6 +179,26 @@ def prose_count(data, start, end, byte_class):  # pragma: no cover
 
 
 @numba.njit(cache=True, nogil=True)
+def yes_no_kind(data, start, end):  # pragma: no cover
+    """1 for a yes answer, 2 for a no answer, 0 otherwise, by :mod:`~svit_data.recipes.yesno`'s rule on
+    the ASCII text ``data[start:end]``: its first ``PREFIX_CHARS`` bytes, ``[\\s"'*]*`` then ``yes`` or
+    ``no`` in any case, ``[\\s*]*``, then one of ``,.!;:`` or the end of those bytes."""
+    end = min(end, start + PREFIX_CHARS)
+    i = start
+    while i < end and (data[i] == 32 or 9 <= data[i] <= 10 or 12 <= data[i] <= 13 or data[i] in (34, 39, 42)):
+        i += 1
+    if i + 3 <= end and data[i] | 0x20 == 121 and data[i + 1] | 0x20 == 101 and data[i + 2] | 0x20 == 115:
+        kind, i = 1, i + 3
+    elif i + 2 <= end and data[i] | 0x20 == 110 and data[i + 1] | 0x20 == 111:
+        kind, i = 2, i + 2
+    else:
+        return 0
+    while i < end and (data[i] == 32 or 9 <= data[i] <= 10 or 12 <= data[i] <= 13 or data[i] == 42):
+        i += 1
+    return kind if i == end or data[i] in (44, 46, 33, 59, 58) else 0
+
+
+@numba.njit(cache=True, nogil=True)
 def _match(
     data,
     offsets,
@@ -195,6 +232,8 @@ def _match(
     ring = np.zeros(max_words, np.int64)  # the turn's last known words, latest first
     turns = len(offsets) - 1
     prose = np.zeros(turns, np.int64)
+    yes = np.zeros(num_samples, np.int32)
+    no = np.zeros(num_samples, np.int32)
     indptr = np.zeros(num_samples + 1, np.int64)
     capacity = 16 * num_samples + 1024
     indices = np.empty(capacity, np.int32)
@@ -297,7 +336,10 @@ def _match(
             filled = min(filled + 1, max_words - 1)
         if plain and is_answer[t]:
             prose[t] = prose_count(data, offsets[t], end, byte_class) if special else words
-    return indptr, indices[:nnz], values[:nnz], prose
+            kind = yes_no_kind(data, offsets[t], end)
+            yes[row] += kind == 1
+            no[row] += kind == 2
+    return indptr, indices[:nnz], values[:nnz], prose, yes, no
 
 
 def match_turns(
@@ -307,10 +349,8 @@ def match_turns(
     num_samples: int,
     index: WordIndex,
     forms: tuple,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """CSR parts (indptr, indices, counts) of the samples x concepts matrix of the turns ``values``
-    (no nulls; ``sample_of_turn`` nondecreasing), each ASCII answer turn's prose words (0 for other
-    turns) and which turns are ASCII."""
+) -> Matched:
+    """The turns ``values`` (no nulls; ``sample_of_turn`` nondecreasing) matched in one pass."""
     data, offsets = text_bytes(values)
     ascii_text = pc.string_is_ascii(values).to_numpy(zero_copy_only=False)
     other = np.flatnonzero(~ascii_text)
@@ -318,7 +358,7 @@ def match_turns(
     if len(other):
         uni_ids, text = index.unicode_ids(values.take(pa.array(other)))
         uni_start = np.searchsorted(other[text], np.arange(len(values) + 1))
-    indptr, indices, counts, lengths = _match(
+    indptr, indices, counts, lengths, yes, no = _match(
         data,
         offsets,
         ascii_text,
@@ -331,4 +371,4 @@ def match_turns(
         uni_ids,
         uni_start,
     )
-    return indptr, indices, counts, lengths, ascii_text
+    return Matched(indptr, indices, counts, lengths, yes, no, ascii_text)

@@ -182,16 +182,16 @@ def match_batch(batch: pa.RecordBatch, forms: FormTable, num_concepts: int) -> _
     sample_of_turn = pc.list_parent_indices(conversations).to_numpy()
     values = turns.field("value").fill_null("")
     is_answer = pc.equal(turns.field("from"), GPT).fill_null(False).to_numpy(zero_copy_only=False)
-    yes, no = count_yes_no(values, is_answer, sample_of_turn, n)
-
-    indptr, indices, counts, lengths, ascii_text = match_turns(
-        values, is_answer, sample_of_turn, n, forms.index, forms.kernel
-    )
-    other = np.flatnonzero(is_answer & ~ascii_text)
+    found = match_turns(values, is_answer, sample_of_turn, n, forms.index, forms.kernel)
+    other = np.flatnonzero(is_answer & ~found.ascii)  # non-ASCII answers: pyarrow's Unicode kernels
+    lengths, yes, no = found.prose, found.yes, found.no
     if len(other):
-        lengths[other] = prose_words(values.take(pa.array(other)))
+        text = values.take(pa.array(other))
+        lengths[other] = prose_words(text)
+        more_yes, more_no = count_yes_no(text, np.ones(len(other), bool), sample_of_turn[other], n)
+        yes, no = yes + more_yes, no + more_no
     answer_words = np.bincount(sample_of_turn, weights=lengths, minlength=n)
-    matrix = sp.csr_matrix((counts, indices, indptr), shape=(n, num_concepts))
+    matrix = sp.csr_matrix((found.counts, found.indices, found.indptr), shape=(n, num_concepts))
     image_ids = batch.column("image_id")
     return _BatchResult(
         matrix=matrix,
