@@ -213,7 +213,7 @@ def _match(
     uni_start,
 ):  # pragma: no cover
     # one function, no calls in the word loop: numba counts references of arrays passed to calls
-    keys, key_lengths, table_ids, word_bytes, word_offsets, word_mask = table
+    slots, word_bytes, word_offsets, word_mask = table
     (
         word_form,
         ends,
@@ -297,9 +297,7 @@ def _match(
                         break
                     key = (key << 8) | (c | 0x20)
                     i += 1
-                word = probe(
-                    key, data, start, i, keys, key_lengths, table_ids, word_bytes, word_offsets, word_mask
-                )
+                word = probe(key, data, start, i, slots, word_bytes, word_offsets, word_mask)
             else:
                 if k == uni_start[t + 1]:
                     break

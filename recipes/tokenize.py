@@ -48,17 +48,19 @@ def word_key(data, start, end):  # pragma: no cover
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def probe(
-    key, data, start, end, keys, lengths, table_ids, word_bytes, word_offsets, mask
-):  # pragma: no cover
-    """Id of the word ``data[start:end]`` (packed into ``key``), or -1 when it is not in the table."""
+def probe(key, data, start, end, slots, word_bytes, word_offsets, mask):  # pragma: no cover
+    """Id of the word ``data[start:end]`` (packed into ``key``), or -1 when it is not in the table.
+
+    ``slots[s]`` is (key, word id), or (0, -1) when empty. Up to eight bytes the key is the word (its
+    bytes are not zero, so it also tells the length); longer words compare their length and first bytes.
+    """
     n = end - start
     slot = slot_of(key, n, mask)
     while True:
-        word = table_ids[slot]
+        word = slots[slot, 1]
         if word < 0:
             return -1
-        if keys[slot] == key and lengths[slot] == n:
+        if slots[slot, 0] == key and (n <= 8 or word_offsets[word + 1] - word_offsets[word] == n):
             if n <= 8:
                 return word
             at = word_offsets[word]
@@ -83,7 +85,7 @@ def text_bytes(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 
 @numba.njit(cache=True, nogil=True)
 def _scan(data, offsets, ascii_text, byte_class, table):  # pragma: no cover
-    keys, lengths, table_ids, word_bytes, word_offsets, mask = table
+    slots, word_bytes, word_offsets, mask = table
     turns = len(offsets) - 1
     spaces = np.zeros(turns, np.int64)
     capacity = len(data) // 2 + turns + 1  # a word and its separator take two bytes, but the last
@@ -103,7 +105,7 @@ def _scan(data, offsets, ascii_text, byte_class, table):  # pragma: no cover
                 while i < end and byte_class[data[i]] == 2:
                     key = (key << 8) | (data[i] | 0x20)
                     i += 1
-                word = probe(key, data, start, i, keys, lengths, table_ids, word_bytes, word_offsets, mask)
+                word = probe(key, data, start, i, slots, word_bytes, word_offsets, mask)
                 if word >= 0 or pending:  # one -1 per run of unknown words after a known one
                     ids[count], turn_of[count] = word, t
                     count += 1
@@ -152,9 +154,8 @@ class WordIndex:
         listed = [(i, w.encode()) for i, w in enumerate(words.to_pylist()) if w.isascii() and w]
         size = 1 << max(4, int(np.ceil(np.log2(4 * max(1, len(listed))))))
         mask = size - 1
-        keys = np.zeros(size, np.int64)
-        lengths = np.zeros(size, np.int64)
-        table_ids = np.full(size, -1, np.int64)
+        slots = np.zeros((size, 2), np.int64)
+        slots[:, 1] = -1
         word_offsets = np.zeros(len(words) + 1, np.int64)
         sizes = np.zeros(len(words), np.int64)
         for i, w in listed:
@@ -165,10 +166,10 @@ class WordIndex:
             word_bytes[word_offsets[i] : word_offsets[i + 1]] = np.frombuffer(w, np.uint8)
             key = word_key(word_bytes, word_offsets[i], word_offsets[i + 1])
             slot = slot_of(key, len(w), mask)
-            while table_ids[slot] >= 0:
+            while slots[slot, 1] >= 0:
                 slot = (slot + 1) & mask
-            keys[slot], lengths[slot], table_ids[slot] = key, len(w), i
-        self.table = (keys, lengths, table_ids, word_bytes, word_offsets, np.int64(mask))
+            slots[slot] = key, i
+        self.table = (slots, word_bytes, word_offsets, np.int64(mask))
 
     def unicode_ids(self, values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
         """(word id or -1, text index) of every word, with pyarrow's Unicode kernels."""
