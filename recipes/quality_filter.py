@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from svit_data.errors import SvitError
@@ -86,15 +87,18 @@ def eligibility(
     by_reason: Counter[str] = Counter()
     if not include_flagged:
         first = 0
+        excluding = pa.array(sorted(EXCLUDING), pa.string())
         for batch in pool.iter_batches(columns=["flags"]):
             flags = batch.column(0)
-            lengths = pc.list_value_length(flags).to_numpy(zero_copy_only=False)
-            for i in np.flatnonzero(lengths):
-                codes = [c for c in flags[int(i)].as_py() if c in EXCLUDING]
-                if codes:
-                    keep[first + i] = False
-                    if train[first + i]:
-                        by_reason.update(codes)
+            codes = pc.list_flatten(flags)
+            rows = first + pc.list_parent_indices(flags).to_numpy(zero_copy_only=False).astype(np.int64)
+            hit = pc.is_in(codes, value_set=excluding).to_numpy(zero_copy_only=False)
+            keep[rows[hit]] = False
+            counted = codes.filter(pa.array(hit & train[rows]))
+            counts = pc.value_counts(counted)
+            by_reason.update(
+                dict(zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True))
+            )
             first += batch.num_rows
     by_where: dict[str, int] = {}
     if where:

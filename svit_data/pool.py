@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
@@ -100,10 +101,24 @@ def _add_flag(batch: pa.RecordBatch, rows: np.ndarray, first: int, code: str) ->
     if lo == hi:
         return batch
     index = batch.schema.get_field_index("flags")
-    flags = batch.column(index).to_pylist()
-    for row in rows[lo:hi]:
-        flags[row - first] = [*flags[row - first], code]
-    return batch.set_column(index, "flags", pa.array(flags, batch.schema.field("flags").type))
+    flags = batch.column(index)
+    flags = flags.combine_chunks() if isinstance(flags, pa.ChunkedArray) else flags
+    lengths = pc.list_value_length(flags).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    added = np.zeros(len(flags), np.int64)
+    added[rows[lo:hi] - first] = 1
+    offsets = np.concatenate([[0], np.cumsum(lengths + added)])
+    values = pc.list_flatten(flags)  # each row's codes, then ``code`` where added: one take
+    parents = pc.list_parent_indices(flags).to_numpy(zero_copy_only=False).astype(np.int64)
+    old = np.concatenate([[0], np.cumsum(lengths)])
+    order = np.empty(int(offsets[-1]), np.int64)
+    order[offsets[parents] + np.arange(len(values)) - old[parents]] = np.arange(len(values))
+    marked = np.flatnonzero(added)
+    order[offsets[marked] + lengths[marked]] = len(values) + np.arange(len(marked))
+    values = pa.concat_arrays([values, pa.array([code] * len(marked), values.type)]).take(pa.array(order))
+    column = pa.ListArray.from_arrays(
+        pa.array(offsets, pa.int32()), values, type=batch.schema.field("flags").type
+    )
+    return batch.set_column(index, "flags", column)
 
 
 def find_task_files(folder: Path) -> dict[str, list[Path]]:
