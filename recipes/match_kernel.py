@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from svit_data.recipes.tokenize import BYTE_CLASS, WordIndex, probe, slot_of, text_bytes
+from svit_data.recipes.tokenize import BYTE_CLASS, WordIndex, probe, slot_of, table_slot, text_bytes
 from svit_data.recipes.yesno import PREFIX_CHARS
 
 
@@ -62,7 +62,7 @@ def compile_forms(
     for n, (codes, indices) in ngrams.items():
         ends[codes % base] |= 1 << n
         for code, index in zip(codes.tolist(), indices.tolist(), strict=True):
-            slot = slot_of(code, n, mask)
+            slot = table_slot(code, n, int(mask))
             while forms[slot] >= 0:
                 slot = (slot + 1) & mask
             codes_of[slot], lengths[slot], forms[slot] = code, n, index

@@ -38,13 +38,18 @@ def slot_of(key, length, mask):  # pragma: no cover
     return (((key ^ length) * _MIX) >> 32) & mask
 
 
-@numba.njit(cache=True, nogil=True)
-def word_key(data, start, end):  # pragma: no cover
-    """The packed key of ``data[start:end]`` lowercased: its last eight bytes, first byte highest."""
-    key = np.int64(0)
-    for i in range(start, end):
-        key = (key << 8) | (data[i] | 0x20)
-    return key
+def table_slot(key: int, length: int, mask: int) -> int:
+    """:func:`slot_of` in Python integers (tables are built without a call into numba, which costs
+    about a second the first time in a process)."""
+    product = ((key ^ length) * int(_MIX)) & 0xFFFFFFFFFFFFFFFF
+    return ((product - (1 << 64) if product >> 63 else product) >> 32) & mask
+
+
+def word_key(word: bytes) -> int:
+    """The kernels' key of the ASCII ``word``: its last eight bytes lowercased, first byte highest, as
+    a signed 64-bit integer."""
+    key = int.from_bytes(bytes(b | 0x20 for b in word[-8:]), "big")
+    return key - (1 << 64) if key >> 63 else key
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -164,8 +169,8 @@ class WordIndex:
         word_bytes = np.zeros(int(word_offsets[-1]), np.uint8)
         for i, w in listed:
             word_bytes[word_offsets[i] : word_offsets[i + 1]] = np.frombuffer(w, np.uint8)
-            key = word_key(word_bytes, word_offsets[i], word_offsets[i + 1])
-            slot = slot_of(key, len(w), mask)
+            key = word_key(w)
+            slot = table_slot(key, len(w), mask)
             while slots[slot, 1] >= 0:
                 slot = (slot + 1) & mask
             slots[slot] = key, i

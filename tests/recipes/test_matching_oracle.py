@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from svit_data.recipes.matching import BATCH_ROWS, COLUMNS, FormTable, match_batch
-from svit_data.recipes.tokenize import WordIndex, word_key
+from svit_data.recipes.tokenize import WordIndex, slot_of, table_slot, word_key
 from svit_data.recipes.vocabulary import load_vocabulary, parse_vocabulary
 from svit_data.schema import FEATURES
 
@@ -127,7 +127,7 @@ def test_word_index_finds_exactly_the_listed_words():
 
 def test_word_key_packs_the_last_eight_lowercased_bytes():
     def key(word: bytes) -> int:
-        return int(word_key(np.frombuffer(word, np.uint8), 0, len(word)))
+        return word_key(word)
 
     assert key(b"") == 0 and key(b"aB") == key(b"ab") == 0x6162
     assert key(b"x" + b"abcdefgh") == key(b"abcdefgh") == 0x6162636465666768
@@ -144,3 +144,11 @@ def test_matrix_does_not_depend_on_threads(pool, monkeypatch, workers):
     batch = next(pool.iter_batches(columns=COLUMNS, batch_size=BATCH_ROWS))
     old = oracle_batch(batch, forms, len(load_vocabulary().concepts))["matrix"]
     assert (matched.matrix[: batch.num_rows] != old).nnz == 0
+
+
+def test_table_slots_in_python_are_the_kernels_slots():
+    rng = np.random.default_rng(0)
+    keys = [*rng.integers(-(2**63), 2**63 - 1, 2_000, dtype=np.int64).tolist(), 0, -1, 2**63 - 1, -(2**63)]
+    for key in keys:
+        for length, mask in ((1, 15), (9, 4095), (300, (1 << 20) - 1)):
+            assert table_slot(key, length, mask) == slot_of(np.int64(key), np.int64(length), np.int64(mask))
