@@ -61,3 +61,22 @@ def test_yes_no_rule_matches_the_regexes():
     assert np.array_equal(ours == 1, yes == 1) and np.array_equal(ours == 2, no == 1)
     assert ours[-6:].tolist() == [1, 2, 2, 0, 1, 0]  # the 12-character head ends right after "yes"
     assert 1_000 < (ours > 0).sum() < 19_000
+
+
+def test_rows_with_more_concepts_than_the_first_buffer_holds():
+    from svit_data.recipes.matching import FormTable, match_batch
+    from svit_data.recipes.vocabulary import parse_vocabulary
+
+    from .matching_oracle import oracle_batch
+    from .test_matching_oracle import rows
+
+    vocabulary = parse_vocabulary([f"w{i}" for i in range(1_500)])
+    everything = " ".join(f"W{i} w{i}s" for i in range(1_500))  # 1,500 concepts, each twice
+    batch = rows([[("user", everything)], [], [("gpt", everything), ("user", "w7 w7 w7")]])
+    forms = FormTable(vocabulary)
+    new = match_batch(batch, forms, 1_500)
+    old = oracle_batch(batch, forms, 1_500)["matrix"]
+    assert new.matrix.nnz == 3_000 > 16 * 3 + 1_024  # the kernel's first output buffer grew
+    for part in ("data", "indices", "indptr"):
+        assert np.array_equal(getattr(new.matrix, part), getattr(old, part)), part
+    assert new.matrix[2, 7] == 5
