@@ -36,6 +36,7 @@ from __future__ import annotations
 import logging
 import math
 
+import numba
 import numpy as np
 import scipy.sparse as sp
 
@@ -57,6 +58,23 @@ def coverage_objective(matrix: sp.csr_matrix, weights: np.ndarray, rows: np.ndar
     counts = np.bincount(matrix[rows].indices, minlength=matrix.shape[1])
     g = np.concatenate([[0.0], np.cumsum(np.power(np.arange(1.0, counts.max(initial=0) + 1), -decay))])
     return float(np.dot(np.asarray(weights, np.float64), g[counts]))
+
+
+@numba.njit(cache=True, nogil=True)
+def _row_sums(indptr, indices, values):  # pragma: no cover
+    out = np.empty(len(indptr) - 1, np.float64)
+    for i in range(len(indptr) - 1):
+        total = 0.0
+        for j in range(indptr[i], indptr[i + 1]):
+            total += values[indices[j]]
+        out[i] = total
+    return out
+
+
+def gains(matrix: sp.csr_matrix, per_concept: np.ndarray) -> np.ndarray:
+    """``M @ per_concept`` for the 0/1 structure ``M`` of ``matrix``: scipy's ``csr_matvec`` sums, in the
+    same order (so the same floats), without a float64 copy of the structure."""
+    return _row_sums(matrix.indptr, matrix.indices, np.asarray(per_concept, np.float64))
 
 
 def _top(members: np.ndarray, gain: np.ndarray, k: int) -> np.ndarray:
@@ -95,10 +113,6 @@ def greedy_order(
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds}")
     n, num_concepts = matrix.shape
-    # 0/1 structure in float64: the mat-vec then runs without a cast of the data on every round
-    structure = sp.csr_matrix(
-        (np.ones(matrix.nnz, np.float64), matrix.indices, matrix.indptr), shape=matrix.shape, copy=False
-    )
     weights = np.asarray(weights, np.float64)
     permutation = random_order(n, seed)
     ranks = np.empty(n, np.int64)
@@ -111,7 +125,7 @@ def greedy_order(
     for r in range(rounds):
         if not left.any():
             break
-        gain = structure @ (weights * marginal_gain(counts, decay))
+        gain = gains(matrix, weights * marginal_gain(counts, decay))
         batch = []
         for t in np.flatnonzero(left):
             members[t] = members[t][~picked[members[t]]]
@@ -120,7 +134,7 @@ def greedy_order(
             left[t] -= take
         batch = np.concatenate(batch)
         picked[batch] = True
-        counts += np.bincount(structure[batch].indices, minlength=num_concepts)
+        counts += np.bincount(matrix[batch].indices, minlength=num_concepts)
         batch = batch[np.lexsort((ranks[batch], -gain[batch]))]  # gain descending, ties: seeded order
         order.append(batch)
         log.debug(
@@ -128,7 +142,7 @@ def greedy_order(
         )
     rest = permutation[~picked[permutation]]
     if len(rest):
-        gain = structure @ (weights * marginal_gain(counts, decay))
+        gain = gains(matrix, weights * marginal_gain(counts, decay))
         order.append(rest[np.argsort(-gain[rest], kind="stable")])
     return np.concatenate(order) if order else np.zeros(0, np.int64)
 
