@@ -354,7 +354,8 @@ def quality_summary(results: list, near: np.ndarray, files: list[Path]) -> dict:
         flagged += int(((lengths > 0) | np.isin(np.arange(table.num_rows), hit)).sum())
         for row in hit:
             task = table["task"][int(row)].as_py()
-            per_task.setdefault(task, {})["near_duplicate"] = per_task[task].get("near_duplicate", 0) + 1
+            counts = per_task.setdefault(task, {})  # a task may have no other flag
+            counts["near_duplicate"] = counts.get("near_duplicate", 0) + 1
             if len(near_ids) < EXAMPLES:
                 near_ids.append(table["id"][int(row)].as_py())
         first += table.num_rows

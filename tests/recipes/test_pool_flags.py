@@ -37,3 +37,19 @@ def test_added_flags_match_appending_row_by_row():
         assert _add_flag(table, rows, first, "x").column("flags").to_pylist() == by_rows(
             batch, rows, first, "x"
         ) + by_rows(batch, rows, first + len(batch), "x")
+
+
+def test_near_duplicates_of_a_task_without_other_flags_are_counted(tmp_path):
+    import pyarrow.parquet as pq
+
+    from svit_data.pool import quality_summary
+
+    pq.write_table(
+        pa.table(
+            {"id": ["a/1/0", "b/2/0"], "task": ["a", "b"], "flags": pa.array([[], []], pa.list_(pa.string()))}
+        ),
+        tmp_path / "part.parquet",
+    )
+    summary = quality_summary([], np.array([1]), [tmp_path / "part.parquet"])  # once a KeyError: 'b'
+    assert summary["per_task"] == {"b": {"near_duplicate": 1}} and summary["flagged"] == 1
+    assert summary["examples"] == {"near_duplicate": ["b/2/0"]}
