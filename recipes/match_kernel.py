@@ -1,5 +1,8 @@
 """One compiled pass per batch: words, single-word and n-gram forms, the CSR rows and answer lengths.
 
+Every numba function of matching is in this file: numba caches a compiled function per source file and
+does not notice edits to the functions it inlined from another file.
+
 For every turn, in order, the numba kernel reads the words (ASCII turns from their bytes with
 :mod:`~svit_data.recipes.tokenize`'s word table; the rare non-ASCII turns from word ids computed before
 with pyarrow's Unicode kernels) and feeds each to a small state machine: a word's own form is looked up
@@ -17,68 +20,78 @@ them joined by commas) and ``<st>``/``<ed>`` markers removed, exactly as
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numba
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
-from svit_data.recipes.tokenize import BYTE_CLASS, WordIndex, probe, slot_of, table_slot, text_bytes
-from svit_data.recipes.yesno import PREFIX_CHARS
+MIX = np.int64(-7046029254386353131)  # 0x9E3779B97F4A7C15 (the golden ratio in 64 bits) as int64
 
 
-@dataclass
-class Matched:
-    """CSR parts of a batch's samples x concepts matrix; per ASCII answer turn its prose words (0 for
-    other turns); per sample its yes and no answers among ASCII turns; which turns are ASCII."""
-
-    indptr: np.ndarray
-    indices: np.ndarray
-    counts: np.ndarray
-    prose: np.ndarray
-    yes: np.ndarray
-    no: np.ndarray
-    ascii: np.ndarray
+@numba.njit(cache=True, nogil=True, inline="always")
+def slot_of(key, length, mask):  # pragma: no cover
+    """Table slot of a packed word key (or an n-gram code) of ``length``."""
+    return (((key ^ length) * MIX) >> 32) & mask
 
 
-def compile_forms(
-    word_form: np.ndarray,
-    ngrams: dict[int, tuple[np.ndarray, np.ndarray]],
-    base: int,
-    form_indptr: np.ndarray,
-    form_concepts: np.ndarray,
-    max_words: int,
-    num_concepts: int,
-) -> tuple:
-    """The kernel's form tables: ``ngrams`` maps a length to its (codes, form indices)."""
-    ends = np.zeros(len(word_form), np.int64)  # bit n: the word ends an n-gram form
-    total = sum(len(codes) for codes, _ in ngrams.values())
-    size = 1 << max(4, int(np.ceil(np.log2(4 * max(1, total)))))
-    mask = size - 1
-    codes_of = np.zeros(size, np.int64)
-    lengths = np.zeros(size, np.int64)
-    forms = np.full(size, -1, np.int64)
-    for n, (codes, indices) in ngrams.items():
-        ends[codes % base] |= 1 << n
-        for code, index in zip(codes.tolist(), indices.tolist(), strict=True):
-            slot = table_slot(code, n, int(mask))
-            while forms[slot] >= 0:
-                slot = (slot + 1) & mask
-            codes_of[slot], lengths[slot], forms[slot] = code, n, index
-    return (
-        word_form.astype(np.int64),
-        ends,
-        codes_of,
-        lengths,
-        forms,
-        np.int64(mask),
-        np.int64(base),
-        form_indptr.astype(np.int64),
-        form_concepts.astype(np.int64),
-        np.int64(max(2, max_words)),
-        np.int64(num_concepts),
-    )
+@numba.njit(cache=True, nogil=True, inline="always")
+def probe(key, data, start, end, slots, word_bytes, word_offsets, mask):  # pragma: no cover
+    """Id of the word ``data[start:end]`` (packed into ``key``), or -1 when it is not in the table.
+
+    ``slots[s]`` is (key, word id), or (0, -1) when empty. Up to eight bytes the key is the word (its
+    bytes are not zero, so it also tells the length); longer words compare their length and first bytes.
+    """
+    n = end - start
+    slot = slot_of(key, n, mask)
+    while True:
+        word = slots[slot, 1]
+        if word < 0:
+            return -1
+        if slots[slot, 0] == key and (n <= 8 or word_offsets[word + 1] - word_offsets[word] == n):
+            if n <= 8:
+                return word
+            at = word_offsets[word]
+            same = True
+            for k in range(n - 8):  # the last eight bytes are in the key
+                if (data[start + k] | 0x20) != word_bytes[at + k]:
+                    same = False
+                    break
+            if same:
+                return word
+        slot = (slot + 1) & mask
+
+
+@numba.njit(cache=True, nogil=True)
+def scan_words(data, offsets, ascii_text, byte_class, table):  # pragma: no cover
+    slots, word_bytes, word_offsets, mask = table
+    turns = len(offsets) - 1
+    spaces = np.zeros(turns, np.int64)
+    capacity = len(data) // 2 + turns + 1  # a word and its separator take two bytes, but the last
+    ids = np.empty(capacity, np.int32)
+    turn_of = np.empty(capacity, np.int32)
+    count = 0
+    for t in range(turns):
+        if not ascii_text[t]:
+            continue
+        i, end, words, after_space, pending = offsets[t], offsets[t + 1], 0, True, False
+        while i < end:
+            kind = byte_class[data[i]]
+            if kind == 2:
+                words += after_space
+                after_space = False
+                start, key = i, np.int64(0)
+                while i < end and byte_class[data[i]] == 2:
+                    key = (key << 8) | (data[i] | 0x20)
+                    i += 1
+                word = probe(key, data, start, i, slots, word_bytes, word_offsets, mask)
+                if word >= 0 or pending:  # one -1 per run of unknown words after a known one
+                    ids[count], turn_of[count] = word, t
+                    count += 1
+                    pending = word >= 0
+                continue
+            words += kind == 0 and after_space
+            after_space = kind == 1
+            i += 1
+        spaces[t] = words
+    return ids[:count], turn_of[:count], spaces
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -179,11 +192,11 @@ def prose_count(data, start, end, byte_class):  # pragma: no cover
 
 
 @numba.njit(cache=True, nogil=True)
-def yes_no_kind(data, start, end):  # pragma: no cover
+def yes_no_kind(data, start, end, prefix_chars):  # pragma: no cover
     """1 for a yes answer, 2 for a no answer, 0 otherwise, by :mod:`~svit_data.recipes.yesno`'s rule on
-    the ASCII text ``data[start:end]``: its first ``PREFIX_CHARS`` bytes, ``[\\s"'*]*`` then ``yes`` or
+    the ASCII text ``data[start:end]``: its first ``prefix_chars`` bytes, ``[\\s"'*]*`` then ``yes`` or
     ``no`` in any case, ``[\\s*]*``, then one of ``,.!;:`` or the end of those bytes."""
-    end = min(end, start + PREFIX_CHARS)
+    end = min(end, start + prefix_chars)
     i = start
     while i < end and (data[i] == 32 or 9 <= data[i] <= 10 or 12 <= data[i] <= 13 or data[i] in (34, 39, 42)):
         i += 1
@@ -199,7 +212,7 @@ def yes_no_kind(data, start, end):  # pragma: no cover
 
 
 @numba.njit(cache=True, nogil=True)
-def _match(
+def match_pass(
     data,
     offsets,
     ascii_text,
@@ -211,6 +224,7 @@ def _match(
     forms,
     uni_ids,
     uni_start,
+    prefix_chars,
 ):  # pragma: no cover
     # one function, no calls in the word loop: numba counts references of arrays passed to calls
     slots, word_bytes, word_offsets, word_mask = table
@@ -334,39 +348,7 @@ def _match(
             filled = min(filled + 1, max_words - 1)
         if plain and is_answer[t]:
             prose[t] = prose_count(data, offsets[t], end, byte_class) if special else words
-            kind = yes_no_kind(data, offsets[t], end)
+            kind = yes_no_kind(data, offsets[t], end, prefix_chars)
             yes[row] += kind == 1
             no[row] += kind == 2
     return indptr, indices[:nnz], values[:nnz], prose, yes, no
-
-
-def match_turns(
-    values: pa.Array,
-    is_answer: np.ndarray,
-    sample_of_turn: np.ndarray,
-    num_samples: int,
-    index: WordIndex,
-    forms: tuple,
-) -> Matched:
-    """The turns ``values`` (no nulls; ``sample_of_turn`` nondecreasing) matched in one pass."""
-    data, offsets = text_bytes(values)
-    ascii_text = pc.string_is_ascii(values).to_numpy(zero_copy_only=False)
-    other = np.flatnonzero(~ascii_text)
-    uni_ids, uni_start = np.zeros(0, np.int64), np.zeros(len(values) + 1, np.int64)
-    if len(other):
-        uni_ids, text = index.unicode_ids(values.take(pa.array(other)))
-        uni_start = np.searchsorted(other[text], np.arange(len(values) + 1))
-    indptr, indices, counts, lengths, yes, no = _match(
-        data,
-        offsets,
-        ascii_text,
-        is_answer,
-        sample_of_turn.astype(np.int64),
-        num_samples,
-        BYTE_CLASS,
-        index.table,
-        forms,
-        uni_ids,
-        uni_start,
-    )
-    return Matched(indptr, indices, counts, lengths, yes, no, ascii_text)

@@ -1,13 +1,13 @@
 """The sample x concept matrix: which concepts each sample's questions and answers mention.
 
 Computed once per (pool fingerprint, vocabulary hash) and cached under
-``$SVIT_CACHE/matrices/<fingerprint>-<vocabulary hash>/``; every recipe reuses it. Matching is vectorized
-over pyarrow string arrays, batch by batch (bounded memory, two batches in flight on worker threads):
-every turn is lowercased, every run of non-letter, non-digit characters becomes a space, and the text is
-split into words; words are looked up in the vocabulary's word set (a hash lookup in C++), and n-grams of
-up to :data:`~svit_data.recipes.vocabulary.MAX_WORDS` known words within one turn are coded as integers
-and found in the sorted form table with ``searchsorted``. The same pass counts yes/no answers (see
-:mod:`~svit_data.recipes.yesno`) and answer words.
+``$SVIT_CACHE/matrices/<fingerprint>-<vocabulary hash>/``; every recipe reuses it. Matching runs
+batch by batch (bounded memory, two batches in flight on worker threads), by one compiled pass over the
+turns' text (:mod:`~svit_data.recipes.match_kernel`): every turn is lowercased and split into words at
+every run of non-letter, non-digit characters; words are looked up in the vocabulary's word table, and
+n-grams of up to :data:`~svit_data.recipes.vocabulary.MAX_WORDS` known words within one turn are coded
+as integers (:class:`FormTable`) and looked up in a table of the forms' codes. The same pass counts
+yes/no answers (see :mod:`~svit_data.recipes.yesno`) and answer words.
 """
 
 from __future__ import annotations
@@ -32,8 +32,7 @@ from svit_data import paths
 from svit_data.atomic import staged_folder
 from svit_data.boxes import BOX_RE, END, START
 from svit_data.pool import Pool
-from svit_data.recipes.match_kernel import compile_forms, match_turns
-from svit_data.recipes.tokenize import WordIndex
+from svit_data.recipes.tokenize import WordIndex, compile_forms, match_turns
 from svit_data.recipes.vocabulary import MAX_WORDS, Vocabulary
 from svit_data.recipes.yesno import count_yes_no
 from svit_data.schema import GPT
@@ -73,9 +72,10 @@ class MatchedPool:
 class FormTable:
     """The vocabulary's surface forms as integer codes: word ids in base ``len(words)``, per length.
 
-    Single words are found with a direct word -> form lookup; longer forms only at positions whose word
-    can start one, by ``searchsorted`` in the sorted codes of that length. Forms map to concepts through
-    a CSR-like table (a form may name several concepts).
+    Forms map to concepts through a CSR-like table (a form may name several concepts). :attr:`kernel`
+    holds the tables of the compiled pass; :meth:`match` is the same lookup in numpy arrays (single
+    words by a word -> form array, longer forms by ``searchsorted`` in the sorted codes of each length),
+    kept as the reference the compiled pass is tested against.
     """
 
     def __init__(self, vocabulary: Vocabulary):

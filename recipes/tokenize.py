@@ -1,47 +1,41 @@
-"""Text -> word ids, in compiled passes over the UTF-8 bytes of a pyarrow string array.
+"""Text -> word ids and the batch matcher's Python side: its tables and its one call per batch.
 
 The rule is :func:`~svit_data.recipes.vocabulary.normalize`'s: lowercase, and every run of characters
-that are not letters or digits separates words. Pure-ASCII texts (nearly all) are scanned by numba
-kernels: a word is a maximal run of ``[A-Za-z0-9]`` inside one text. While it is read, its lowercased
-bytes are packed into a 64-bit key (the last eight bytes, first byte highest); one multiply of the key
-and the word's length picks a slot in an open-addressing table of the known words, and a slot holds a
-word when key and length agree (words longer than eight bytes also compare their first bytes). Texts
-with any non-ASCII byte go through pyarrow's Unicode kernels (``utf8_lower``, an RE2 replace,
+that are not letters or digits separates words. Pure-ASCII texts (nearly all) are read by the numba
+kernels of :mod:`~svit_data.recipes.match_kernel`: a word is a maximal run of ``[A-Za-z0-9]`` inside
+one text; its lowercased bytes are packed into a 64-bit key (the last eight bytes, first byte highest),
+and one multiply of the key and the word's length picks a slot in an open-addressing table of the known
+words (:class:`WordIndex`; words longer than eight bytes also compare their length and first bytes).
+Texts with any non-ASCII byte go through pyarrow's Unicode kernels (``utf8_lower``, an RE2 replace,
 ``utf8_split_whitespace``, ``index_in``), as every text did before; both give the same words on ASCII
 text (tested against the old matcher). Whitespace words (for answer lengths) follow pyarrow's
 ``utf8_split_whitespace`` on ASCII: tab to carriage return, 0x1c-0x1f and space separate.
 
 numba (a JIT compiler for numeric Python, wheels for Linux, macOS and Windows) is used because array
-passes in numpy cost about twenty trips over the text per batch; the loops here make one.
+passes in numpy cost about twenty trips over the text per batch; the kernels make one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from svit_data.recipes.match_kernel import MIX, match_pass, scan_words
 from svit_data.recipes.vocabulary import TEXT_PATTERN
+from svit_data.recipes.yesno import PREFIX_CHARS
 
 BYTE_CLASS = np.zeros(256, np.uint8)  # 0 other, 1 whitespace, 2 ASCII letter or digit
 BYTE_CLASS[[*range(9, 14), *range(28, 33)]] = 1
 BYTE_CLASS[[*range(48, 58), *range(65, 91), *range(97, 123)]] = 2
-_MIX = np.int64(-7046029254386353131)  # 0x9E3779B97F4A7C15 (the golden ratio in 64 bits) as int64
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def slot_of(key, length, mask):  # pragma: no cover
-    """Table slot of a packed word key (or an n-gram code) of ``length``."""
-    return (((key ^ length) * _MIX) >> 32) & mask
 
 
 def table_slot(key: int, length: int, mask: int) -> int:
-    """:func:`slot_of` in Python integers (tables are built without a call into numba, which costs
+    """:func:`~svit_data.recipes.match_kernel.slot_of` in Python integers (tables are built without a call into numba, which costs
     about a second the first time in a process)."""
-    product = ((key ^ length) * int(_MIX)) & 0xFFFFFFFFFFFFFFFF
+    product = ((key ^ length) * int(MIX)) & 0xFFFFFFFFFFFFFFFF
     return ((product - (1 << 64) if product >> 63 else product) >> 32) & mask
 
 
@@ -52,33 +46,6 @@ def word_key(word: bytes) -> int:
     return key - (1 << 64) if key >> 63 else key
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
-def probe(key, data, start, end, slots, word_bytes, word_offsets, mask):  # pragma: no cover
-    """Id of the word ``data[start:end]`` (packed into ``key``), or -1 when it is not in the table.
-
-    ``slots[s]`` is (key, word id), or (0, -1) when empty. Up to eight bytes the key is the word (its
-    bytes are not zero, so it also tells the length); longer words compare their length and first bytes.
-    """
-    n = end - start
-    slot = slot_of(key, n, mask)
-    while True:
-        word = slots[slot, 1]
-        if word < 0:
-            return -1
-        if slots[slot, 0] == key and (n <= 8 or word_offsets[word + 1] - word_offsets[word] == n):
-            if n <= 8:
-                return word
-            at = word_offsets[word]
-            same = True
-            for k in range(n - 8):  # the last eight bytes are in the key
-                if (data[start + k] | 0x20) != word_bytes[at + k]:
-                    same = False
-                    break
-            if same:
-                return word
-        slot = (slot + 1) & mask
-
-
 def text_bytes(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """The UTF-8 bytes of a string array without nulls and its offsets into them (int64)."""
     width = np.int64 if pa.types.is_large_string(values.type) else np.int32
@@ -86,58 +53,6 @@ def text_bytes(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     buffer = values.buffers()[2]
     data = np.frombuffer(buffer, np.uint8) if buffer is not None else np.zeros(0, np.uint8)
     return data, offsets.astype(np.int64)
-
-
-@numba.njit(cache=True, nogil=True)
-def _scan(data, offsets, ascii_text, byte_class, table):  # pragma: no cover
-    slots, word_bytes, word_offsets, mask = table
-    turns = len(offsets) - 1
-    spaces = np.zeros(turns, np.int64)
-    capacity = len(data) // 2 + turns + 1  # a word and its separator take two bytes, but the last
-    ids = np.empty(capacity, np.int32)
-    turn_of = np.empty(capacity, np.int32)
-    count = 0
-    for t in range(turns):
-        if not ascii_text[t]:
-            continue
-        i, end, words, after_space, pending = offsets[t], offsets[t + 1], 0, True, False
-        while i < end:
-            kind = byte_class[data[i]]
-            if kind == 2:
-                words += after_space
-                after_space = False
-                start, key = i, np.int64(0)
-                while i < end and byte_class[data[i]] == 2:
-                    key = (key << 8) | (data[i] | 0x20)
-                    i += 1
-                word = probe(key, data, start, i, slots, word_bytes, word_offsets, mask)
-                if word >= 0 or pending:  # one -1 per run of unknown words after a known one
-                    ids[count], turn_of[count] = word, t
-                    count += 1
-                    pending = word >= 0
-                continue
-            words += kind == 0 and after_space
-            after_space = kind == 1
-            i += 1
-        spaces[t] = words
-    return ids[:count], turn_of[:count], spaces
-
-
-@numba.njit(cache=True, nogil=True)
-def _whitespace_words(data, offsets, byte_class):  # pragma: no cover
-    words = np.zeros(len(offsets) - 1, np.int64)
-    for t in range(len(offsets) - 1):
-        after_space = True
-        for i in range(offsets[t], offsets[t + 1]):
-            space = byte_class[data[i]] == 1
-            words[t] += after_space and not space
-            after_space = space
-    return words
-
-
-def whitespace_words(values: pa.Array) -> np.ndarray:
-    """Words per text as ``utf8_split_whitespace`` splits ASCII text (not valid for other text)."""
-    return _whitespace_words(*text_bytes(values.fill_null("")), BYTE_CLASS)
 
 
 @dataclass
@@ -189,10 +104,96 @@ class WordIndex:
         values = values.fill_null("")
         data, offsets = text_bytes(values)
         ascii_text = pc.string_is_ascii(values).to_numpy(zero_copy_only=False)
-        ids, text, spaces = _scan(data, offsets, ascii_text, BYTE_CLASS, self.table)
+        ids, text, spaces = scan_words(data, offsets, ascii_text, BYTE_CLASS, self.table)
         other = np.flatnonzero(~ascii_text)
         if len(other):
             more_ids, more_text = self.unicode_ids(values.take(pa.array(other)))
             ids = np.concatenate([ids, more_ids.astype(np.int32)])
             text = np.concatenate([text, other[more_text].astype(np.int32)])
         return Scan(ids=ids, text=text, spaces=spaces, ascii=ascii_text)
+
+
+@dataclass
+class Matched:
+    """CSR parts of a batch's samples x concepts matrix; per ASCII answer turn its prose words (0 for
+    other turns); per sample its yes and no answers among ASCII turns; which turns are ASCII."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    counts: np.ndarray
+    prose: np.ndarray
+    yes: np.ndarray
+    no: np.ndarray
+    ascii: np.ndarray
+
+
+def compile_forms(
+    word_form: np.ndarray,
+    ngrams: dict[int, tuple[np.ndarray, np.ndarray]],
+    base: int,
+    form_indptr: np.ndarray,
+    form_concepts: np.ndarray,
+    max_words: int,
+    num_concepts: int,
+) -> tuple:
+    """The kernel's form tables: ``ngrams`` maps a length to its (codes, form indices)."""
+    ends = np.zeros(len(word_form), np.int64)  # bit n: the word ends an n-gram form
+    total = sum(len(codes) for codes, _ in ngrams.values())
+    size = 1 << max(4, int(np.ceil(np.log2(4 * max(1, total)))))
+    mask = size - 1
+    codes_of = np.zeros(size, np.int64)
+    lengths = np.zeros(size, np.int64)
+    forms = np.full(size, -1, np.int64)
+    for n, (codes, indices) in ngrams.items():
+        ends[codes % base] |= 1 << n
+        for code, index in zip(codes.tolist(), indices.tolist(), strict=True):
+            slot = table_slot(code, n, int(mask))
+            while forms[slot] >= 0:
+                slot = (slot + 1) & mask
+            codes_of[slot], lengths[slot], forms[slot] = code, n, index
+    return (
+        word_form.astype(np.int64),
+        ends,
+        codes_of,
+        lengths,
+        forms,
+        np.int64(mask),
+        np.int64(base),
+        form_indptr.astype(np.int64),
+        form_concepts.astype(np.int64),
+        np.int64(max(2, max_words)),
+        np.int64(num_concepts),
+    )
+
+
+def match_turns(
+    values: pa.Array,
+    is_answer: np.ndarray,
+    sample_of_turn: np.ndarray,
+    num_samples: int,
+    index: WordIndex,
+    forms: tuple,
+) -> Matched:
+    """The turns ``values`` (no nulls; ``sample_of_turn`` nondecreasing) matched in one pass."""
+    data, offsets = text_bytes(values)
+    ascii_text = pc.string_is_ascii(values).to_numpy(zero_copy_only=False)
+    other = np.flatnonzero(~ascii_text)
+    uni_ids, uni_start = np.zeros(0, np.int64), np.zeros(len(values) + 1, np.int64)
+    if len(other):
+        uni_ids, text = index.unicode_ids(values.take(pa.array(other)))
+        uni_start = np.searchsorted(other[text], np.arange(len(values) + 1))
+    indptr, indices, counts, lengths, yes, no = match_pass(
+        data,
+        offsets,
+        ascii_text,
+        is_answer,
+        sample_of_turn.astype(np.int64),
+        num_samples,
+        BYTE_CLASS,
+        index.table,
+        forms,
+        uni_ids,
+        uni_start,
+        PREFIX_CHARS,
+    )
+    return Matched(indptr, indices, counts, lengths, yes, no, ascii_text)

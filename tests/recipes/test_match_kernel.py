@@ -9,7 +9,7 @@ import pyarrow as pa
 from svit_data.recipes.match_kernel import prose_count, yes_no_kind
 from svit_data.recipes.matching import prose_words
 from svit_data.recipes.tokenize import BYTE_CLASS, text_bytes
-from svit_data.recipes.yesno import count_yes_no
+from svit_data.recipes.yesno import PREFIX_CHARS, count_yes_no
 
 BOX_PIECES = [
     "[",
@@ -56,7 +56,7 @@ def test_yes_no_rule_matches_the_regexes():
     texts += ["Yes, a dog.", "no", "**No**, never", "No one is here.", "         yes there", "yes there"]
     values = pa.array(texts, pa.string())
     data, offsets = text_bytes(values)
-    ours = np.array([yes_no_kind(data, offsets[i], offsets[i + 1]) for i in range(len(texts))])
+    ours = np.array([yes_no_kind(data, offsets[i], offsets[i + 1], PREFIX_CHARS) for i in range(len(texts))])
     yes, no = count_yes_no(values, np.ones(len(texts), bool), np.arange(len(texts)), len(texts))
     assert np.array_equal(ours == 1, yes == 1) and np.array_equal(ours == 2, no == 1)
     assert ours[-6:].tolist() == [1, 2, 2, 0, 1, 0]  # the 12-character head ends right after "yes"

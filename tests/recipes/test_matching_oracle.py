@@ -9,8 +9,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from svit_data.recipes.match_kernel import slot_of
 from svit_data.recipes.matching import BATCH_ROWS, COLUMNS, FormTable, match_batch
-from svit_data.recipes.tokenize import WordIndex, slot_of, table_slot, word_key
+from svit_data.recipes.tokenize import WordIndex, table_slot, word_key
 from svit_data.recipes.vocabulary import load_vocabulary, parse_vocabulary
 from svit_data.schema import FEATURES
 
