@@ -1,9 +1,10 @@
 """Ingest: SVIT task files -> pool parquet, the hot path of ``open_pool``.
 
-Columns are built directly from the decoded records (no per-sample objects or dicts). Every sample
-goes through the quality checks (:func:`svit_data.quality.check_sample`): a problem inside a record
-(a bad box, broken turn order, an error reply, ...) becomes a reason code in the sample's ``flags``
-and ingest goes on; with ``strict`` the first flag is a located :class:`InputError`. Only a record
+Columns are built directly from the decoded records (no per-sample objects or dicts). Every batch of
+samples goes through the quality checks (:func:`svit_data.quality.batch.check_batch`, the rules of
+:func:`svit_data.quality.check_sample` over whole columns): a problem inside a record (a bad box, broken
+turn order, an error reply, ...) becomes a reason code in the sample's ``flags`` and ingest goes on;
+with ``strict`` the first flag is a located :class:`InputError`. Only a record
 that is not an SVIT record (not an object, no integer ``image_id``, turns that are not objects with
 string ``from``/``value``) stops ingest, through :func:`svit_data.formats.svit.expand_record`'s
 located error. A per-QA conversation whose turns do not alternate stays one sample (flagged
@@ -21,13 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from svit_data.errors import InputError
 from svit_data.formats.jsonstream import iter_json_records
-from svit_data.quality.samples import alternates, check_sample
-from svit_data.quality.signals import sample_signals
+from svit_data.quality.batch import BatchCheck, check_batch
+from svit_data.quality.samples import alternates
 from svit_data.tasks import ORIGINAL_FRAME, PER_QA_TASKS, SVIT_SOURCE
 
 BATCH_ROWS = 50_000  # samples per parquet row group
@@ -140,19 +142,37 @@ class _Columns:
         self.widths: list[int | None] = []
         self.heights: list[int | None] = []
         self.provenance: list[dict | None] = []
-        self.flags: list[list[str]] = []
-        self.signals: list[tuple[int, int, int]] = []
+        self.records: list[int] = []  # per sample: the record's index in the file
+        self.pairs: list[int] = []  # per sample: its conversation's QA count for the quota, -1 for none
+        self.where: list[tuple[int, int]] = []  # per sample: conversation index, first turn in it
 
     def __len__(self) -> int:
         return len(self.ids)
 
-    def table(self, task: str, schema: pa.Schema, source: str = SVIT_SOURCE) -> pa.Table:
+    def truncate(self) -> None:
+        """Drop the samples of a record that was not appended whole."""
+        n = len(self.records)
+        del self.froms[self.offsets[n] :], self.values[self.offsets[n] :], self.offsets[n + 1 :]
+        del self.ids[n:], self.conversation_index[n:], self.where[n:], self.pairs[n:]
+
+    def check(self, job: IngestJob) -> BatchCheck:
+        return check_batch(
+            job.task,
+            pa.array(self.froms, pa.string()),
+            pa.array(self.values, pa.string()),
+            np.array(self.offsets, np.int64),
+            np.array(self.records, np.int64),
+            np.array(self.pairs, np.int64),
+            repair=job.repair,
+        )
+
+    def table(self, task: str, schema: pa.Schema, checked: BatchCheck, source: str = SVIT_SOURCE) -> pa.Table:
         rows = len(self.ids)
         turn = schema.field("conversations").type.value_type
         conversations = pa.ListArray.from_arrays(
             pa.array(self.offsets, pa.int32()),
             pa.StructArray.from_arrays(
-                [pa.array(self.froms, pa.string()), pa.array(self.values, pa.string())], fields=list(turn)
+                [pa.array(self.froms, pa.string()), checked.values], fields=list(turn)
             ),
         )
         provenance_type = schema.field("provenance").type
@@ -172,14 +192,14 @@ class _Columns:
             "width": pa.array(self.widths, pa.int32()),
             "height": pa.array(self.heights, pa.int32()),
             "provenance": provenance,
-            "flags": pa.array(self.flags, pa.list_(pa.string())),
+            "flags": pa.array(checked.flags, pa.list_(pa.string())),
             "source": pa.array([source] * rows, pa.string()),
             "source_id": pa.nulls(rows, pa.string()),
             "images": pa.nulls(rows, schema.field("images").type),
             "box_frame": pa.array([ORIGINAL_FRAME] * rows, pa.string()),
         }
-        for k, name in enumerate(("answer_words", "qa_pairs", "boxes")):
-            columns[name] = pa.array([signal[k] for signal in self.signals], pa.int32())
+        for name in ("answer_words", "qa_pairs", "boxes"):
+            columns[name] = pa.array(getattr(checked, name), pa.int32())
         return pa.Table.from_arrays([columns[name] for name in schema.names], schema=schema)
 
 
@@ -187,23 +207,16 @@ class _Invalid(Exception):
     """Not an SVIT record; the checked path says exactly where."""
 
 
-class _Flagged(Exception):
-    """A flag under ``strict``: located by the caller."""
-
-    def __init__(self, message: str, field: str):
-        super().__init__(message)
-        self.field = field
-
-
 def _add_record(
     cols: _Columns,
     record: Any,
+    index: int,
     job: IngestJob,
     per_qa: bool,
     sizes: dict[int, tuple[int, int]],
     image_index: dict[int, str],
 ) -> int:
-    """Append the samples of one record to ``cols`` with their flags and signals; raise if not SVIT."""
+    """Append the samples of record ``index`` to ``cols`` (checked later, per batch); raise if not SVIT."""
     image_id = record["image_id"]
     conversations = record["conversations"]
     if type(image_id) is not int or type(conversations) is not list:
@@ -213,9 +226,7 @@ def _add_record(
         width, height = sizes[image_id]
     image_file = record.get("image_file") or image_index.get(image_id) or f"{image_id}.jpg"
     provenance = record.get("provenance")
-    task = job.task
-    prefix = f"{task}/{image_id}/"
-    seen: set[tuple[str, str]] = set()
+    prefix = f"{job.task}/{image_id}/"
     n = 0
     for c, conversation in enumerate(conversations):
         content = conversation["content"]
@@ -230,27 +241,20 @@ def _add_record(
             values.append(value)
         if per_qa and alternates(speakers):  # one sample per QA pair
             chunks = [(t, t + 2) for t in range(0, len(speakers), 2)]
-            pairs: int | None = len(chunks)
+            pairs = len(chunks)
         else:  # the whole conversation is one sample (flagged turn_order if it should have been pairs)
             chunks = [(0, len(speakers))] if speakers or not per_qa else []
-            pairs = None if per_qa else len(speakers) // 2
+            pairs = -1 if per_qa else len(speakers) // 2
         for a, b in chunks:
-            result = check_sample(
-                task, speakers[a:b], values[a:b], repair=job.repair, seen=seen, conversation_pairs=pairs
-            )
-            if job.strict and result.findings:
-                first = result.findings[0]
-                where = f"conversations[{c}].content"
-                where += f"[{a + first.turn}].{first.part}" if first.turn is not None else ""
-                raise _Flagged(f"{first.code}: {first.detail} (--strict makes every flag an error)", where)
             cols.froms += speakers[a:b]
-            cols.values += result.values
+            cols.values += values[a:b]
             cols.offsets.append(len(cols.froms))
             cols.ids.append(f"{prefix}{n}")
             cols.conversation_index.append(c)
-            cols.flags.append(result.flags)
-            cols.signals.append(sample_signals(speakers[a:b], result.values))
+            cols.where.append((c, a))
             n += 1
+        cols.pairs += [pairs] * len(chunks)
+    cols.records += [index] * n
     cols.image_ids += [image_id] * n
     cols.image_files += [image_file] * n
     cols.widths += [width] * n
@@ -271,28 +275,46 @@ def ingest_file(
     cols = _Columns()
     writer: pq.ParquetWriter | None = None
 
+    def check() -> BatchCheck:
+        """The pending samples' flags; under ``strict`` the first flag is a located error."""
+        checked = cols.check(job)
+        if job.strict and checked.first is not None:
+            i, finding = checked.first
+            c, a = cols.where[i]
+            where = f"conversations[{c}].content"
+            where += f"[{a + finding.turn}].{finding.part}" if finding.turn is not None else ""
+            raise InputError(
+                f"{finding.code}: {finding.detail} (--strict makes every flag an error)",
+                file=file,
+                record=cols.records[i],
+                field=where,
+            )
+        return checked
+
     def flush() -> None:
         nonlocal writer, cols
+        checked = check()
         writer = writer or pq.ParquetWriter(job.folder / name, schema)
-        writer.write_table(cols.table(job.task, schema, job.source))
-        for sample_id, flags in zip(cols.ids, cols.flags, strict=True):
+        writer.write_table(cols.table(job.task, schema, checked, job.source))
+        for i, flags in enumerate(checked.flags):
             for code in flags:
                 result.flag_counts[(job.task, code)] += 1
                 examples = result.examples.setdefault(code, [])
                 if len(examples) < EXAMPLES:
-                    examples.append(sample_id)
+                    examples.append(cols.ids[i])
         result.count += len(cols)
         cols = _Columns()
 
     try:
         for index, record in enumerate(iter_json_records(job.path)):
             try:
-                _add_record(cols, record, job, per_qa, sizes, image_index)
-            except _Flagged as flagged:
-                raise InputError(str(flagged), file=file, record=index, field=flagged.field) from None
+                _add_record(cols, record, index, job, per_qa, sizes, image_index)
             except (_Invalid, KeyError, TypeError, AttributeError):
                 from svit_data.formats.svit import expand_record
 
+                cols.truncate()  # drop the broken record's samples
+                if job.strict and len(cols):
+                    check()  # an earlier record's flag comes first, as it did when checked per record
                 expand_record(record, job.task, file=file, index=index)  # raises the located InputError
                 raise RuntimeError(
                     f"{file}: record {index}: the ingest fast path rejected a valid record"

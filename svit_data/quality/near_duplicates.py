@@ -20,13 +20,14 @@ QA on two images ("Is there a dog?" "Yes.") is below :data:`MIN_WORDS`, never a 
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterable
 
+import numba
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from svit_data.quality.textscan import ascii_word_crcs, crcs, simple_ascii, word_counts
 from svit_data.tasks import GPT
 
 MIN_WORDS = 25
@@ -38,48 +39,68 @@ _M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 _P1, _P2, _GOLD = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F), np.uint64(0x165667B19E3779F9)
 
 
-def _mix(x: np.ndarray) -> np.ndarray:
+@numba.njit(cache=True, nogil=True)
+def _mix_one(x):  # pragma: no cover - compiled
     """splitmix64's finalizer: a fixed 64-bit mixer (deterministic across runs and machines)."""
-    with np.errstate(over="ignore"):
-        x = x ^ (x >> np.uint64(30))
-        x = x * _M1
-        x = x ^ (x >> np.uint64(27))
-        x = x * _M2
-        return x ^ (x >> np.uint64(31))
+    x = x ^ (x >> np.uint64(30))
+    x = x * _M1
+    x = x ^ (x >> np.uint64(27))
+    x = x * _M2
+    return x ^ (x >> np.uint64(31))
+
+
+@numba.njit(cache=True, nogil=True)
+def _signatures(words, starts, p1, p2, gold):  # pragma: no cover - compiled
+    """One signature per document from its word hashes ``words[starts[d]:starts[d + 1]]``."""
+    n = len(starts) - 1
+    out = np.empty((n, BINS), np.uint8)
+    low = np.uint64(2**57 - 1)
+    bins = np.empty(BINS, np.uint64)
+    for d in range(n):
+        bins[:] = _EMPTY
+        for k in range(starts[d], starts[d + 1] - 2):
+            shingle = _mix_one(words[k] * p1 + words[k + 1] * p2 + words[k + 2])
+            b = shingle >> np.uint64(57)
+            value = shingle & low
+            if value < bins[b]:
+                bins[b] = value
+        first = -1
+        for b in range(BINS):
+            if bins[b] != _EMPTY:
+                first = b
+                break
+        following = BINS + first  # the next non-empty bin of the bins after the last non-empty one
+        for b in range(BINS - 1, -1, -1):
+            if bins[b] != _EMPTY:
+                following = b
+            if first < 0:  # no shingle at all: every bin borrows the empty value from afar
+                source, distance = _EMPTY, np.uint64(3 * BINS - 1 - b)
+            else:
+                source, distance = bins[following % BINS], np.uint64(following - b)
+            out[d, b] = np.uint8(_mix_one(source + distance * gold) >> np.uint64(56))
+    return out
 
 
 def signatures(texts: pa.Array) -> np.ndarray:
-    """One ``BINS``-byte signature per text (rows of uint8); texts need at least 3 words."""
+    """One ``BINS``-byte signature per text (rows of uint8); texts need at least 3 words.
+
+    pyarrow's ``utf8_lower`` and ``utf8_split_whitespace`` are the rule. ASCII texts without whitespace
+    at either end (where that split is ``str.split()``) are lowercased, split and hashed by one compiled
+    pass; the others go through pyarrow's kernels, then their words are hashed the same way."""
     n = len(texts)
-    words = pc.utf8_split_whitespace(pc.utf8_lower(texts))
-    offsets = words.offsets.to_numpy().astype(np.int64)
-    encoded = pc.dictionary_encode(words.flatten())
-    vocabulary = encoded.dictionary.to_pylist()
-    word_hash = np.array([zlib.crc32(w.encode()) for w in vocabulary], np.uint64)
-    hashes = word_hash[encoded.indices.to_numpy()] if len(vocabulary) else np.zeros(0, np.uint64)
-    doc = np.repeat(np.arange(n), np.diff(offsets))
-    starts = np.flatnonzero(np.arange(len(hashes)) + 2 < offsets[doc + 1])
-    with np.errstate(over="ignore"):
-        shingle = _mix(hashes[starts] * _P1 + hashes[starts + 1] * _P2 + hashes[starts + 2])
-    bins = (shingle >> np.uint64(57)).astype(np.int64)
-    flat = np.full(n * BINS, _EMPTY, np.uint64)
-    np.minimum.at(flat, doc[starts] * BINS + bins, shingle & np.uint64(2**57 - 1))
-    # rotation densification: an empty bin borrows the next non-empty bin to its right, circularly.
-    # Done on the flat (n * BINS) array with one 1-D running minimum (fast) instead of per row.
-    position = np.arange(n * BINS, dtype=np.int64)
-    start = position - position % BINS  # each bin's document start
-    following = np.minimum.accumulate(np.where(flat != _EMPTY, position, n * BINS)[::-1])[::-1]
-    first = following[::BINS]  # each document's first non-empty bin (or a later document's)
-    first_of = np.repeat(first, BINS)
-    wrapped = following >= start + BINS
-    following = np.where(wrapped, first_of + BINS, following) - start  # 0 .. 2 * BINS - 1
-    empty_doc = np.repeat(first >= np.arange(1, n + 1) * BINS, BINS)  # no shingle at all
-    following = np.where(empty_doc, 3 * BINS - 1, following)
-    distance = (following - position % BINS).astype(np.uint64)
-    source = flat[start + following % BINS]
-    with np.errstate(over="ignore"):
-        dense = _mix(source + distance * _GOLD)
-    return (dense >> np.uint64(56)).astype(np.uint8).reshape(n, BINS)
+    if isinstance(texts, pa.ChunkedArray):
+        texts = texts.combine_chunks()
+    simple = simple_ascii(texts)
+    out = np.empty((n, BINS), np.uint8)
+    if simple.any():
+        words, starts = ascii_word_crcs(texts.filter(pa.array(simple)))
+        out[simple] = _signatures(words, starts, _P1, _P2, _GOLD)
+    if not simple.all():
+        split = pc.utf8_split_whitespace(pc.utf8_lower(texts.filter(pa.array(~simple))))
+        words = crcs(split.flatten())
+        starts = split.offsets.to_numpy().astype(np.int64) - split.offsets[0].as_py()
+        out[~simple] = _signatures(words, starts, _P1, _P2, _GOLD)
+    return out
 
 
 def answer_documents(conversations: pa.ListArray, first_row: int) -> tuple[pa.Array, np.ndarray]:
@@ -88,11 +109,13 @@ def answer_documents(conversations: pa.ListArray, first_row: int) -> tuple[pa.Ar
     offsets = conversations.offsets.to_numpy()
     row = np.repeat(np.arange(len(conversations)) + first_row, np.diff(offsets))
     answer = pc.equal(turns.field("from"), GPT)
-    values = turns.field("value").filter(answer)  # only answers are split into words
-    long_answer = pc.greater_equal(pc.list_value_length(pc.utf8_split_whitespace(values)), MIN_WORDS)
-    return values.filter(long_answer), row[answer.to_numpy(zero_copy_only=False)][
-        long_answer.to_numpy(zero_copy_only=False)
-    ]
+    values = turns.field("value").filter(answer)
+    words = word_counts(values)  # utf8_split_whitespace's count wherever it is str.split()'s
+    other = ~simple_ascii(values)
+    if other.any():
+        words[other] = pc.list_value_length(pc.utf8_split_whitespace(values.filter(pa.array(other))))
+    long_answer = words >= MIN_WORDS
+    return values.filter(pa.array(long_answer)), row[answer.to_numpy(zero_copy_only=False)][long_answer]
 
 
 def near_duplicate_rows(batches: Iterable[pa.ListArray]) -> np.ndarray:
@@ -111,24 +134,33 @@ def near_duplicate_rows(batches: Iterable[pa.ListArray]) -> np.ndarray:
     return np.unique(row[_confirmed(sig, row)])
 
 
+@numba.njit(cache=True, nogil=True)
+def _confirm_band(order, keys, sig, row, enough, confirmed):  # pragma: no cover - compiled
+    """Walk one band's buckets (``order`` sorts the band's ``keys``, stable): each member is compared with
+    its bucket's first document, unless it is already confirmed or belongs to the same sample."""
+    head = order[0]
+    for i in range(1, len(order)):
+        doc = order[i]
+        if keys[i] != keys[i - 1]:
+            head = doc
+            continue
+        if confirmed[doc] or row[doc] == row[head]:
+            continue
+        same = 0
+        for k in range(sig.shape[1]):
+            same += sig[head, k] == sig[doc, k]
+        if same >= enough:
+            confirmed[doc] = True
+
+
 def _confirmed(sig: np.ndarray, row: np.ndarray) -> np.ndarray:
     """Indices of documents confirmed as near-duplicates of an earlier document of another sample."""
     bands = np.ascontiguousarray(sig).view(np.uint64)  # (n, BANDS)
-    pairs = []
+    confirmed = np.zeros(len(sig), bool)
+    # the share of equal values is at least THRESHOLD: an exact count, no float rounding
+    enough = int(np.ceil(THRESHOLD * BINS - 1e-9))
     for b in range(BANDS):
-        order = np.argsort(bands[:, b], kind="stable")
-        keys = bands[order, b]
-        new_group = np.ones(len(keys), bool)
-        new_group[1:] = keys[1:] != keys[:-1]
-        group_first = order[np.flatnonzero(new_group)][np.cumsum(new_group) - 1]
-        member = ~new_group
-        pairs.append(np.stack([group_first[member], order[member]], axis=1))
-    stacked = np.concatenate(pairs)
-    stacked = stacked[row[stacked[:, 0]] != row[stacked[:, 1]]]
-    codes = np.sort(stacked[:, 0] * np.int64(len(sig)) + stacked[:, 1])  # one int64 per pair
-    codes = codes[np.concatenate([[True], codes[1:] != codes[:-1]])] if len(codes) else codes
-    candidates = np.stack([codes // len(sig), codes % len(sig)], axis=1)
-    if not len(candidates):
-        return np.zeros(0, np.int64)
-    similar = (sig[candidates[:, 0]] == sig[candidates[:, 1]]).mean(axis=1) >= THRESHOLD
-    return candidates[similar, 1]
+        keys = np.ascontiguousarray(bands[:, b])
+        order = np.argsort(keys, kind="stable")
+        _confirm_band(order, keys[order], sig, row, enough, confirmed)
+    return np.flatnonzero(confirmed)

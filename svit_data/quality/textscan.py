@@ -1,0 +1,164 @@
+"""Compiled passes over the UTF-8 bytes of a pyarrow string array, for the batch quality checks.
+
+Each kernel reads the bytes once, without building Python strings or intermediate arrays. They only
+handle what is defined on bytes alone; callers route texts where Unicode matters (see each kernel) to
+the exact pyarrow or Python rule. "Whitespace" here is the ASCII whitespace of both ``str.split()`` and
+pyarrow's ``utf8_split_whitespace``: tab to carriage return, 0x1c-0x1f and space.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+_WHITESPACE = np.zeros(256, np.bool_)
+_WHITESPACE[[*range(9, 14), *range(28, 33)]] = True
+_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
+
+
+def _crc_table() -> np.ndarray:
+    table = np.arange(256, dtype=np.uint32)
+    for _ in range(8):
+        table = np.where(table & 1, (table >> 1) ^ np.uint32(0xEDB88320), table >> 1).astype(np.uint32)
+    return table
+
+
+_CRC = _crc_table()  # zlib's CRC-32 (reflected 0xEDB88320), so a word hashes as zlib.crc32 hashes it
+
+
+def text_bytes(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """The UTF-8 bytes of a string array and its offsets into them (int64); nulls read as empty."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    width = np.int64 if pa.types.is_large_string(values.type) else np.int32
+    offsets = np.frombuffer(values.buffers()[1], width)[values.offset : values.offset + len(values) + 1]
+    buffer = values.buffers()[2]
+    data = np.frombuffer(buffer, np.uint8) if buffer is not None else np.zeros(0, np.uint8)
+    return data, offsets.astype(np.int64)
+
+
+@numba.njit(cache=True, nogil=True)
+def _word_counts(data, offsets, whitespace):  # pragma: no cover - compiled
+    n = len(offsets) - 1
+    counts = np.zeros(n, np.int64)
+    for i in range(n):
+        inside = False
+        count = 0
+        for k in range(offsets[i], offsets[i + 1]):
+            if whitespace[data[k]]:
+                inside = False
+            elif not inside:
+                inside = True
+                count += 1
+        counts[i] = count
+    return counts
+
+
+def word_counts(values: pa.Array) -> np.ndarray:
+    """Whitespace words per text: ``len(text.split())`` wherever the text holds no non-ASCII whitespace."""
+    data, offsets = text_bytes(values)
+    return _word_counts(data, offsets, _WHITESPACE)
+
+
+@numba.njit(cache=True, nogil=True)
+def _normalized_hashes(data, offsets, whitespace, fnv_offset, fnv_prime):  # pragma: no cover - compiled
+    n = len(offsets) - 1
+    out = np.empty(n, np.uint64)
+    for i in range(n):
+        h = fnv_offset
+        inside = False
+        words = 0
+        for k in range(offsets[i], offsets[i + 1]):
+            byte = data[k]
+            if whitespace[byte]:
+                inside = False
+                continue
+            if not inside:
+                inside = True
+                if words:
+                    h = (h ^ np.uint64(32)) * fnv_prime
+                words += 1
+            if 65 <= byte <= 90:
+                byte += 32
+            h = (h ^ np.uint64(byte)) * fnv_prime
+        out[i] = h
+    return out
+
+
+def normalized_hashes(values: pa.Array) -> np.ndarray:
+    """A 64-bit hash of ``" ".join(text.lower().split())`` per text, exact for ASCII texts (and for
+    texts that are already normalized, whatever their characters)."""
+    data, offsets = text_bytes(values)
+    return _normalized_hashes(data, offsets, _WHITESPACE, _FNV_OFFSET, _FNV_PRIME)
+
+
+@numba.njit(cache=True, nogil=True)
+def _ascii_word_crcs(data, offsets, whitespace, crc):  # pragma: no cover - compiled
+    n = len(offsets) - 1
+    counts = _word_counts(data, offsets, whitespace)
+    starts = np.zeros(n + 1, np.int64)
+    for i in range(n):
+        starts[i + 1] = starts[i] + counts[i]
+    out = np.empty(starts[n], np.uint64)
+    w = 0
+    for i in range(n):
+        inside = False
+        value = np.uint32(0)
+        for k in range(offsets[i], offsets[i + 1]):
+            byte = data[k]
+            if whitespace[byte]:
+                if inside:
+                    out[w] = np.uint64(value ^ np.uint32(0xFFFFFFFF))
+                    w += 1
+                    inside = False
+                continue
+            if not inside:
+                inside = True
+                value = np.uint32(0xFFFFFFFF)
+            if 65 <= byte <= 90:
+                byte += 32
+            value = crc[(value ^ np.uint32(byte)) & np.uint32(0xFF)] ^ (value >> np.uint32(8))
+        if inside:
+            out[w] = np.uint64(value ^ np.uint32(0xFFFFFFFF))
+            w += 1
+    return out, starts
+
+
+def ascii_word_crcs(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """``zlib.crc32`` of every whitespace word of the lowercased ASCII texts, and each text's first word."""
+    data, offsets = text_bytes(values)
+    return _ascii_word_crcs(data, offsets, _WHITESPACE, _CRC)
+
+
+@numba.njit(cache=True, nogil=True)
+def _crcs(data, offsets, crc):  # pragma: no cover - compiled
+    n = len(offsets) - 1
+    out = np.empty(n, np.uint64)
+    for i in range(n):
+        value = np.uint32(0xFFFFFFFF)
+        for k in range(offsets[i], offsets[i + 1]):
+            value = crc[(value ^ np.uint32(data[k])) & np.uint32(0xFF)] ^ (value >> np.uint32(8))
+        out[i] = np.uint64(value ^ np.uint32(0xFFFFFFFF))
+    return out
+
+
+def crcs(values: pa.Array) -> np.ndarray:
+    """``zlib.crc32`` of each text's UTF-8 bytes."""
+    data, offsets = text_bytes(values)
+    return _crcs(data, offsets, _CRC)
+
+
+def simple_ascii(values: pa.Array) -> np.ndarray:
+    """Texts that are ASCII, non-empty, and neither start nor end with whitespace: on these pyarrow's
+    ``utf8_split_whitespace`` gives exactly ``str.split()`` (elsewhere it yields empty words at the edges)."""
+    data, offsets = text_bytes(values)
+    nonempty = offsets[1:] > offsets[:-1]
+    if not nonempty.any():
+        return nonempty
+    first = data[np.where(nonempty, offsets[:-1], 0)]
+    last = data[np.where(nonempty, offsets[1:] - 1, 0)]
+    ascii_ = pc.string_is_ascii(values).to_numpy(zero_copy_only=False)
+    return ascii_ & nonempty & ~_WHITESPACE[first] & ~_WHITESPACE[last]
