@@ -192,7 +192,7 @@ class _Columns:
             "width": pa.array(self.widths, pa.int32()),
             "height": pa.array(self.heights, pa.int32()),
             "provenance": provenance,
-            "flags": pa.array(checked.flags, pa.list_(pa.string())),
+            "flags": checked.flags(),
             "source": pa.array([source] * rows, pa.string()),
             "source_id": pa.nulls(rows, pa.string()),
             "images": pa.nulls(rows, schema.field("images").type),
@@ -296,7 +296,7 @@ def ingest_file(
         checked = check()
         writer = writer or pq.ParquetWriter(job.folder / name, schema)
         writer.write_table(cols.table(job.task, schema, checked, job.source))
-        for i, flags in enumerate(checked.flags):
+        for i, flags in checked.flagged.items():
             for code in flags:
                 result.flag_counts[(job.task, code)] += 1
                 examples = result.examples.setdefault(code, [])

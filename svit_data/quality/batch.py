@@ -8,7 +8,7 @@ the check it stands for, and tests run both paths on the same records):
 
 - its turns alternate user, gpt (:func:`~svit_data.quality.samples.alternates`) and its conversation's QA
   count is near the quota (:func:`~svit_data.quality.samples.check_quota`, called once per count);
-- no turn holds a hint word of :func:`~svit_data.quality.text.text_checks_may_find` (after lowercasing ASCII;
+- no turn holds a hint word of :func:`~svit_data.quality.text.text_checks_may_find` (matched ignoring case;
   the two characters that ``str.lower`` turns into ASCII, ``İ`` and the Kelvin sign, count as hints),
   and every answer holds a printable ASCII character (so it is not blank);
 - outside referring QA, no turn holds ``[`` (the box checks look for nothing else there);
@@ -35,7 +35,7 @@ from svit_data.quality.referring import count_boxes
 from svit_data.quality.samples import QUOTA, check_quota, check_sample, normalize
 from svit_data.quality.signals import _BOXES, answer_words
 from svit_data.quality.text import _ERROR_HINTS, _SOURCE_HINTS
-from svit_data.quality.textscan import normalized_hashes, word_counts
+from svit_data.quality.textscan import TurnScan, normalized_hashes, scan, word_counts
 from svit_data.tasks import GPT, REFERRING_QA, USER
 
 _HINT_RE = (
@@ -55,15 +55,23 @@ _MARGIN = 1e-9  # boxes with nearly equal corners go to the exact check
 
 @dataclass
 class BatchCheck:
-    """Per sample: flags (in the rule's order), the three signals; per turn: the text after repairs.
-    ``first`` is the first flagged sample and its first finding (for ``--strict``), or None."""
+    """Per sample: flags (in the rule's order; ``flagged`` holds only the flagged samples) and the three
+    signals; per turn: the text after repairs. ``first`` is the first flagged sample and its first
+    finding (for ``--strict``), or None."""
 
     values: pa.Array
-    flags: list[list[str]]
+    flagged: dict[int, list[str]]
     answer_words: np.ndarray
     qa_pairs: np.ndarray
     boxes: np.ndarray
     first: tuple[int, Finding] | None
+
+    def flags(self) -> pa.Array:
+        """The ``flags`` column."""
+        lists: list[list[str]] = [[]] * len(self.answer_words)  # read only: one shared empty list
+        for i, codes in self.flagged.items():
+            lists[i] = codes
+        return pa.array(lists, pa.list_(pa.string()))
 
 
 def _np(array: pa.Array) -> np.ndarray:
@@ -74,30 +82,28 @@ def _any_per_sample(turn_mask: np.ndarray, sample: np.ndarray, n: int) -> np.nda
     return np.bincount(sample[turn_mask], minlength=n) > 0
 
 
-def _box_clean(values: pa.Array) -> np.ndarray:
+def _box_clean(values: pa.Array, turns: TurnScan) -> np.ndarray:
     """Referring-QA turns that the box checks provably leave unflagged and unchanged."""
-    clean = _np(pc.equal(pc.count_substring(values, "<st>"), pc.count_substring(values, "<ed>")))
-    brackets = _np(pc.count_substring(values, "["))
-    has = np.flatnonzero(brackets > 0)
+    clean = turns.starts == turns.ends
+    has = np.flatnonzero(turns.brackets > 0)
     if not len(has):
         return clean
     texts = values.take(pa.array(has))
-    canonical = _np(pc.match_substring_regex(texts, CANONICAL))
-    ok = np.zeros(len(has), bool)
-    good = np.flatnonzero(canonical)
+    ok = _np(pc.match_substring_regex(texts, CANONICAL))
+    good = np.flatnonzero(ok)
     if len(good):
         numbers = pc.replace_substring_regex(texts.take(pa.array(good)), r"[^\[]*\[([^\]]*)\][^\[]*", r"\1,")
         parts = pc.utf8_trim_whitespace(pc.split_pattern(numbers, ",").flatten())
         parts = parts.filter(pc.not_equal(parts, ""))
         box = _np(pc.cast(parts, pa.float64())).reshape(-1, 4)
         bad = (box[:, 2] - box[:, 0] < _MARGIN) | (box[:, 3] - box[:, 1] < _MARGIN)
-        turn_of_box = np.repeat(np.arange(len(good)), brackets[has[good]])
+        turn_of_box = np.repeat(np.arange(len(good)), turns.brackets[has[good]])
         ok[good] = np.bincount(turn_of_box[bad], minlength=len(good)) == 0
     clean[has] = ok
     return clean
 
 
-def _candidates(task: str, values: pa.Array, sample, position, user, gpt, offsets, pairs) -> np.ndarray:
+def _candidates(task, values, turns: TurnScan, sample, position, user, gpt, offsets, pairs) -> np.ndarray:
     """Samples that may be flagged or repaired: they go through ``check_sample``."""
     n = len(offsets) - 1
     expected = np.where(position % 2 == 0, user, gpt)
@@ -105,24 +111,10 @@ def _candidates(task: str, values: pa.Array, sample, position, user, gpt, offset
     for count in np.unique(pairs[pairs >= 0]):
         if check_quota(task, int(count)) is not None:
             candidate |= pairs == count
-    hinted = _np(pc.match_substring_regex(pc.ascii_lower(values), _HINT_RE))
-    blank = gpt & ~_np(pc.match_substring_regex(values, "[!-~]"))
-    candidate |= _any_per_sample(hinted | blank, sample, n)
-    if task == REFERRING_QA:
-        candidate |= _any_per_sample(~_box_clean(values), sample, n)
-    else:
-        candidate |= _any_per_sample(_np(pc.match_substring(values, "[")), sample, n)
-    return candidate
-
-
-def _turn_hashes(values: pa.Array, ascii_: np.ndarray) -> np.ndarray:
-    """The hash of each turn's normalized text."""
-    hashes = normalized_hashes(values)
-    other = np.flatnonzero(~ascii_)
-    if len(other):
-        texts = [normalize(v) for v in values.take(pa.array(other)).to_pylist()]
-        hashes[other] = normalized_hashes(pa.array(texts, pa.string()))
-    return hashes
+    hinted = _np(pc.match_substring_regex(values, _HINT_RE))
+    candidate |= _any_per_sample(hinted | (gpt & ~turns.printable), sample, n)
+    boxes_clean = _box_clean(values, turns) if task == REFERRING_QA else turns.brackets == 0
+    return candidate | _any_per_sample(~boxes_clean, sample, n)
 
 
 def _duplicates(values: pa.Array, answers: np.ndarray, hashes: np.ndarray, record: np.ndarray) -> np.ndarray:
@@ -152,49 +144,44 @@ def _duplicates(values: pa.Array, answers: np.ndarray, hashes: np.ndarray, recor
     return duplicate
 
 
-def _signals(values: pa.Array, sample, user, gpt, position, n: int) -> tuple[np.ndarray, ...]:
+def _signals(
+    values: pa.Array, turns: TurnScan, sample, answers, pair_answers, n: int
+) -> tuple[np.ndarray, ...]:
     """(answer_words, qa_pairs, boxes) per sample, as :func:`~svit_data.quality.signals.sample_signals`."""
-    after_user = np.zeros(len(values), bool)
-    after_user[1:] = user[:-1]
-    qa_pairs = np.bincount(sample, weights=gpt & (position > 0) & after_user, minlength=n)
-    ascii_ = _np(pc.string_is_ascii(values))
-    brackets = _np(pc.count_substring(values, "["))
-    marked = _np(pc.match_substring(values, "<st>"))
     # boxes: canonical text attaches every [..] to a reference; other marked turns go to count_boxes
     turn_boxes = np.zeros(len(values), np.int64)
-    at = np.flatnonzero(marked)
+    at = np.flatnonzero(turns.starts > 0)
     if len(at):
         texts = values.take(pa.array(at))
         canonical = _np(pc.match_substring_regex(texts, CANONICAL))
-        turn_boxes[at[canonical]] = brackets[at[canonical]]
+        turn_boxes[at[canonical]] = turns.brackets[at[canonical]]
         odd = np.flatnonzero(~canonical)
         for i, text in zip(odd, texts.take(pa.array(odd)).to_pylist(), strict=True):
             turn_boxes[at[i]] = count_boxes(text)
-    # answer words: compiled counts where str.split() splits only at ASCII whitespace
-    words = np.zeros(len(values), np.int64)
-    answers = np.flatnonzero(gpt)
-    edit = (brackets > 0) | marked | _np(pc.match_substring(values, "<ed>"))
-    safe = ascii_.copy()
-    if not ascii_[answers].all():
-        wide = answers[~ascii_[answers]]
-        safe[wide] = ~_np(pc.match_substring_regex(values.take(pa.array(wide)), _UNICODE_SPACE))
-    plain = answers[~edit[answers] & safe[answers]]
-    words[plain] = word_counts(values.take(pa.array(plain)))
-    edited = answers[edit[answers]]
-    rest = answers[~edit[answers] & ~safe[answers]]
-    if len(edited):
-        texts = values.take(pa.array(edited))
+    # answer words: the scan's count where str.split() splits only at ASCII whitespace
+    words = turns.words.copy()
+    edit = answers[(turns.brackets[answers] > 0) | (turns.starts[answers] > 0) | (turns.ends[answers] > 0)]
+    rest = []
+    wide = answers[~turns.ascii[answers]]
+    if len(wide):
+        rest = wide[_np(pc.match_substring_regex(values.take(pa.array(wide)), _UNICODE_SPACE))]
+    edit = np.setdiff1d(edit, rest)
+    if len(edit):
+        texts = values.take(pa.array(edit))
         plain_ascii = _np(pc.match_substring_regex(texts, _PLAIN_ASCII))
         stripped = pc.replace_substring_regex(texts.filter(pa.array(plain_ascii)), _BOXES.pattern, "")
         stripped = pc.replace_substring(pc.replace_substring(stripped, "<st>", ""), "<ed>", "")
-        words[edited[plain_ascii]] = word_counts(stripped)
-        rest = np.concatenate([rest, edited[~plain_ascii]])
-    for i, text in zip(rest, values.take(pa.array(rest)).to_pylist(), strict=True):
+        words[edit[plain_ascii]] = word_counts(stripped)
+        rest = np.concatenate([rest, edit[~plain_ascii]]).astype(np.int64)
+    for i, text in zip(rest, values.take(pa.array(rest, pa.int64())).to_pylist(), strict=True):
         words[i] = answer_words(text)
+    is_answer = np.zeros(len(values), bool)
+    is_answer[answers] = True
+    count = np.bincount
     return (
-        np.bincount(sample, weights=words, minlength=n).astype(np.int32),
-        qa_pairs.astype(np.int32),
-        np.bincount(sample, weights=turn_boxes, minlength=n).astype(np.int32),
+        count(sample, weights=np.where(is_answer, words, 0), minlength=n).astype(np.int32),
+        count(sample[pair_answers], minlength=n).astype(np.int32),
+        count(sample, weights=turn_boxes, minlength=n).astype(np.int32),
     )
 
 
@@ -211,14 +198,15 @@ def check_batch(
     """Check a batch of samples of one ``task``: sample ``i`` holds turns ``offsets[i]:offsets[i + 1]``
     of ``froms``/``values``; ``record`` numbers each sample's source record (duplicates are looked for
     within a record); ``conversation_pairs`` is the QA count of its conversation, -1 for none (quota)."""
-    if QUOTA.get(task) is None:
+    if task not in QUOTA:
         raise ValueError(f"unknown task {task!r}")
     offsets = np.asarray(offsets, np.int64)
     n = len(offsets) - 1
     sample = np.repeat(np.arange(n), np.diff(offsets))
     position = np.arange(len(values)) - offsets[sample]
     user, gpt = _np(pc.equal(froms, USER)), _np(pc.equal(froms, GPT))
-    candidate = _candidates(task, values, sample, position, user, gpt, offsets, conversation_pairs)
+    turns = scan(values)
+    candidate = _candidates(task, values, turns, sample, position, user, gpt, offsets, conversation_pairs)
 
     def run(i: int, speakers: list[str], texts: list[str], seen: set | None):
         pairs = int(conversation_pairs[i])
@@ -226,42 +214,42 @@ def check_batch(
             task, speakers, texts, repair=repair, seen=seen, conversation_pairs=pairs if pairs >= 0 else None
         )
 
-    checked = {}
-    changed_turns: list[int] = []
-    changed_texts: list[str] = []
+    # the exact rule on the candidates; their repaired texts replace the originals
     picked = np.flatnonzero(candidate)
-    turns = np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in picked]) if len(picked) else []
-    speakers_all = froms.take(pa.array(turns, pa.int64())).to_pylist()
-    texts_all = values.take(pa.array(turns, pa.int64())).to_pylist()
-    at = 0
-    originals = {}
-    for i in picked:
-        size = int(offsets[i + 1] - offsets[i])
-        speakers, texts = speakers_all[at : at + size], texts_all[at : at + size]
-        at += size
-        result = run(i, speakers, texts, None)
-        checked[i] = result
+    spans = [(int(offsets[i]), int(offsets[i + 1])) for i in picked]
+    turn_index = pa.array([t for a, b in spans for t in range(a, b)], pa.int64())
+    speakers_all, texts_all = froms.take(turn_index).to_pylist(), values.take(turn_index).to_pylist()
+    checked, originals, changed, new_texts = {}, {}, [], []
+    for i, (a, b) in zip(picked, spans, strict=True):
+        speakers, texts = speakers_all[: b - a], texts_all[: b - a]
+        del speakers_all[: b - a], texts_all[: b - a]
+        checked[i] = run(i, speakers, texts, None)
         originals[i] = (speakers, texts)
-        for k, (old, new) in enumerate(zip(texts, result.values, strict=True)):
-            if old is not new and old != new:
-                changed_turns.append(int(offsets[i]) + k)
-                changed_texts.append(new)
-    if changed_turns:
+        for k, (old, new) in enumerate(zip(texts, checked[i].values, strict=True)):
+            if old != new:
+                changed.append(a + k)
+                new_texts.append(new)
+    if changed:
         mask = np.zeros(len(values), bool)
-        mask[changed_turns] = True
-        order = np.argsort(changed_turns)
-        values = pc.replace_with_mask(values, pa.array(mask), pa.array([changed_texts[k] for k in order]))
+        mask[changed] = True  # changed is in turn order: candidates and their turns are visited in order
+        fixed = pa.array(new_texts, pa.string())
+        values = pc.replace_with_mask(values, pa.array(mask), fixed)
+        turns.patch(np.array(changed), scan(fixed))
 
-    ascii_ = _np(pc.string_is_ascii(values))
+    # duplicates: hashes of the normalized texts (exact for ASCII; Python's normalize for the rest)
     after_user = np.zeros(len(values), bool)
     after_user[1:] = user[:-1]
-    answers = np.flatnonzero(gpt & (position > 0) & after_user)
-    duplicate = _duplicates(values, answers, _turn_hashes(values, ascii_), record[sample])
+    pair_answers = np.flatnonzero(gpt & (position > 0) & after_user)
+    wide = np.flatnonzero(~turns.ascii)
+    if len(wide):
+        normalized = [normalize(v) for v in values.take(pa.array(wide)).to_pylist()]
+        turns.hashes[wide] = normalized_hashes(pa.array(normalized, pa.string()))
+    duplicate = _duplicates(values, pair_answers, turns.hashes, record[sample])
     repeats = _any_per_sample(duplicate, sample, n)
 
     def with_seen(i: int):
         """check_sample again, with the normalized pairs of the record's earlier samples as ``seen``."""
-        earlier = answers[(record[sample[answers]] == record[i]) & (sample[answers] < i)]
+        earlier = pair_answers[(record[sample[pair_answers]] == record[i]) & (sample[pair_answers] < i)]
         texts = values.take(pa.array(np.concatenate([earlier - 1, earlier]), pa.int64())).to_pylist()
         k = len(earlier)
         seen = {(normalize(texts[j]), normalize(texts[k + j])) for j in range(k)}
@@ -272,15 +260,12 @@ def check_batch(
 
     for i in np.flatnonzero(candidate & repeats):
         checked[i] = with_seen(i)
-    flags: list[list[str]] = [[] for _ in range(n)]
-    for i in np.flatnonzero(repeats & ~candidate):
-        flags[i] = ["duplicate_qa"]
-    for i, result in checked.items():
-        flags[i] = result.flags
-    flagged = [i for i in range(n) if flags[i]] if (repeats.any() or checked) else []
+    flagged = {int(i): ["duplicate_qa"] for i in np.flatnonzero(repeats & ~candidate)}
+    flagged.update({int(i): result.flags for i, result in checked.items() if result.flags})
     first = None
     if flagged:
-        i = flagged[0]
-        result = checked[i] if i in checked else with_seen(i)
-        first = (i, result.findings[0])
-    return BatchCheck(values, flags, *_signals(values, sample, user, gpt, position, n), first)
+        i = min(flagged)
+        first = (i, (checked[i] if i in checked else with_seen(i)).findings[0])
+    answers = np.flatnonzero(gpt)
+    signals = _signals(values, turns, sample, answers, pair_answers, n)
+    return BatchCheck(values, dict(sorted(flagged.items())), *signals, first)

@@ -8,6 +8,8 @@ pyarrow's ``utf8_split_whitespace``: tab to carriage return, 0x1c-0x1f and space
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numba
 import numpy as np
 import pyarrow as pa
@@ -162,3 +164,72 @@ def simple_ascii(values: pa.Array) -> np.ndarray:
     last = data[np.where(nonempty, offsets[1:] - 1, 0)]
     ascii_ = pc.string_is_ascii(values).to_numpy(zero_copy_only=False)
     return ascii_ & nonempty & ~_WHITESPACE[first] & ~_WHITESPACE[last]
+
+
+@numba.njit(cache=True, nogil=True)
+def _scan(data, offsets, whitespace, fnv_offset, fnv_prime):  # pragma: no cover - compiled
+    n = len(offsets) - 1
+    ascii_ = np.ones(n, np.bool_)
+    printable = np.zeros(n, np.bool_)
+    brackets = np.zeros(n, np.int64)
+    starts = np.zeros(n, np.int64)
+    ends = np.zeros(n, np.int64)
+    words = np.zeros(n, np.int64)
+    hashes = np.empty(n, np.uint64)
+    for i in range(n):
+        h = fnv_offset
+        inside = False
+        count = 0
+        end = offsets[i + 1]
+        for k in range(offsets[i], end):
+            byte = data[k]
+            if byte >= 128:
+                ascii_[i] = False
+            elif 33 <= byte <= 126:
+                printable[i] = True
+                if byte == 91:  # [
+                    brackets[i] += 1
+                elif byte == 60 and k + 3 < end and data[k + 3] == 62:  # <..>
+                    if data[k + 1] == 115 and data[k + 2] == 116:  # st
+                        starts[i] += 1
+                    elif data[k + 1] == 101 and data[k + 2] == 100:  # ed
+                        ends[i] += 1
+            if whitespace[byte]:
+                inside = False
+                continue
+            if not inside:
+                inside = True
+                if count:
+                    h = (h ^ np.uint64(32)) * fnv_prime
+                count += 1
+            if 65 <= byte <= 90:
+                byte += 32
+            h = (h ^ np.uint64(byte)) * fnv_prime
+        words[i] = count
+        hashes[i] = h
+    return ascii_, printable, brackets, starts, ends, words, hashes
+
+
+@dataclass
+class TurnScan:
+    """What one pass over each text finds: ASCII only, any printable ASCII character (``[!-~]``), the
+    counts of ``[``, ``<st>`` and ``<ed>``, whitespace words, and the hash of the normalized text
+    (exact for ASCII texts; see :func:`normalized_hashes`)."""
+
+    ascii: np.ndarray
+    printable: np.ndarray
+    brackets: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    words: np.ndarray
+    hashes: np.ndarray
+
+    def patch(self, at: np.ndarray, other: TurnScan) -> None:
+        """Replace the entries at ``at`` by ``other``'s (texts that changed)."""
+        for name in self.__dataclass_fields__:
+            getattr(self, name)[at] = getattr(other, name)
+
+
+def scan(values: pa.Array) -> TurnScan:
+    data, offsets = text_bytes(values)
+    return TurnScan(*_scan(data, offsets, _WHITESPACE, _FNV_OFFSET, _FNV_PRIME))
