@@ -3,7 +3,7 @@
 Each run is a fresh process with an empty ``SVIT_CACHE``: ``svit-recipe build core-150k --source FOLDER``
 (ingest, concept matrix, selection, parquet). **checks** is the build as shipped; **no checks** is the
 same build with the batch checks and signals (``svit_data.ingest.check_batch``) and the near-duplicate
-pass replaced by no-ops that flag nothing (monkeypatched, so the rest of the code path is identical). Then ``near_duplicate_rows`` is timed
+pass (signatures per ingest batch, confirmation over the pool) replaced by no-ops that flag nothing (monkeypatched, so the rest of the code path is identical). Then ``near_duplicate_rows`` is timed
 alone over the ingested pool's ``conversations`` column. The patches reach only the ingesting process:
 use a source under ``svit_data.pool.PARALLEL_BYTES`` (256 MB), e.g. ``make_scale_pool.py --images 10000``,
 or the checks run in the workers of the "no checks" run too.
@@ -38,7 +38,8 @@ def one_build(source: str, work: Path, checks: bool) -> dict:
             return BatchCheck(values, {}, zeros, zeros, zeros, None)
 
         ingest.check_batch = unchecked
-        pool_module.near_duplicate_rows = lambda batches: np.zeros(0, np.int64)
+        ingest.document_signatures = lambda conversations, first: (np.zeros((0, 128), np.uint8), np.zeros(0))
+        pool_module.confirmed_rows = lambda parts: np.zeros(0, np.int64)
     from svit_data.cli import main
 
     start, cpu = time.perf_counter(), time.process_time()

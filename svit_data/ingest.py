@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 from svit_data.errors import InputError
 from svit_data.formats.jsonstream import iter_json_records
 from svit_data.quality.batch import BatchCheck, check_batch
+from svit_data.quality.near_duplicates import document_signatures
 from svit_data.quality.samples import alternates
 from svit_data.tasks import ORIGINAL_FRAME, PER_QA_TASKS, SVIT_SOURCE
 
@@ -58,6 +59,8 @@ class IngestResult:
     count: int
     flag_counts: Counter = field(default_factory=Counter)  # (task, code) -> samples
     examples: dict[str, list[str]] = field(default_factory=dict)  # code -> first sample ids
+    # near-duplicate signatures of the long answers and their rows in the file, per batch
+    documents: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
 
 
 def run_jobs(
@@ -295,7 +298,9 @@ def ingest_file(
         nonlocal writer, cols
         checked = check()
         writer = writer or pq.ParquetWriter(job.folder / name, schema)
-        writer.write_table(cols.table(job.task, schema, checked, job.source))
+        table = cols.table(job.task, schema, checked, job.source)
+        writer.write_table(table)
+        result.documents.append(document_signatures(table["conversations"].combine_chunks(), result.count))
         for i, flags in checked.flagged.items():
             for code in flags:
                 result.flag_counts[(job.task, code)] += 1

@@ -34,7 +34,7 @@ from svit_data.atomic import staged_folder
 from svit_data.errors import InputError, SvitError
 from svit_data.formats.jsonstream import iter_json_records
 from svit_data.ingest import EXAMPLES, IngestJob, run_jobs
-from svit_data.quality.near_duplicates import near_duplicate_rows
+from svit_data.quality.near_duplicates import confirmed_rows
 from svit_data.schema import POOL_SCHEMA
 from svit_data.tasks import ALL_TASKS_FILE, SVIT_SOURCE, TASK_FILES, TASKS
 
@@ -318,10 +318,11 @@ def _ingest(
         if not counts:  # raising here leaves no pool behind: the next try ingests again
             given = ", ".join(str(p) for ps in task_files.values() for p in ps)
             raise SvitError(f"the source holds no samples: {given} contain no records")
-        near = near_duplicate_rows(
-            batch.column(0)
-            for name in files
-            for batch in pq.ParquetFile(tmp / name).iter_batches(columns=["conversations"], batch_size=65_536)
+        first = np.cumsum([0] + [result.count for result in results])
+        near = confirmed_rows(
+            (sig, row + start)
+            for result, start in zip(results, first[:-1], strict=True)
+            for sig, row in result.documents
         )
         quality = quality_summary(results, near, [tmp / name for name in files])
         if strict and quality["flagged"]:
@@ -352,12 +353,10 @@ def quality_summary(results: list, near: np.ndarray, files: list[Path]) -> dict:
         lengths = table["flags"].combine_chunks().value_lengths().to_numpy(zero_copy_only=False)
         hit = near[(near >= first) & (near < first + table.num_rows)] - first
         flagged += int(((lengths > 0) | np.isin(np.arange(table.num_rows), hit)).sum())
-        for row in hit:
-            task = table["task"][int(row)].as_py()
+        for task in table["task"].take(pa.array(hit)).to_pylist():
             counts = per_task.setdefault(task, {})  # a task may have no other flag
             counts["near_duplicate"] = counts.get("near_duplicate", 0) + 1
-            if len(near_ids) < EXAMPLES:
-                near_ids.append(table["id"][int(row)].as_py())
+        near_ids += table["id"].take(pa.array(hit[: max(EXAMPLES - len(near_ids), 0)])).to_pylist()
         first += table.num_rows
     if near_ids:
         examples["near_duplicate"] = near_ids

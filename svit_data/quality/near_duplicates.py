@@ -35,6 +35,7 @@ BINS = 128
 BANDS = 16  # 8 one-byte values per band: a band is one uint64
 THRESHOLD = 0.8
 _EMPTY = np.uint64(2**64 - 1)
+_LOW_BITS = np.uint64(0x0101010101010101)
 _M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 _P1, _P2, _GOLD = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F), np.uint64(0x165667B19E3779F9)
 
@@ -118,49 +119,71 @@ def answer_documents(conversations: pa.ListArray, first_row: int) -> tuple[pa.Ar
     return values.filter(pa.array(long_answer)), row[answer.to_numpy(zero_copy_only=False)][long_answer]
 
 
-def near_duplicate_rows(batches: Iterable[pa.ListArray]) -> np.ndarray:
-    """Sorted pool rows flagged ``near_duplicate``, from the ``conversations`` column in pool order."""
-    sigs, rows, first = [], [], 0
-    for conversations in batches:
-        texts, row = answer_documents(conversations, first)
-        first += len(conversations)
-        if len(texts):
-            sigs.append(signatures(texts))
-            rows.append(row)
-    if not sigs:
+def document_signatures(conversations: pa.ListArray, first_row: int) -> tuple[np.ndarray, np.ndarray]:
+    """The signatures of a batch's long answers and the pool row of each (ingest computes them per batch,
+    in its worker processes, so that only :func:`confirmed_rows` runs once over the whole pool)."""
+    texts, row = answer_documents(conversations, first_row)
+    return (signatures(texts) if len(texts) else np.zeros((0, BINS), np.uint8)), row
+
+
+def confirmed_rows(parts: Iterable[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Sorted pool rows flagged ``near_duplicate``, from :func:`document_signatures` in pool order."""
+    parts = [(sig, row) for sig, row in parts if len(row)]
+    if not parts:
         return np.zeros(0, np.int64)
-    sig = np.concatenate(sigs)
-    row = np.concatenate(rows)
+    sig = np.concatenate([sig for sig, _ in parts])
+    row = np.concatenate([row for _, row in parts])
     return np.unique(row[_confirmed(sig, row)])
 
 
+def near_duplicate_rows(batches: Iterable[pa.ListArray]) -> np.ndarray:
+    """Sorted pool rows flagged ``near_duplicate``, from the ``conversations`` column in pool order."""
+    parts, first = [], 0
+    for conversations in batches:
+        parts.append(document_signatures(conversations, first))
+        first += len(conversations)
+    return confirmed_rows(parts)
+
+
 @numba.njit(cache=True, nogil=True)
-def _confirm_band(order, keys, sig, row, enough, confirmed):  # pragma: no cover - compiled
+def _confirm_band(order, keys, words, row, enough, confirmed, rejected_by):  # pragma: no cover - compiled
     """Walk one band's buckets (``order`` sorts the band's ``keys``, stable): each member is compared with
-    its bucket's first document, unless it is already confirmed or belongs to the same sample."""
+    its bucket's first document, unless it is already confirmed, belongs to the same sample, or was
+    already found too different from that same first document in an earlier band."""
     head = order[0]
     for i in range(1, len(order)):
         doc = order[i]
         if keys[i] != keys[i - 1]:
             head = doc
             continue
-        if confirmed[doc] or row[doc] == row[head]:
+        if confirmed[doc] or row[doc] == row[head] or rejected_by[doc] == head:
             continue
-        same = 0
-        for k in range(sig.shape[1]):
-            same += sig[head, k] == sig[doc, k]
-        if same >= enough:
+        allowed = BINS - enough  # differing values a confirmed pair may have
+        differ = 0
+        for k in range(BANDS):  # 8 values per uint64: count the bytes that differ
+            x = words[head, k] ^ words[doc, k]
+            if x:
+                x |= x >> np.uint64(4)
+                x |= x >> np.uint64(2)
+                x |= x >> np.uint64(1)
+                differ += ((x & _LOW_BITS) * _LOW_BITS) >> np.uint64(56)
+                if differ > allowed:
+                    break
+        if differ <= allowed:
             confirmed[doc] = True
+        else:
+            rejected_by[doc] = head
 
 
 def _confirmed(sig: np.ndarray, row: np.ndarray) -> np.ndarray:
     """Indices of documents confirmed as near-duplicates of an earlier document of another sample."""
     bands = np.ascontiguousarray(sig).view(np.uint64)  # (n, BANDS)
     confirmed = np.zeros(len(sig), bool)
+    rejected_by = np.full(len(sig), -1, np.int64)
     # the share of equal values is at least THRESHOLD: an exact count, no float rounding
     enough = int(np.ceil(THRESHOLD * BINS - 1e-9))
     for b in range(BANDS):
         keys = np.ascontiguousarray(bands[:, b])
         order = np.argsort(keys, kind="stable")
-        _confirm_band(order, keys[order], sig, row, enough, confirmed)
+        _confirm_band(order, keys[order], bands, row, enough, confirmed, rejected_by)
     return np.flatnonzero(confirmed)
