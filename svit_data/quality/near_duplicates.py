@@ -27,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from svit_data.quality.textscan import ascii_word_crcs, crcs, simple_ascii, word_counts
+from svit_data.quality.textscan import CRC, WHITESPACE, crcs, simple_ascii, text_bytes, word_counts
 from svit_data.tasks import GPT
 
 MIN_WORDS = 25
@@ -51,34 +51,90 @@ def _mix_one(x):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
+def _minhash(words, start, end, out, p1, p2, gold):  # pragma: no cover - compiled
+    """The signature of the document with word hashes ``words[start:end]``, written into ``out``."""
+    low = np.uint64(2**57 - 1)
+    bins = np.full(BINS, _EMPTY, np.uint64)
+    for k in range(start, end - 2):
+        shingle = _mix_one(words[k] * p1 + words[k + 1] * p2 + words[k + 2])
+        b = shingle >> np.uint64(57)
+        value = shingle & low
+        if value < bins[b]:
+            bins[b] = value
+    first = -1
+    for b in range(BINS):
+        if bins[b] != _EMPTY:
+            first = b
+            break
+    following = BINS + first  # the next non-empty bin of the bins after the last non-empty one
+    for b in range(BINS - 1, -1, -1):
+        if bins[b] != _EMPTY:
+            following = b
+        if first < 0:  # no shingle at all: every bin borrows the empty value from afar
+            source, distance = _EMPTY, np.uint64(3 * BINS - 1 - b)
+        else:
+            source, distance = bins[following % BINS], np.uint64(following - b)
+        out[b] = np.uint8(_mix_one(source + distance * gold) >> np.uint64(56))
+
+
+@numba.njit(cache=True, nogil=True)
 def _signatures(words, starts, p1, p2, gold):  # pragma: no cover - compiled
     """One signature per document from its word hashes ``words[starts[d]:starts[d + 1]]``."""
     n = len(starts) - 1
     out = np.empty((n, BINS), np.uint8)
-    low = np.uint64(2**57 - 1)
-    bins = np.empty(BINS, np.uint64)
     for d in range(n):
-        bins[:] = _EMPTY
-        for k in range(starts[d], starts[d + 1] - 2):
-            shingle = _mix_one(words[k] * p1 + words[k + 1] * p2 + words[k + 2])
-            b = shingle >> np.uint64(57)
-            value = shingle & low
-            if value < bins[b]:
-                bins[b] = value
-        first = -1
-        for b in range(BINS):
-            if bins[b] != _EMPTY:
-                first = b
-                break
-        following = BINS + first  # the next non-empty bin of the bins after the last non-empty one
-        for b in range(BINS - 1, -1, -1):
-            if bins[b] != _EMPTY:
-                following = b
-            if first < 0:  # no shingle at all: every bin borrows the empty value from afar
-                source, distance = _EMPTY, np.uint64(3 * BINS - 1 - b)
-            else:
-                source, distance = bins[following % BINS], np.uint64(following - b)
-            out[d, b] = np.uint8(_mix_one(source + distance * gold) >> np.uint64(56))
+        _minhash(words, starts[d], starts[d + 1], out[d], p1, p2, gold)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _ascii_signatures(data, offsets, picks, whitespace, crc, p1, p2, gold):  # pragma: no cover - compiled
+    """Signatures of the ASCII texts ``picks``: lowercase, split at whitespace, zlib's CRC-32 per word,
+    MinHash, in one pass per text."""
+    longest = 0
+    for t in picks:
+        longest = max(longest, offsets[t + 1] - offsets[t])
+    words = np.empty(longest // 2 + 2, np.uint64)
+    out = np.empty((len(picks), BINS), np.uint8)
+    for d in range(len(picks)):
+        t = picks[d]
+        count = 0
+        inside = False
+        value = np.uint32(0)
+        for k in range(offsets[t], offsets[t + 1]):
+            byte = data[k]
+            if whitespace[byte]:
+                if inside:
+                    words[count] = np.uint64(value ^ np.uint32(0xFFFFFFFF))
+                    count += 1
+                    inside = False
+                continue
+            if not inside:
+                inside = True
+                value = np.uint32(0xFFFFFFFF)
+            if 65 <= byte <= 90:
+                byte += 32
+            value = crc[(value ^ np.uint32(byte)) & np.uint32(0xFF)] ^ (value >> np.uint32(8))
+        if inside:
+            words[count] = np.uint64(value ^ np.uint32(0xFFFFFFFF))
+            count += 1
+        _minhash(words, 0, count, out[d], p1, p2, gold)
+    return out
+
+
+def _signatures_at(values: pa.Array, picks: np.ndarray, simple: np.ndarray) -> np.ndarray:
+    """Signatures of ``values[picks]``; ``simple`` marks the texts of :func:`simple_ascii` (all values)."""
+    out = np.empty((len(picks), BINS), np.uint8)
+    easy = simple[picks]
+    if easy.any():
+        data, offsets = text_bytes(values)
+        out[easy] = _ascii_signatures(data, offsets, picks[easy], WHITESPACE, CRC, _P1, _P2, _GOLD)
+    if not easy.all():
+        texts = values.take(pa.array(picks[~easy]))
+        split = pc.utf8_split_whitespace(pc.utf8_lower(texts))
+        words = crcs(split.flatten())
+        starts = split.offsets.to_numpy().astype(np.int64) - split.offsets[0].as_py()
+        out[~easy] = _signatures(words, starts, _P1, _P2, _GOLD)
     return out
 
 
@@ -88,42 +144,35 @@ def signatures(texts: pa.Array) -> np.ndarray:
     pyarrow's ``utf8_lower`` and ``utf8_split_whitespace`` are the rule. ASCII texts without whitespace
     at either end (where that split is ``str.split()``) are lowercased, split and hashed by one compiled
     pass; the others go through pyarrow's kernels, then their words are hashed the same way."""
-    n = len(texts)
     if isinstance(texts, pa.ChunkedArray):
         texts = texts.combine_chunks()
-    simple = simple_ascii(texts)
-    out = np.empty((n, BINS), np.uint8)
-    if simple.any():
-        words, starts = ascii_word_crcs(texts.filter(pa.array(simple)))
-        out[simple] = _signatures(words, starts, _P1, _P2, _GOLD)
-    if not simple.all():
-        split = pc.utf8_split_whitespace(pc.utf8_lower(texts.filter(pa.array(~simple))))
-        words = crcs(split.flatten())
-        starts = split.offsets.to_numpy().astype(np.int64) - split.offsets[0].as_py()
-        out[~simple] = _signatures(words, starts, _P1, _P2, _GOLD)
-    return out
+    return _signatures_at(texts, np.arange(len(texts)), simple_ascii(texts))
 
 
-def answer_documents(conversations: pa.ListArray, first_row: int) -> tuple[pa.Array, np.ndarray]:
-    """The long answer turns of a batch of samples and the pool row of each."""
+def answer_documents(
+    conversations: pa.ListArray, first_row: int
+) -> tuple[pa.Array, np.ndarray, np.ndarray, np.ndarray]:
+    """The turn texts of a batch of samples, which of them are long answers, their pool rows, and which
+    texts are :func:`simple_ascii`."""
     turns = conversations.flatten()
+    values = turns.field("value")
     offsets = conversations.offsets.to_numpy()
-    row = np.repeat(np.arange(len(conversations)) + first_row, np.diff(offsets))
-    answer = pc.equal(turns.field("from"), GPT)
-    values = turns.field("value").filter(answer)
+    row = np.repeat(np.arange(len(conversations)) + first_row, np.diff(offsets - offsets[0]))
+    answers = np.flatnonzero(pc.equal(turns.field("from"), GPT).to_numpy(zero_copy_only=False))
+    simple = simple_ascii(values)
     words = word_counts(values)  # utf8_split_whitespace's count wherever it is str.split()'s
-    other = ~simple_ascii(values)
-    if other.any():
-        words[other] = pc.list_value_length(pc.utf8_split_whitespace(values.filter(pa.array(other))))
-    long_answer = words >= MIN_WORDS
-    return values.filter(pa.array(long_answer)), row[answer.to_numpy(zero_copy_only=False)][long_answer]
+    other = answers[~simple[answers]]
+    if len(other):
+        words[other] = pc.list_value_length(pc.utf8_split_whitespace(values.take(pa.array(other))))
+    picks = answers[words[answers] >= MIN_WORDS]
+    return values, picks, row[picks], simple
 
 
 def document_signatures(conversations: pa.ListArray, first_row: int) -> tuple[np.ndarray, np.ndarray]:
     """The signatures of a batch's long answers and the pool row of each (ingest computes them per batch,
     in its worker processes, so that only :func:`confirmed_rows` runs once over the whole pool)."""
-    texts, row = answer_documents(conversations, first_row)
-    return (signatures(texts) if len(texts) else np.zeros((0, BINS), np.uint8)), row
+    values, picks, rows, simple = answer_documents(conversations, first_row)
+    return _signatures_at(values, picks, simple), rows
 
 
 def confirmed_rows(parts: Iterable[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
@@ -146,19 +195,29 @@ def near_duplicate_rows(batches: Iterable[pa.ListArray]) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
-def _confirm_band(order, keys, words, row, enough, confirmed, rejected_by):  # pragma: no cover - compiled
-    """Walk one band's buckets (``order`` sorts the band's ``keys``, stable): each member is compared with
-    its bucket's first document, unless it is already confirmed, belongs to the same sample, or was
-    already found too different from that same first document in an earlier band."""
-    head = order[0]
-    for i in range(1, len(order)):
-        doc = order[i]
-        if keys[i] != keys[i - 1]:
-            head = doc
+def _confirm_band(keys, words, row, enough, confirmed, rejected_by):  # pragma: no cover - compiled
+    """One band: documents in pool order; the first document with a band value heads its bucket (an
+    open-addressing table maps values to heads) and each later one is compared with its head, unless it
+    is already confirmed, belongs to the same sample, or was found too different from that same head
+    in an earlier band."""
+    size = 1
+    while size < 2 * len(keys):
+        size *= 2
+    table_keys = np.empty(size, np.uint64)
+    table_heads = np.full(size, -1, np.int64)
+    allowed = BINS - enough  # differing values a confirmed pair may have
+    for doc in range(len(keys)):
+        key = keys[doc]
+        slot = _mix_one(key) & np.uint64(size - 1)
+        while table_heads[slot] >= 0 and table_keys[slot] != key:
+            slot = (slot + np.uint64(1)) & np.uint64(size - 1)
+        head = table_heads[slot]
+        if head < 0:
+            table_keys[slot] = key
+            table_heads[slot] = doc
             continue
         if confirmed[doc] or row[doc] == row[head] or rejected_by[doc] == head:
             continue
-        allowed = BINS - enough  # differing values a confirmed pair may have
         differ = 0
         for k in range(BANDS):  # 8 values per uint64: count the bytes that differ
             x = words[head, k] ^ words[doc, k]
@@ -183,7 +242,5 @@ def _confirmed(sig: np.ndarray, row: np.ndarray) -> np.ndarray:
     # the share of equal values is at least THRESHOLD: an exact count, no float rounding
     enough = int(np.ceil(THRESHOLD * BINS - 1e-9))
     for b in range(BANDS):
-        keys = np.ascontiguousarray(bands[:, b])
-        order = np.argsort(keys, kind="stable")
-        _confirm_band(order, keys[order], bands, row, enough, confirmed, rejected_by)
+        _confirm_band(np.ascontiguousarray(bands[:, b]), bands, row, enough, confirmed, rejected_by)
     return np.flatnonzero(confirmed)

@@ -15,8 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-_WHITESPACE = np.zeros(256, np.bool_)
-_WHITESPACE[[*range(9, 14), *range(28, 33)]] = True
+WHITESPACE = np.zeros(256, np.bool_)
+WHITESPACE[[*range(9, 14), *range(28, 33)]] = True
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 _FNV_PRIME = np.uint64(0x100000001B3)
 
@@ -28,7 +28,7 @@ def _crc_table() -> np.ndarray:
     return table
 
 
-_CRC = _crc_table()  # zlib's CRC-32 (reflected 0xEDB88320), so a word hashes as zlib.crc32 hashes it
+CRC = _crc_table()  # zlib's CRC-32 (reflected 0xEDB88320), so a word hashes as zlib.crc32 hashes it
 
 
 def text_bytes(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -62,7 +62,7 @@ def _word_counts(data, offsets, whitespace):  # pragma: no cover - compiled
 def word_counts(values: pa.Array) -> np.ndarray:
     """Whitespace words per text: ``len(text.split())`` wherever the text holds no non-ASCII whitespace."""
     data, offsets = text_bytes(values)
-    return _word_counts(data, offsets, _WHITESPACE)
+    return _word_counts(data, offsets, WHITESPACE)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -94,45 +94,7 @@ def normalized_hashes(values: pa.Array) -> np.ndarray:
     """A 64-bit hash of ``" ".join(text.lower().split())`` per text, exact for ASCII texts (and for
     texts that are already normalized, whatever their characters)."""
     data, offsets = text_bytes(values)
-    return _normalized_hashes(data, offsets, _WHITESPACE, _FNV_OFFSET, _FNV_PRIME)
-
-
-@numba.njit(cache=True, nogil=True)
-def _ascii_word_crcs(data, offsets, whitespace, crc):  # pragma: no cover - compiled
-    n = len(offsets) - 1
-    counts = _word_counts(data, offsets, whitespace)
-    starts = np.zeros(n + 1, np.int64)
-    for i in range(n):
-        starts[i + 1] = starts[i] + counts[i]
-    out = np.empty(starts[n], np.uint64)
-    w = 0
-    for i in range(n):
-        inside = False
-        value = np.uint32(0)
-        for k in range(offsets[i], offsets[i + 1]):
-            byte = data[k]
-            if whitespace[byte]:
-                if inside:
-                    out[w] = np.uint64(value ^ np.uint32(0xFFFFFFFF))
-                    w += 1
-                    inside = False
-                continue
-            if not inside:
-                inside = True
-                value = np.uint32(0xFFFFFFFF)
-            if 65 <= byte <= 90:
-                byte += 32
-            value = crc[(value ^ np.uint32(byte)) & np.uint32(0xFF)] ^ (value >> np.uint32(8))
-        if inside:
-            out[w] = np.uint64(value ^ np.uint32(0xFFFFFFFF))
-            w += 1
-    return out, starts
-
-
-def ascii_word_crcs(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """``zlib.crc32`` of every whitespace word of the lowercased ASCII texts, and each text's first word."""
-    data, offsets = text_bytes(values)
-    return _ascii_word_crcs(data, offsets, _WHITESPACE, _CRC)
+    return _normalized_hashes(data, offsets, WHITESPACE, _FNV_OFFSET, _FNV_PRIME)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -150,7 +112,7 @@ def _crcs(data, offsets, crc):  # pragma: no cover - compiled
 def crcs(values: pa.Array) -> np.ndarray:
     """``zlib.crc32`` of each text's UTF-8 bytes."""
     data, offsets = text_bytes(values)
-    return _crcs(data, offsets, _CRC)
+    return _crcs(data, offsets, CRC)
 
 
 def simple_ascii(values: pa.Array) -> np.ndarray:
@@ -163,7 +125,7 @@ def simple_ascii(values: pa.Array) -> np.ndarray:
     first = data[np.where(nonempty, offsets[:-1], 0)]
     last = data[np.where(nonempty, offsets[1:] - 1, 0)]
     ascii_ = pc.string_is_ascii(values).to_numpy(zero_copy_only=False)
-    return ascii_ & nonempty & ~_WHITESPACE[first] & ~_WHITESPACE[last]
+    return ascii_ & nonempty & ~WHITESPACE[first] & ~WHITESPACE[last]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -232,4 +194,4 @@ class TurnScan:
 
 def scan(values: pa.Array) -> TurnScan:
     data, offsets = text_bytes(values)
-    return TurnScan(*_scan(data, offsets, _WHITESPACE, _FNV_OFFSET, _FNV_PRIME))
+    return TurnScan(*_scan(data, offsets, WHITESPACE, _FNV_OFFSET, _FNV_PRIME))
