@@ -111,7 +111,7 @@ def _candidates(task, values, turns: TurnScan, sample, position, user, gpt, offs
     for count in np.unique(pairs[pairs >= 0]):
         if check_quota(task, int(count)) is not None:
             candidate |= pairs == count
-    hinted = _np(pc.match_substring_regex(values, _HINT_RE))
+    hinted = _np(pc.match_substring_regex(values, _HINT_RE, ignore_case=True))
     candidate |= _any_per_sample(hinted | (gpt & ~turns.printable), sample, n)
     boxes_clean = _box_clean(values, turns) if task == REFERRING_QA else turns.brackets == 0
     return candidate | _any_per_sample(~boxes_clean, sample, n)

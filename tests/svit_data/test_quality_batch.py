@@ -1,0 +1,225 @@
+"""The batch path (:func:`check_batch`, what ingest runs) gives exactly what the per-sample rule gives.
+
+The oracle is the rule itself, sample by sample, as ingest applied it before the batch path existed:
+:func:`check_sample` with the record's ``seen`` set and the conversation's QA count, then
+:func:`sample_signals` on the repaired texts. Both run on the bundled sample, the hand-made bad records,
+the perturbed scale slice, records built to sit on every edge the batch path reasons about (non-ASCII
+text, Unicode whitespace, odd box spellings, hints split between question and answer), and random
+records assembled from those pieces.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+from test_quality_ingest import TRAIN_IDS, broken_records, clean_records
+from test_quality_pinned import perturbed, scale_slice
+
+from svit_data.quality.batch import check_batch
+from svit_data.quality.samples import alternates, check_sample
+from svit_data.quality.signals import sample_signals
+from svit_data.sample import SAMPLE_IMAGES, generate_records
+from svit_data.tasks import PER_QA_TASKS, TASK_FILES, TASKS
+
+
+def samples(task: str, records: list[dict]) -> list[tuple[int, list[str], list[str], int | None]]:
+    """(record, speakers, values, conversation QA count) per sample, split as ingest splits records."""
+    per_qa = task in PER_QA_TASKS
+    out = []
+    for r, record in enumerate(records):
+        for conversation in record["conversations"]:
+            speakers = [t["from"] for t in conversation["content"]]
+            values = [t["value"] for t in conversation["content"]]
+            if per_qa and alternates(speakers):
+                chunks = [(t, t + 2) for t in range(0, len(speakers), 2)]
+                pairs = len(chunks)
+            else:
+                chunks = [(0, len(speakers))] if speakers or not per_qa else []
+                pairs = None if per_qa else len(speakers) // 2
+            out += [(r, speakers[a:b], values[a:b], pairs) for a, b in chunks]
+    return out
+
+
+def oracle(task: str, items, repair: bool):
+    results, seen, last = [], set(), None
+    for record, speakers, values, pairs in items:
+        if record != last:
+            seen, last = set(), record
+        result = check_sample(task, speakers, values, repair=repair, seen=seen, conversation_pairs=pairs)
+        results.append((result, sample_signals(speakers, result.values)))
+    return results
+
+
+def assert_same(task: str, records: list[dict], repair: bool = True) -> int:
+    items = samples(task, records)
+    expected = oracle(task, items, repair)
+    froms = [s for _, speakers, _, _ in items for s in speakers]
+    values = [v for _, _, vals, _ in items for v in vals]
+    offsets = np.cumsum([0] + [len(speakers) for _, speakers, _, _ in items])
+    got = check_batch(
+        task,
+        pa.array(froms, pa.string()),
+        pa.array(values, pa.string()),
+        offsets,
+        np.array([r for r, *_ in items], np.int64),
+        np.array([-1 if p is None else p for *_, p in items], np.int64),
+        repair=repair,
+    )
+    texts = got.values.to_pylist()
+    for i, (result, signals) in enumerate(expected):
+        where = (task, i, items[i][2])
+        assert got.flagged.get(i, []) == result.flags, where
+        assert texts[offsets[i] : offsets[i + 1]] == result.values, where
+        assert (int(got.answer_words[i]), int(got.qa_pairs[i]), int(got.boxes[i])) == signals, where
+    first = next(((i, r.findings[0]) for i, (r, _) in enumerate(expected) if r.findings), None)
+    assert got.first == first
+    return sum(bool(r.flags) for r, _ in expected)
+
+
+def test_bundled_sample():
+    records = {task: [] for task in TASKS}
+    for *_, by_task in generate_records(SAMPLE_IMAGES):
+        for task in TASKS:
+            records[task].append(by_task[task])
+    assert sum(assert_same(task, records[task]) for task in TASKS) > 0
+
+
+@pytest.mark.parametrize("repair", [True, False])
+def test_hand_made_bad_records(repair):
+    records, _ = broken_records()
+    assert sum(assert_same(task, records[task], repair) for task in TASKS) >= 10
+    clean = clean_records(TRAIN_IDS)
+    assert sum(assert_same(task, clean[task], repair) for task in TASKS) == 0
+
+
+@pytest.mark.slow
+def test_perturbed_scale_slice(tmp_path):
+    folder = perturbed(scale_slice(tmp_path))
+    flagged = 0
+    for task in TASKS:
+        flagged += assert_same(task, json.loads((folder / TASK_FILES[task]).read_text()))
+    assert flagged > 100
+
+
+# pieces that sit on the edges the batch path reasons about
+QUESTIONS = [
+    "Where is the <st>cat<ed>?",
+    "What is in the image?",
+    "Describe the scene from the given",  # a hint completed by the answer: "given\ninformation"
+    "Is the CAFÉ open?",
+    "İs there a sign?",
+    "Where is the \u212aite?",  # Kelvin sign: str.lower() turns it into "k"
+    "How many <st>dogs<ed> [0.1, 0.1, 0.2, 0.2] are there?",
+    "x < y?",
+    "",
+]
+ANSWERS = [
+    "The <st>cat<ed> [0.1, 0.2, 0.3, 0.4] sleeps.",
+    "The <st>cat<ed>[0.1,0.2,0.3,0.4],[0.5, 0.5, 1., 1.0] sleeps.",
+    "The <st>cat<ed> [.1, 0.2, .3, 0.4] and <st>dog<ed> [0, 0, 1, 1].",
+    "The <st>cat<ed> [0.3, 0.2, 0.1, 0.4] is reversed.",
+    "The <st>cat<ed> [0.1, 0.2, 0.1, 0.4] has equal corners.",
+    "The <st>cat<ed> [0.1, 0.2, 1.0004, 0.4] is a little out.",
+    "The <st>cat<ed> [1e-1, 0.2, 0.3, 0.4] has an exponent.",
+    "The <st>cat<ed> [-0.0, 0.2, 0.3, 0.4] has a sign.",
+    "The <st>cat<ed> [0.1, 0.2, 0.3] is short.",
+    "The <st>cat [0.1, 0.2, 0.3, 0.4]<ed> holds its box.",
+    "The <st>cat<ed> sits at [0.1, 0.2, 0.3, 0.4].",
+    "The <st><st>cat<ed><ed> [0.1, 0.2, 0.3, 0.4].",
+    "information is what the caption says.",
+    "It seems like your message is empty.",
+    "I'M SORRY, BUT I CANNOT SEE THE IMAGE.",
+    "\u00a0\u3000",
+    "   ",
+    "The café is open\u00a0today, très bien.",
+    "The CAFÉ is open.",
+    "the café is open.",
+    "A sign\x1cwith\x0bcontrol\fspaces.",
+    "  Leading and trailing spaces.  ",
+    "The bounding box is clear.",
+    "Coordinates: [0.1, 0.2, 0.3, 0.4]",
+    "Yes.",
+    "yes.",
+    "Two <st>dogs<ed> [0.1, 0.2, 0.3, 0.4], [0.5, 0.5, 0.6, 0.6] play\u2003outside.",
+]
+
+
+def random_records(rng: random.Random, count: int) -> list[dict]:
+    records = []
+    for image in range(count):
+        conversations = []
+        for _ in range(rng.randint(1, 3)):
+            content = []
+            for _ in range(rng.randint(0, 6)):
+                content += [
+                    {"from": "user", "value": rng.choice(QUESTIONS)},
+                    {"from": "gpt", "value": rng.choice(ANSWERS)},
+                ]
+            if content and rng.random() < 0.15:
+                content[rng.randrange(len(content))]["from"] = rng.choice(["gpt", "user", "human"])
+            if rng.random() < 0.1:
+                content = content[:-1]
+            conversations.append({"content": content})
+        records.append({"image_id": image, "conversations": conversations})
+    return records
+
+
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("repair", [True, False])
+def test_edge_pieces_and_random_records(task, repair):
+    edges = [
+        {
+            "image_id": k,
+            "conversations": [{"content": [{"from": "user", "value": q}, {"from": "gpt", "value": a}]}],
+        }
+        for k, (q, a) in enumerate((q, a) for q in QUESTIONS for a in ANSWERS)
+    ]
+    assert assert_same(task, edges, repair) > 0
+    assert assert_same(task, random_records(random.Random(f"{task}{repair}"), 150), repair) > 0
+
+
+def test_strict_reports_the_earlier_flag_before_a_later_broken_record(tmp_path):
+    from test_quality_ingest import write
+
+    from svit_data.errors import InputError
+    from svit_data.pool import open_pool
+
+    records = clean_records(TRAIN_IDS)
+    records["referring_qa"][3]["conversations"][0]["content"][5]["value"] = (
+        "The <st>cat<ed> [0.7, 0.2, 0.4, 0.5]."
+    )
+    records["referring_qa"][5]["image_id"] = "not a number"
+    source = str(write(tmp_path / "src", records))
+    with pytest.raises(InputError, match=r"record 3.*box_repaired"):
+        open_pool(source, strict=True, progress=False)
+    with pytest.raises(InputError, match="record 5") as error:
+        open_pool(source, progress=False)
+    assert "box_repaired" not in str(error.value)
+
+
+def test_compiled_text_passes_agree_with_python():
+    from svit_data.quality.column import append_flag
+    from svit_data.quality.samples import normalize
+    from svit_data.quality.textscan import normalized_hashes, simple_ascii, word_counts
+
+    rng = random.Random(3)
+    texts = [
+        "".join(rng.choice("aB c\t\n\x1c\x0b.,") for _ in range(rng.randrange(0, 20))) for _ in range(500)
+    ]
+    array = pa.array(texts)
+    assert word_counts(array).tolist() == [len(t.split()) for t in texts]
+    again = normalized_hashes(pa.array([normalize(t) for t in texts]))
+    assert (normalized_hashes(array) == again).all()
+    same = [normalize(a) == normalize(b) for a, b in zip(texts, texts[1:], strict=False)]
+    hashes = normalized_hashes(array)
+    assert (hashes[:-1] == hashes[1:]).tolist() == same
+    split = pc.utf8_split_whitespace(array).to_pylist()
+    assert all(split[i] == texts[i].split() for i in np.flatnonzero(simple_ascii(array)))
+    flags = pa.array([[], ["a"], ["b", "c"], []], pa.list_(pa.string()))
+    assert append_flag(flags, np.array([0, 2]), "x").to_pylist() == [["x"], ["a"], ["b", "c", "x"], []]
+    assert append_flag(flags.slice(1), np.array([2]), "x").to_pylist() == [["a"], ["b", "c"], ["x"]]
