@@ -34,21 +34,32 @@ from svit_data.quality.base import Finding
 from svit_data.quality.referring import count_boxes
 from svit_data.quality.samples import QUOTA, check_quota, check_sample, normalize
 from svit_data.quality.signals import _BOXES, answer_words
-from svit_data.quality.text import _ERROR_HINTS, _SOURCE_HINTS
+from svit_data.quality.text import (
+    _ERROR_HINTS,
+    _MARKED,
+    _SOURCE_HINTS,
+    ERROR_REPLY,
+    SOURCE_MENTION,
+    SOURCE_MENTION_REFERRING,
+)
 from svit_data.quality.textscan import TurnScan, normalized_hashes, scan, word_counts
 from svit_data.tasks import GPT, REFERRING_QA, USER
 
+# the hints, ignoring case, and the two characters that str.lower() turns into ASCII (case-sensitive:
+# ignoring case, RE2 would fold the Kelvin sign into every "k")
 _HINT_RE = (
-    "|".join(
+    "(?i:"
+    + "|".join(
         "".join(c if c.isalnum() or c in " '" else "\\" + c for c in hint)
         for hint in _ERROR_HINTS + _SOURCE_HINTS
     )
-    + "|\u0130|\u212a"
+    + ")|\u0130|\u212a"
 )
 _VALUE = r"(?:0(?:\.[0-9]*)?|1(?:\.0*)?|\.[0-9]+)"
 _BOX = rf"\[\s*{_VALUE}\s*,\s*{_VALUE}\s*,\s*{_VALUE}\s*,\s*{_VALUE}\s*\]"
 CANONICAL = rf"^(?:[^<\[]|<st>[^<\[]*<ed>(?:\s*{_BOX}(?:\s*,\s*{_BOX})*)?)*$"
 _PLAIN_ASCII = r"^[\t\n\r\x20-\x7e]*$"  # where RE2's \s and Python's \s agree
+_MARKED_RE = "(?s)" + _MARKED.pattern
 _UNICODE_SPACE = "[\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"  # str.split() splits there
 _MARGIN = 1e-9  # boxes with nearly equal corners go to the exact check
 
@@ -111,10 +122,25 @@ def _candidates(task, values, turns: TurnScan, sample, position, user, gpt, offs
     for count in np.unique(pairs[pairs >= 0]):
         if check_quota(task, int(count)) is not None:
             candidate |= pairs == count
-    hinted = _np(pc.match_substring_regex(values, _HINT_RE, ignore_case=True))
-    candidate |= _any_per_sample(hinted | (gpt & ~turns.printable), sample, n)
+    candidate |= _any_per_sample(gpt & ~turns.printable, sample, n)
     boxes_clean = _box_clean(values, turns) if task == REFERRING_QA else turns.brackets == 0
-    return candidate | _any_per_sample(~boxes_clean, sample, n)
+    candidate |= _any_per_sample(~boxes_clean, sample, n)
+    # text checks: only QA pairs with a hint word can be flagged; those in plain ASCII are tried with
+    # the checks' own patterns (RE2 reads them as re does there), the others go to check_sample
+    hinted = _np(pc.match_substring_regex(values, _HINT_RE))
+    answer = np.flatnonzero(~candidate[sample] & gpt & (position % 2 == 1) & (hinted | np.roll(hinted, 1)))
+    if len(answer):
+        question, text = values.take(pa.array(answer - 1)), values.take(pa.array(answer))
+        plain = _np(pc.match_substring_regex(question, _PLAIN_ASCII)) & _np(
+            pc.match_substring_regex(text, _PLAIN_ASCII)
+        )
+        error = _np(pc.match_substring_regex(pc.ascii_lower(text), ERROR_REPLY.pattern))
+        pair = pc.ascii_lower(pc.binary_join_element_wise(question, text, "\n"))
+        pair = pc.replace_substring_regex(pair, _MARKED_RE, "")
+        pattern = SOURCE_MENTION_REFERRING if task == REFERRING_QA else SOURCE_MENTION
+        source = _np(pc.match_substring_regex(pair, pattern.pattern))
+        candidate[sample[answer[~plain | error | source]]] = True
+    return candidate
 
 
 def _duplicates(values: pa.Array, answers: np.ndarray, hashes: np.ndarray, record: np.ndarray) -> np.ndarray:
