@@ -27,10 +27,13 @@ from pathlib import Path
 def one_build(source: str, work: Path, checks: bool) -> dict:
     import numpy as np
 
+    # both sides import the same modules before the clock starts (numba among them: the concept matcher
+    # needs it in any build), so that neither pays an import the other does not
+    import svit_data.ingest as ingest
+    import svit_data.pool as pool_module
+    from svit_data.quality.batch import BatchCheck
+
     if not checks:
-        import svit_data.ingest as ingest
-        import svit_data.pool as pool_module
-        from svit_data.quality.batch import BatchCheck
 
         def unchecked(task, froms, values, offsets, record, pairs, **kw):
             n = len(offsets) - 1

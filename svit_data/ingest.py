@@ -300,7 +300,8 @@ def ingest_file(
         writer = writer or pq.ParquetWriter(job.folder / name, schema)
         table = cols.table(job.task, schema, checked, job.source)
         writer.write_table(table)
-        result.documents.append(document_signatures(table["conversations"].combine_chunks(), result.count))
+        conversations = table["conversations"].combine_chunks()
+        result.documents.append(document_signatures(conversations, result.count, checked.scanned))
         for i, flags in checked.flagged.items():
             for code in flags:
                 result.flag_counts[(job.task, code)] += 1

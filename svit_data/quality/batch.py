@@ -76,6 +76,7 @@ class BatchCheck:
     qa_pairs: np.ndarray
     boxes: np.ndarray
     first: tuple[int, Finding] | None
+    scanned: TurnScan | None = None  # the scan of ``values`` (near-duplicate documents reuse it)
 
     def flags(self) -> pa.Array:
         """The ``flags`` column."""
@@ -294,4 +295,4 @@ def check_batch(
         first = (i, (checked[i] if i in checked else with_seen(i)).findings[0])
     answers = np.flatnonzero(gpt)
     signals = _signals(values, turns, sample, answers, pair_answers, n)
-    return BatchCheck(values, dict(sorted(flagged.items())), *signals, first)
+    return BatchCheck(values, dict(sorted(flagged.items())), *signals, first, turns)

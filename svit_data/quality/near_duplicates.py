@@ -27,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from svit_data.quality.textscan import CRC, WHITESPACE, crcs, simple_ascii, text_bytes, word_counts
+from svit_data.quality.textscan import CRC, WHITESPACE, TurnScan, crcs, simple_ascii, text_bytes, word_counts
 from svit_data.tasks import GPT
 
 MIN_WORDS = 25
@@ -150,17 +150,18 @@ def signatures(texts: pa.Array) -> np.ndarray:
 
 
 def answer_documents(
-    conversations: pa.ListArray, first_row: int
+    conversations: pa.ListArray, first_row: int, scanned: TurnScan | None = None
 ) -> tuple[pa.Array, np.ndarray, np.ndarray, np.ndarray]:
     """The turn texts of a batch of samples, which of them are long answers, their pool rows, and which
-    texts are :func:`simple_ascii`."""
+    texts are :func:`simple_ascii`. ``scanned``: the turns' :func:`scan`, when the checks made one."""
     turns = conversations.flatten()
     values = turns.field("value")
     offsets = conversations.offsets.to_numpy()
     row = np.repeat(np.arange(len(conversations)) + first_row, np.diff(offsets - offsets[0]))
     answers = np.flatnonzero(pc.equal(turns.field("from"), GPT).to_numpy(zero_copy_only=False))
-    simple = simple_ascii(values)
-    words = word_counts(values)  # utf8_split_whitespace's count wherever it is str.split()'s
+    simple = simple_ascii(values, None if scanned is None else scanned.ascii)
+    # utf8_split_whitespace's count wherever it is str.split()'s
+    words = word_counts(values) if scanned is None else scanned.words.copy()
     other = answers[~simple[answers]]
     if len(other):
         words[other] = pc.list_value_length(pc.utf8_split_whitespace(values.take(pa.array(other))))
@@ -168,10 +169,12 @@ def answer_documents(
     return values, picks, row[picks], simple
 
 
-def document_signatures(conversations: pa.ListArray, first_row: int) -> tuple[np.ndarray, np.ndarray]:
+def document_signatures(
+    conversations: pa.ListArray, first_row: int, scanned: TurnScan | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The signatures of a batch's long answers and the pool row of each (ingest computes them per batch,
     in its worker processes, so that only :func:`confirmed_rows` runs once over the whole pool)."""
-    values, picks, rows, simple = answer_documents(conversations, first_row)
+    values, picks, rows, simple = answer_documents(conversations, first_row, scanned)
     return _signatures_at(values, picks, simple), rows
 
 

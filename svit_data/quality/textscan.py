@@ -115,16 +115,18 @@ def crcs(values: pa.Array) -> np.ndarray:
     return _crcs(data, offsets, CRC)
 
 
-def simple_ascii(values: pa.Array) -> np.ndarray:
+def simple_ascii(values: pa.Array, ascii_: np.ndarray | None = None) -> np.ndarray:
     """Texts that are ASCII, non-empty, and neither start nor end with whitespace: on these pyarrow's
-    ``utf8_split_whitespace`` gives exactly ``str.split()`` (elsewhere it yields empty words at the edges)."""
+    ``utf8_split_whitespace`` gives exactly ``str.split()`` (elsewhere it yields empty words at the edges).
+    ``ascii_``: which texts are ASCII, when a scan already knows."""
     data, offsets = text_bytes(values)
     nonempty = offsets[1:] > offsets[:-1]
     if not nonempty.any():
         return nonempty
     first = data[np.where(nonempty, offsets[:-1], 0)]
     last = data[np.where(nonempty, offsets[1:] - 1, 0)]
-    ascii_ = pc.string_is_ascii(values).to_numpy(zero_copy_only=False)
+    if ascii_ is None:
+        ascii_ = pc.string_is_ascii(values).to_numpy(zero_copy_only=False)
     return ascii_ & nonempty & ~WHITESPACE[first] & ~WHITESPACE[last]
 
 
