@@ -41,7 +41,10 @@ def one_build(source: str, work: Path, checks: bool) -> dict:
             return BatchCheck(values, {}, zeros, zeros, zeros, None)
 
         ingest.check_batch = unchecked
-        ingest.document_signatures = lambda conversations, first: (np.zeros((0, 128), np.uint8), np.zeros(0))
+        ingest.document_signatures = lambda conversations, first, scanned: (
+            np.zeros((0, 128), np.uint8),
+            np.zeros(0),
+        )
         pool_module.confirmed_rows = lambda parts: np.zeros(0, np.int64)
     from svit_data.cli import main
 
