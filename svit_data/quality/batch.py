@@ -8,9 +8,11 @@ the check it stands for, and tests run both paths on the same records):
 
 - its turns alternate user, gpt (:func:`~svit_data.quality.samples.alternates`) and its conversation's QA
   count is near the quota (:func:`~svit_data.quality.samples.check_quota`, called once per count);
-- no turn holds a hint word of :func:`~svit_data.quality.text.text_checks_may_find` (matched ignoring case;
-  the two characters that ``str.lower`` turns into ASCII, ``İ`` and the Kelvin sign, count as hints),
-  and every answer holds a printable ASCII character (so it is not blank);
+- every answer holds a printable ASCII character (so it is not blank), and no QA pair holds a hint word
+  of :func:`~svit_data.quality.text.text_checks_may_find` (matched ignoring case; the two characters that
+  ``str.lower`` turns into ASCII, ``İ`` and the Kelvin sign, count as hints) unless the pair is plain
+  ASCII (no control character other than tab and newlines, where RE2 and ``re`` read the patterns the
+  same way) and the text checks' own patterns, run by RE2 as the checks run them, find nothing;
 - outside referring QA, no turn holds ``[`` (the box checks look for nothing else there);
 - in referring QA, every turn either has no ``[`` and as many ``<st>`` as ``<ed>``, or is *canonical*
   (text without ``<`` or ``[`` except whole ``<st>name<ed> [box], [box]`` references whose boxes hold four
@@ -33,12 +35,12 @@ import pyarrow.compute as pc
 from svit_data.quality.base import Finding
 from svit_data.quality.referring import count_boxes
 from svit_data.quality.samples import QUOTA, check_quota, check_sample, normalize
-from svit_data.quality.signals import _BOXES, answer_words
+from svit_data.quality.signals import BOXES, answer_words
 from svit_data.quality.text import (
-    _ERROR_HINTS,
-    _MARKED,
-    _SOURCE_HINTS,
+    ERROR_HINTS,
     ERROR_REPLY,
+    MARKED,
+    SOURCE_HINTS,
     SOURCE_MENTION,
     SOURCE_MENTION_REFERRING,
 )
@@ -51,7 +53,7 @@ _HINT_RE = (
     "(?i:"
     + "|".join(
         "".join(c if c.isalnum() or c in " '" else "\\" + c for c in hint)
-        for hint in _ERROR_HINTS + _SOURCE_HINTS
+        for hint in ERROR_HINTS + SOURCE_HINTS
     )
     + ")|\u0130|\u212a"
 )
@@ -59,7 +61,7 @@ _VALUE = r"(?:0(?:\.[0-9]*)?|1(?:\.0*)?|\.[0-9]+)"
 _BOX = rf"\[\s*{_VALUE}\s*,\s*{_VALUE}\s*,\s*{_VALUE}\s*,\s*{_VALUE}\s*\]"
 CANONICAL = rf"^(?:[^<\[]|<st>[^<\[]*<ed>(?:\s*{_BOX}(?:\s*,\s*{_BOX})*)?)*$"
 _PLAIN_ASCII = r"^[\t\n\r\x20-\x7e]*$"  # where RE2's \s and Python's \s agree
-_MARKED_RE = "(?s)" + _MARKED.pattern
+_MARKED_RE = "(?s)" + MARKED.pattern
 _UNICODE_SPACE = "[\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"  # str.split() splits there
 _MARGIN = 1e-9  # boxes with nearly equal corners go to the exact check
 
@@ -196,7 +198,7 @@ def _signals(
     if len(edit):
         texts = values.take(pa.array(edit))
         plain_ascii = _np(pc.match_substring_regex(texts, _PLAIN_ASCII))
-        stripped = pc.replace_substring_regex(texts.filter(pa.array(plain_ascii)), _BOXES.pattern, "")
+        stripped = pc.replace_substring_regex(texts.filter(pa.array(plain_ascii)), BOXES.pattern, "")
         stripped = pc.replace_substring(pc.replace_substring(stripped, "<st>", ""), "<ed>", "")
         words[edit[plain_ascii]] = word_counts(stripped)
         rest = np.concatenate([rest, edit[~plain_ascii]]).astype(np.int64)

@@ -16,7 +16,7 @@ from svit_data.quality.referring import count_boxes
 from svit_data.tasks import GPT, USER
 
 # a box, or several joined by commas: removed whole, so their separators are not words either
-_BOXES = re.compile(rf"\s*{BOX_RE.pattern}(?:\s*,\s*{BOX_RE.pattern})*")
+BOXES = re.compile(rf"\s*{BOX_RE.pattern}(?:\s*,\s*{BOX_RE.pattern})*")
 
 SIGNALS: dict[str, str] = {
     "answer_words": "words in the answers (whitespace words; boxes and <st>/<ed> markers are not words)",
@@ -27,7 +27,7 @@ SIGNALS: dict[str, str] = {
 
 def answer_words(value: str) -> int:
     if "[" in value:
-        value = _BOXES.sub("", value)
+        value = BOXES.sub("", value)
     if START in value or END in value:
         value = value.replace(START, "").replace(END, "")
     return len(value.split())

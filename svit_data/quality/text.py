@@ -23,11 +23,11 @@ _SOURCE = (
 _BOX_WORDS = r"|\bbounding[ -]?box(?:es)?\b|\bcoordinates?\b"
 SOURCE_MENTION = re.compile(_SOURCE + _BOX_WORDS, re.IGNORECASE)
 SOURCE_MENTION_REFERRING = re.compile(_SOURCE, re.IGNORECASE)  # referring QA talks about boxes by design
-_MARKED = re.compile(rf"{START}.*?{END}", re.DOTALL)
+MARKED = re.compile(rf"{START}.*?{END}", re.DOTALL)
 # literal words every match contains: a cheap test that skips the regex on almost every clean pair
-_ERROR_HINTS = ("message", "sorry", "as an ai", "unable", "cannot", "can't", "please provide")
-_SOURCE_HINTS = ("descri", "caption", "bounding", "coordinat", "provided", "given", "list")
-_HINTS = re.compile("|".join(re.escape(hint) for hint in _ERROR_HINTS + _SOURCE_HINTS))
+ERROR_HINTS = ("message", "sorry", "as an ai", "unable", "cannot", "can't", "please provide")
+SOURCE_HINTS = ("descri", "caption", "bounding", "coordinat", "provided", "given", "list")
+_HINTS = re.compile("|".join(re.escape(hint) for hint in ERROR_HINTS + SOURCE_HINTS))
 
 
 def text_checks_may_find(question: str, answer: str) -> bool:
@@ -41,7 +41,7 @@ def text_checks_may_find(question: str, answer: str) -> bool:
 
 def check_error_reply(task: str, question: str, answer: str) -> Finding | None:
     head = answer[:400].lower()
-    if not any(hint in head for hint in _ERROR_HINTS):
+    if not any(hint in head for hint in ERROR_HINTS):
         return None
     match = ERROR_REPLY.search(head)
     return Finding("error_reply", f"answer is an error message: {match.group(0)!r}") if match else None
@@ -53,8 +53,8 @@ def check_empty_answer(task: str, question: str, answer: str) -> Finding | None:
 
 def check_source_mention(task: str, question: str, answer: str) -> Finding | None:
     text = (question + "\n" + answer).lower()
-    if not any(hint in text for hint in _SOURCE_HINTS):
+    if not any(hint in text for hint in SOURCE_HINTS):
         return None
     pattern = SOURCE_MENTION_REFERRING if task == REFERRING_QA else SOURCE_MENTION
-    match = pattern.search(_MARKED.sub("", text) if START in text else text)
+    match = pattern.search(MARKED.sub("", text) if START in text else text)
     return Finding("source_mention", f"mentions {match.group(0)!r} as a source") if match else None
