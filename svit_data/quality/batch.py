@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 
 from svit_data.quality.base import Finding
 from svit_data.quality.referring import count_boxes
-from svit_data.quality.samples import QUOTA, check_quota, check_sample, normalize
+from svit_data.quality.samples import check_quota, check_sample, normalize
 from svit_data.quality.signals import BOXES, answer_words
 from svit_data.quality.text import (
     ERROR_HINTS,
@@ -226,9 +226,8 @@ def check_batch(
 ) -> BatchCheck:
     """Check a batch of samples of one ``task``: sample ``i`` holds turns ``offsets[i]:offsets[i + 1]``
     of ``froms``/``values``; ``record`` numbers each sample's source record (duplicates are looked for
-    within a record); ``conversation_pairs`` is the QA count of its conversation, -1 for none (quota)."""
-    if task not in QUOTA:
-        raise ValueError(f"unknown task {task!r}")
+    within a record); ``conversation_pairs`` is the QA count of its conversation, -1 for none (quota; any
+    ``task`` name is accepted where every count is -1, e.g. third-party samples)."""
     offsets = np.asarray(offsets, np.int64)
     n = len(offsets) - 1
     sample = np.repeat(np.arange(n), np.diff(offsets))
