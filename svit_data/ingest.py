@@ -60,7 +60,7 @@ class IngestResult:
     flag_counts: Counter = field(default_factory=Counter)  # (task, code) -> samples
     examples: dict[str, list[str]] = field(default_factory=dict)  # code -> first sample ids
     # near-duplicate signatures of the long answers and their rows in the file, per batch
-    documents: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+    documents: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list, compare=False, repr=False)
 
 
 def run_jobs(
