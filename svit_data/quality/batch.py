@@ -174,12 +174,14 @@ def _duplicates(values: pa.Array, answers: np.ndarray, hashes: np.ndarray, recor
 
 
 def _signals(
-    values: pa.Array, turns: TurnScan, sample, answers, pair_answers, n: int
+    values: pa.Array, turns: TurnScan, sample, answers, pair_answers, n: int, canonical_turns: np.ndarray
 ) -> tuple[np.ndarray, ...]:
-    """(answer_words, qa_pairs, boxes) per sample, as :func:`~svit_data.quality.signals.sample_signals`."""
-    # boxes: canonical text attaches every [..] to a reference; other marked turns go to count_boxes
-    turn_boxes = np.zeros(len(values), np.int64)
-    at = np.flatnonzero(turns.starts > 0)
+    """(answer_words, qa_pairs, boxes) per sample, as :func:`~svit_data.quality.signals.sample_signals`;
+    ``canonical_turns`` marks turns already known to be canonical (proven-clean referring samples)."""
+    # boxes: canonical text attaches every [..] to a reference; a marked turn without [ has none; other
+    # marked turns go to count_boxes
+    turn_boxes = np.where(canonical_turns, turns.brackets, 0)
+    at = np.flatnonzero((turns.starts > 0) & (turns.brackets > 0) & ~canonical_turns)
     if len(at):
         texts = values.take(pa.array(at))
         canonical = _np(pc.match_substring_regex(texts, CANONICAL))
@@ -295,5 +297,8 @@ def check_batch(
         i = min(flagged)
         first = (i, (checked[i] if i in checked else with_seen(i)).findings[0])
     answers = np.flatnonzero(gpt)
-    signals = _signals(values, turns, sample, answers, pair_answers, n)
+    canonical_turns = (
+        (~candidate[sample] & (turns.brackets > 0)) if task == REFERRING_QA else np.zeros_like(gpt)
+    )
+    signals = _signals(values, turns, sample, answers, pair_answers, n, canonical_turns)
     return BatchCheck(values, dict(sorted(flagged.items())), *signals, first, turns)
