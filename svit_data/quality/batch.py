@@ -228,7 +228,7 @@ def check_batch(
 ) -> BatchCheck:
     """Check a batch of samples of one ``task``: sample ``i`` holds turns ``offsets[i]:offsets[i + 1]``
     of ``froms``/``values``; ``record`` numbers each sample's source record (duplicates are looked for
-    within a record); ``conversation_pairs`` is the QA count of its conversation, -1 for none (quota; any
+    within a record, non-decreasing); ``conversation_pairs`` is the QA count of its conversation, -1 for none (quota; any
     ``task`` name is accepted where every count is -1, e.g. third-party samples)."""
     offsets = np.asarray(offsets, np.int64)
     n = len(offsets) - 1
@@ -250,9 +250,10 @@ def check_batch(
     turn_index = pa.array([t for a, b in spans for t in range(a, b)], pa.int64())
     speakers_all, texts_all = froms.take(turn_index).to_pylist(), values.take(turn_index).to_pylist()
     checked, originals, changed, new_texts = {}, {}, [], []
+    at = 0
     for i, (a, b) in zip(picked, spans, strict=True):
-        speakers, texts = speakers_all[: b - a], texts_all[: b - a]
-        del speakers_all[: b - a], texts_all[: b - a]
+        speakers, texts = speakers_all[at : at + b - a], texts_all[at : at + b - a]
+        at += b - a
         checked[i] = run(i, speakers, texts, None)
         originals[i] = (speakers, texts)
         for k, (old, new) in enumerate(zip(texts, checked[i].values, strict=True)):
@@ -277,9 +278,13 @@ def check_batch(
     duplicate = _duplicates(values, pair_answers, turns.hashes, record[sample])
     repeats = _any_per_sample(duplicate, sample, n)
 
+    pair_sample = sample[pair_answers]  # non-decreasing, and so is each pair's record
+    pair_record = record[pair_sample]
+
     def with_seen(i: int):
         """check_sample again, with the normalized pairs of the record's earlier samples as ``seen``."""
-        earlier = pair_answers[(record[sample[pair_answers]] == record[i]) & (sample[pair_answers] < i)]
+        lo = np.searchsorted(pair_record, record[i])
+        earlier = pair_answers[lo : np.searchsorted(pair_sample, i)]
         texts = values.take(pa.array(np.concatenate([earlier - 1, earlier]), pa.int64())).to_pylist()
         k = len(earlier)
         seen = {(normalize(texts[j]), normalize(texts[k + j])) for j in range(k)}
