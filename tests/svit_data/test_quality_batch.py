@@ -203,7 +203,6 @@ def test_strict_reports_the_earlier_flag_before_a_later_broken_record(tmp_path):
 
 
 def test_compiled_text_passes_agree_with_python():
-    from svit_data.quality.column import append_flag
     from svit_data.quality.samples import normalize
     from svit_data.quality.textscan import normalized_hashes, simple_ascii, word_counts
 
@@ -220,9 +219,6 @@ def test_compiled_text_passes_agree_with_python():
     assert (hashes[:-1] == hashes[1:]).tolist() == same
     split = pc.utf8_split_whitespace(array).to_pylist()
     assert all(split[i] == texts[i].split() for i in np.flatnonzero(simple_ascii(array)))
-    flags = pa.array([[], ["a"], ["b", "c"], []], pa.list_(pa.string()))
-    assert append_flag(flags, np.array([0, 2]), "x").to_pylist() == [["x"], ["a"], ["b", "c", "x"], []]
-    assert append_flag(flags.slice(1), np.array([2]), "x").to_pylist() == [["a"], ["b", "c"], ["x"]]
 
 
 def test_clean_samples_are_proven_clean_without_the_per_sample_rule(monkeypatch):
