@@ -1,6 +1,8 @@
-"""The LLM client: the async openai SDK against any OpenAI-compatible base URL.
+"""The LLM client: any OpenAI-compatible base URL, through the async openai SDK or, for plain ``http://``
+endpoints (local replicas), through :mod:`~svit_data.builders.http11`'s keep-alive client, which costs a
+fraction of the SDK's CPU per request; both paths classify replies and errors the same way.
 
-Everything around the SDK call is ours (the SDK runs with ``max_retries=0``): the response cache is
+Everything around the HTTP call is ours (the SDK runs with ``max_retries=0``): the response cache is
 consulted first and written the moment an answer arrives; a semaphore bounds concurrency; the
 :class:`RateLimiter` meters requests and tokens and learns from ``x-ratelimit-*`` headers; 429 and 5xx
 replies, timeouts, dropped connections and empty replies are retried with exponential backoff that honours
@@ -16,10 +18,12 @@ import random
 import re
 import sys
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from svit_data.builders._deps import require
 from svit_data.builders.cache import ResponseCache
+from svit_data.builders.http11 import HttpConnectionError, HttpTimeout, KeepAlivePool, usable_for
 from svit_data.builders.llm import ChatRequest, ChatResult, ImagesRejected, LLMFatalError, RequestFailed
 from svit_data.builders.ratelimit import RateLimiter, parse_duration
 from svit_data.builders.tokens import TokenCounter
@@ -100,6 +104,11 @@ class OpenAIChat:
             base_url=config.url, api_key=config.api_key, max_retries=0, timeout=config.timeout
         )
         self._response_type = raw_response_type()
+        self._pool = (
+            KeepAlivePool(config.url, _headers(config.api_key, self.client), config.timeout)
+            if usable_for(config.url)
+            else None
+        )
         self.cache = cache
         self.limiter = limiter or RateLimiter(config.rpm, config.tpm)
         self.counter = counter
@@ -159,73 +168,75 @@ class OpenAIChat:
         An empty reply counts as a failed attempt, except on the last one. Errors that no retry can fix
         raise (LLMFatalError for the whole run, RequestFailed for this request).
         """
+        openai = self.openai
         try:
             async with self._semaphore:
                 if self._fatal is not None:  # another request found the endpoint unusable meanwhile
                     raise self._fatal
                 self.stats["requests"] += 1
-                # the SDK's documented raw call (README, "Undocumented endpoints"): the body as it is, the
-                # response unparsed. Errors map as for .create(), but it skips the typed-params transform
-                # and the pydantic models (about 1 ms of CPU per request: benchmarks/bench_llm_client.py)
-                raw = await self.client.post(
-                    "/chat/completions", cast_to=self._response_type, body=request.body()
-                )
-                self.limiter.observe(raw.headers)
-                completion = json.loads(raw.content)  # a dict: cheaper than the SDK's models
-            result = self._result(completion, raw.headers)
-        except self.openai.APIError as exc:
-            delay, reason = self._failure(exc, request, attempt)
-            return None, delay, reason
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
-            self.stats["bad_responses"] += 1
+                status, headers, content = await self._post(request)
+            if status >= 400:
+                return None, *self._failure(status, headers, _error_text(content), request, attempt)
+            self.limiter.observe(headers)
+            result = self._result(json.loads(content), headers)  # a dict: cheaper than the SDK's models
+        except openai.APIStatusError as exc:
+            return None, *self._failure(
+                exc.status_code, exc.response.headers, _message(exc), request, attempt
+            )
+        except (HttpTimeout, openai.APITimeoutError):
+            self.stats["timeouts"] += 1
+            return None, None, f"timed out after {self.config.timeout}s"
+        except (HttpConnectionError, openai.APIConnectionError) as exc:
+            self.stats["connection_errors"] += 1
+            return None, None, f"connection error: {exc.__cause__ or exc}"
+        except (openai.APIError, ValueError, KeyError, IndexError, TypeError) as exc:
+            self.stats["bad_responses"] += 1  # APIResponseValidationError, unparsable JSON and the like
             return None, None, f"malformed response: {exc!r}"
         if result.text.strip() or attempt == self.config.max_retries:
             return result, None, ""
         self.stats["empty_replies"] += 1
         return None, None, "empty reply"
 
-    def _failure(self, exc: Exception, request: ChatRequest, attempt: int) -> tuple[float | None, str]:
-        """(delay before the retry or None, reason) of a retryable SDK error; raise the others."""
-        openai = self.openai
-        if isinstance(exc, openai.AuthenticationError):
+    async def _post(self, request: ChatRequest) -> tuple[int, Mapping[str, str], bytes]:
+        """(status, headers, body) of one POST; errors statuses too, except on the SDK path (it raises)."""
+        if self._pool is not None:
+            reply = await self._pool.post("/chat/completions", _json_bytes(request.body()))
+            return reply.status, reply.headers, reply.body
+        # the SDK's documented raw call (README, "Undocumented endpoints"): the body as it is, the response
+        # unparsed. Errors map as for .create(), but it skips the typed-params transform and the models
+        raw = await self.client.post("/chat/completions", cast_to=self._response_type, body=request.body())
+        return raw.status_code, raw.headers, raw.content
+
+    def _failure(
+        self, status: int, headers: Mapping[str, str], message: str, request: ChatRequest, attempt: int
+    ) -> tuple[float | None, str]:
+        """(delay before the retry or None, reason) of a retryable error reply; raise for the others."""
+        if status == 401:
             raise LLMFatalError(
-                f"{self._where()} rejected the API key ({exc.status_code}): "
-                f"{_message(exc)}; set a valid key (--api-key-env)"
-            ) from exc
-        if isinstance(exc, openai.PermissionDeniedError):
+                f"{self._where()} rejected the API key (401): {message}; set a valid key (--api-key-env)"
+            )
+        if status == 403:
+            raise LLMFatalError(f"{self._where()} denied access (403): {message}")
+        if status == 404:
             raise LLMFatalError(
-                f"{self._where()} denied access ({exc.status_code}): {_message(exc)}"
-            ) from exc
-        if isinstance(exc, openai.NotFoundError):
-            raise LLMFatalError(
-                f"{self._where()} has no chat completions for model {request.model!r} (404): {_message(exc)}"
-            ) from exc
-        if isinstance(exc, openai.RateLimitError):
+                f"{self._where()} has no chat completions for model {request.model!r} (404): {message}"
+            )
+        if status == 429:
             self.stats["429"] += 1
-            delay = _retry_after(exc.response.headers) or self._backoff(attempt)
+            delay = _retry_after(headers) or self._backoff(attempt)
             self.limiter.pause(delay)
-            return delay, f"429 rate limited: {_message(exc)}"
-        if isinstance(exc, openai.APIStatusError):
-            self.stats[str(exc.status_code)] += 1
-            if request.image is not None and exc.status_code == 400 and _IMAGE_REFUSAL.search(_message(exc)):
-                raise ImagesRejected(
-                    f"model {request.model!r} at {self._where()} does not take images (HTTP 400: "
-                    f"{_message(exc)}); drop --send-image or choose a vision model",
-                    where=self._where(),
-                    reply=_message(exc),
-                ) from exc
-            if exc.status_code < 500 and exc.status_code not in (408, 409):
-                raise RequestFailed(f"HTTP {exc.status_code}: {_message(exc)}") from exc
-            delay = _retry_after(exc.response.headers)
-            return delay, f"HTTP {exc.status_code}: {_message(exc)}"
-        if isinstance(exc, openai.APITimeoutError):
-            self.stats["timeouts"] += 1
-            return None, f"timed out after {self.config.timeout}s"
-        if isinstance(exc, openai.APIConnectionError):
-            self.stats["connection_errors"] += 1
-            return None, f"connection error: {exc.__cause__ or exc}"
-        self.stats["bad_responses"] += 1  # APIResponseValidationError and the like
-        return None, f"malformed response: {exc!r}"
+            return delay, f"429 rate limited: {message}"
+        self.stats[str(status)] += 1
+        if request.image is not None and status == 400 and _IMAGE_REFUSAL.search(message):
+            raise ImagesRejected(
+                f"model {request.model!r} at {self._where()} does not take images (HTTP 400: "
+                f"{message}); drop --send-image or choose a vision model",
+                where=self._where(),
+                reply=message,
+            )
+        if status < 500 and status not in (408, 409):
+            raise RequestFailed(f"HTTP {status}: {message}")
+        return _retry_after(headers), f"HTTP {status}: {message}"
 
     def _give_up(self, last_error: str) -> Exception:
         self.stats["failed"] += 1
@@ -254,6 +265,8 @@ class OpenAIChat:
             self._fatal = None
 
     async def aclose(self) -> None:
+        if self._pool is not None:
+            await self._pool.aclose()
         await self.client.close()
 
 
@@ -280,6 +293,37 @@ def result_from_completion(completion, request_id: str) -> ChatResult:
         request_id,
         choice.finish_reason or "stop",
     )
+
+
+def _headers(api_key: str, client) -> dict[str, str]:
+    """What the SDK sends that an OpenAI-compatible server reads: the key, JSON, organization and project."""
+    headers = {
+        "Authorization": f"Bearer {api_key}",
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+        "User-Agent": "svit",
+    }
+    if client.organization:
+        headers["OpenAI-Organization"] = client.organization
+    if client.project:
+        headers["OpenAI-Project"] = client.project
+    return headers
+
+
+def _json_bytes(body: dict) -> bytes:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _error_text(content: bytes) -> str:
+    """The ``error.message`` of an error reply's JSON body, else its text (shortened)."""
+    try:
+        body = json.loads(content)
+    except ValueError:
+        return content[:300].decode("utf-8", "replace").strip() or "(empty body)"
+    error = body.get("error", body) if isinstance(body, dict) else body
+    if isinstance(error, dict) and error.get("message"):
+        return str(error["message"])
+    return str(error)[:300]
 
 
 def _message(exc) -> str:
