@@ -7,16 +7,22 @@ limiter set to the same tokens/min) and prints:
 - achieved fraction of the limit, sustained: tokens sent after the initial one-minute burst was used up,
   divided by what the limit refills over that window (and overall, burst included);
 - the share of 429 responses;
-- client overhead per request: CPU time of this process (SDK + our code) per request, and of our own code
-  alone (token estimate, limiter, cache write) measured without the network.
+- client overhead per request: CPU time of this process (HTTP client + our code) per request, and of our
+  own code alone (token estimate, limiter, cache write) measured without the network.
 
-Usage: python benchmarks/bench_llm_client.py --requests 10000 --latency 0.3 --tpm 600000
+``--layers`` then measures the CPU floor of each HTTP layer against a second server without a limit, in
+interleaved rounds (medians): a bare asyncio-streams keep-alive client, the client's http:// path
+(builders/http11.py), raw httpx with its default pool, the openai SDK's raw ``post`` (httpx + httpcore)
+and ``OpenAIChat.complete`` on each path.
+
+Usage: python benchmarks/bench_llm_client.py --requests 10000 --latency 0.3 --tpm 600000 [--layers]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import subprocess
 import sys
 import tempfile
@@ -24,6 +30,7 @@ import time
 from pathlib import Path
 
 from svit_data.builders.cache import ResponseCache
+from svit_data.builders.http11 import usable_for
 from svit_data.builders.llm import ChatRequest, ChatResult
 from svit_data.builders.openai_client import ClientConfig, OpenAIChat
 from svit_data.builders.ratelimit import RateLimiter
@@ -113,6 +120,13 @@ def own_overhead(n: int, cache: ResponseCache) -> float:
     return 1000 * (time.process_time() - cpu0) / n
 
 
+def start_server(latency: float, tpm: float | None) -> tuple[subprocess.Popen, str]:
+    command = [sys.executable, str(REPO / "tests" / "builders" / "fake_openai.py"), "--latency", str(latency)]
+    command += ["--hard-timeout", "1200"] + (["--tpm", str(tpm)] if tpm else [])
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    return server, server.stdout.readline().strip()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -124,23 +138,13 @@ def main() -> int:
     parser.add_argument(
         "--max-tokens", type=int, default=100, help="max_tokens per request (counts toward the limit)"
     )
+    parser.add_argument("--layers", action="store_true", help="then measure the CPU floor of each HTTP layer")
+    parser.add_argument("--layers-requests", type=int, default=2000, help="requests per layer and round")
+    parser.add_argument("--layers-rounds", type=int, default=3, help="interleaved rounds per layer")
     args = parser.parse_args()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            str(REPO / "tests" / "builders" / "fake_openai.py"),
-            "--latency",
-            str(args.latency),
-            "--tpm",
-            str(args.tpm),
-            "--hard-timeout",
-            "1200",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    path = "builders/http11.py" if usable_for("http://127.0.0.1/v1") else "openai SDK"
+    server, url = start_server(args.latency, args.tpm)
     try:
-        url = server.stdout.readline().strip()
         with tempfile.TemporaryDirectory() as tmp:
             cache = ResponseCache(Path(tmp) / "cache.sqlite")
             result = asyncio.run(run_client(url, args, cache))
@@ -174,9 +178,14 @@ def main() -> int:
         f"({100 * result['429'] / result['http_requests']:.2f}%)"
     )
     print(
-        f"client CPU per request: {result['cpu_ms_per_request']:.2f} ms (openai SDK + ours); "
+        f"client CPU per request: {result['cpu_ms_per_request']:.2f} ms (HTTP client + ours; path: {path}); "
         f"our code alone: {ours:.3f} ms"
     )
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (1, 5, 15 min)")
+    if args.layers:
+        from bench_http_layers import print_layers
+
+        print_layers(start_server, args.layers_requests, args.concurrency, args.layers_rounds)
     return 0
 
 

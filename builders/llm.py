@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Protocol
 
 from svit_data.builders.tokens import TokenCounter
@@ -57,7 +58,7 @@ class ChatRequest:
             }
         return {"model": self.model, "messages": messages, **dict(self.params)}
 
-    @property
+    @cached_property  # a request is looked up, stored and checked several times: hash it once
     def key(self) -> str:
         """Cache key: a hash of model, messages (images by digest) and sampling parameters."""
         return hashlib.sha256(

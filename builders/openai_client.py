@@ -96,7 +96,11 @@ class OpenAIChat:
         cache: ResponseCache | None = None,
         limiter: RateLimiter | None = None,
         counter: TokenCounter | None = None,
+        transport: str = "auto",
     ):
+        """``transport="sdk"`` sends through the SDK even to http:// (tests and benchmarks of that path)."""
+        if transport not in ("auto", "sdk"):
+            raise ValueError(f"transport must be 'auto' or 'sdk', got {transport!r}")
         openai = require("openai")
         self.openai = openai
         self.config = config
@@ -106,7 +110,7 @@ class OpenAIChat:
         self._response_type = raw_response_type()
         self._pool = (
             KeepAlivePool(config.url, _headers(config.api_key, self.client), config.timeout)
-            if usable_for(config.url)
+            if transport == "auto" and usable_for(config.url)
             else None
         )
         self.cache = cache
