@@ -23,6 +23,7 @@ the environment, on Python 3.11+ (``asyncio.timeout``); ``https://`` (api.openai
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import urllib.parse
 import urllib.request
@@ -30,6 +31,7 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+log = logging.getLogger(__name__)
 KEEPALIVE_EXPIRY_S = 4.0  # below uvicorn's (vLLM's) 5 s keep-alive timeout, so the server never closes first
 HEAD_LIMIT = 1 << 16  # bytes of status line + headers at most
 _NO_BODY_STATUS = {204, 304}
@@ -127,6 +129,15 @@ class KeepAlivePool:
                 content = zlib.decompress(content, 47 if encoding == "gzip" else 15)
             except zlib.error as exc:
                 raise HttpConnectionError(f"response body is not valid {encoding}: {exc}") from exc
+        if log.isEnabledFor(logging.DEBUG):  # the line httpx logs per request (shown with -v)
+            log.debug(
+                'HTTP Request: POST http://%s:%d%s%s "HTTP/1.1 %d"',
+                self.host,
+                self.port,
+                self.prefix,
+                path,
+                status,
+            )
         return HttpReply(status, headers, content)
 
     async def _checkout(self) -> _Connection:

@@ -3,7 +3,8 @@
 Images are processed in chunks of ``chunk_size`` (in annotation-file order, after ``--shard`` and
 ``--limit``); each chunk's requests run concurrently through the injected :class:`ChatModel`, then the
 chunk's shards and rejection parts are written atomically. Answers live in the response cache the moment
-they arrive, so a rerun rebuilds finished chunks from the cache without sending anything.
+they arrive, so a rerun rebuilds finished chunks from the cache without sending anything. The run's
+settings are :class:`~svit_data.builders.generate_config.GenerateConfig` (re-exported here).
 """
 
 from __future__ import annotations
@@ -12,22 +13,22 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from itertools import islice
 
 from svit_data.builders.cache import ResponseCache
 from svit_data.builders.cost import Budget, BudgetExhausted, Price
+from svit_data.builders.generate_config import GenerateConfig
 from svit_data.builders.llm import ChatModel, ChatRequest, ChatResult, LLMFatalError, RequestFailed
 from svit_data.builders.output import OutputLayout, conversations_to_svit, write_atomic, write_jsonl
 from svit_data.builders.parsers import parse
 from svit_data.builders.prompt_loader import TaskPrompt
-from svit_data.builders.serializer import ImageContext, SerializerConfig
+from svit_data.builders.serializer import ImageContext
 from svit_data.builders.sources import AnnotationSource
 from svit_data.builders.tokens import TokenCounter
-from svit_data.builders.validators import ValidationConfig, validate
-from svit_data.builders.vision import DETAILS, ImageFinder, ImageUnavailable
-from svit_data.errors import ConfigError
-from svit_data.tasks import TASKS, task_spec
+from svit_data.builders.validators import validate
+from svit_data.builders.vision import ImageFinder, ImageUnavailable
+from svit_data.tasks import task_spec
 
 log = logging.getLogger(__name__)
 
@@ -35,75 +36,6 @@ REASK = (
     "Your reply could not be used: {reason}. Please answer again, following the required format "
     "exactly and without mentioning the source text."
 )
-
-
-@dataclass(frozen=True)
-class GenerateConfig:
-    tasks: tuple[str, ...] = field(
-        default=TASKS, metadata={"help": "comma-separated SVIT tasks to generate", "sep": ","}
-    )
-    model: str = field(default="gpt-4o", metadata={"help": "model name sent to the API"})
-    max_tokens: int = field(default=2048, metadata={"help": "max output tokens per request"})
-    temperature: float | None = field(
-        default=0.7, metadata={"help": "sampling temperature (part of the cache key)"}
-    )
-    seed: int = field(default=0, metadata={"help": "seed for drawing detail-description questions"})
-    shard_index: int = field(default=0, metadata={"help": "this machine's shard (--shard i/N)"})
-    shard_count: int = field(default=1, metadata={"help": "number of machines (--shard i/N)"})
-    chunk_size: int = field(default=100, metadata={"help": "images per output shard"})
-    limit: int | None = field(default=None, metadata={"help": "process at most this many images"})
-    reask: int = field(
-        default=0, metadata={"help": "re-ask a rejected reply this many times, reason appended"}
-    )
-    context: SerializerConfig = field(
-        default_factory=SerializerConfig, metadata={"help": "context serializer"}
-    )
-    validation: ValidationConfig = field(default_factory=ValidationConfig, metadata={"help": "validators"})
-    send_image: str | None = field(
-        default=None,
-        metadata={
-            "help": "send the image too, as an image_url part with this OpenAI detail: low, high or auto "
-            "(vision teachers; needs --images)"
-        },
-    )
-    images: str | None = field(
-        default=None, metadata={"help": "image folder: <image_id>.jpg anywhere below it (for --send-image)"}
-    )
-    image_tokens: int | None = field(
-        default=None,
-        metadata={"help": "input tokens per image instead of OpenAI's GPT-4o rule (e.g. for vLLM servers)"},
-    )
-
-    select: int | None = field(
-        default=None,
-        metadata={
-            "help": "choose this many images before generating, by concept coverage of their annotation "
-            "text (the recipes' diversity objective; deterministic with --seed)"
-        },
-    )
-    select_vocabulary: str | None = field(
-        default=None, metadata={"help": "concept vocabulary JSON for --select (default: the bundled one)"}
-    )
-
-    def __post_init__(self) -> None:
-        unknown = [t for t in self.tasks if t not in TASKS]
-        if unknown or not self.tasks:
-            raise ConfigError(f"unknown or no task(s) {unknown}; known: {', '.join(TASKS)}")
-        if not 0 <= self.shard_index < self.shard_count:
-            raise ConfigError(f"shard must be i/N with 0 <= i < N, got {self.shard_index}/{self.shard_count}")
-        if self.chunk_size < 1 or self.max_tokens < 1 or self.reask < 0:
-            raise ConfigError("chunk_size and max_tokens must be >= 1, reask >= 0")
-        if self.send_image is not None and self.send_image not in DETAILS:
-            raise ConfigError(f"send_image must be one of {', '.join(DETAILS)}, got {self.send_image!r}")
-        if self.send_image is not None and not self.images:
-            raise ConfigError("--send-image needs --images (the folder holding <image_id>.jpg files)")
-        if self.select is not None and self.select < 1:
-            raise ConfigError(f"select must be >= 1, got {self.select}")
-        if self.image_tokens is not None and self.image_tokens < 0:
-            raise ConfigError(f"image_tokens must be >= 0, got {self.image_tokens}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def _chunks(items: Iterable, size: int) -> Iterator[list]:
