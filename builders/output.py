@@ -14,12 +14,17 @@ A shard's content depends only on its images and the cached answers, so a rerun 
 from __future__ import annotations
 
 import json
+import logging
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from svit_data.atomic import write_text
+from svit_data.atomic import TEMP, process_alive, write_text
 from svit_data.builders.parsers import QA
 from svit_data.tasks import task_spec
+
+log = logging.getLogger(__name__)
+_TEMP_NAME = re.compile(rf"\.(.+)\.{TEMP}-(\d+)-[0-9a-f]+")
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -97,10 +102,23 @@ class OutputLayout:
         return self.out / ("selected_ids.txt" if self.single else f"selected_ids-{self.tag}.txt")
 
     def remove_stale_tmp(self) -> int:
-        """Temporary files of a killed run (never renamed, so never read) are removed on restart."""
-        stale = [p for p in self.out.glob("**/.*.tmp*") if p.is_file()]
+        """Temporary files of a killed run (never renamed, so never read) are removed on restart.
+
+        Only those whose writer is gone (the pid in ``.<name>.tmp-<pid>-<token>``, as
+        :func:`svit_data.atomic.temp_path` names them), and with ``--shard i/N`` only this shard's: another
+        process writing into the same folder keeps its files.
+        """
+        stale = []
+        for path in self.out.glob(f"**/.*.{TEMP}-*"):
+            match = _TEMP_NAME.fullmatch(path.name)
+            if not match or not path.is_file() or process_alive(int(match.group(2))):
+                continue
+            if self.single or self.tag in match.group(1):
+                stale.append(path)
         for path in stale:
             path.unlink(missing_ok=True)
+        if stale:
+            log.warning("removed %d temporary file(s) of killed runs in %s", len(stale), self.out)
         return len(stale)
 
     def merge_rejections(self) -> int:
