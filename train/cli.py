@@ -17,7 +17,9 @@ import logging
 import os
 import sys
 from dataclasses import MISSING, Field, fields
+from pathlib import Path
 
+from svit_data.configs import PROBE_CONFIGS
 from svit_data.errors import SvitError
 from svit_data.train.config import (
     STAGE_DEFAULTS,
@@ -97,6 +99,7 @@ def run_stage(args: argparse.Namespace) -> int:
     for name, flag in (("data", "--data"), ("out", "--out")):
         if not getattr(config, name):
             raise SvitError(f"{flag} is required (or give it in --config or as {name}=...)")
+    check_training_data(config.data)
     summary = train(config)
     logging.getLogger(__name__).info(
         "done: %d steps, final loss %.4f",
@@ -104,6 +107,16 @@ def run_stage(args: argparse.Namespace) -> int:
         summary["losses"][-1] if summary["losses"] else float("nan"),
     )
     return 0
+
+
+def check_training_data(data: str) -> None:
+    """Probe configs (``pope-*``) are evaluation data: training on them would teach the test images."""
+    config = data.rpartition(":")[2] if ":" in data and not Path(data).exists() else None
+    if config in PROBE_CONFIGS:
+        raise SvitError(
+            f"--data {data} is a probe config, evaluation data for svit-eval, and training on it would "
+            "leak its test images into the model; train on a subset or recipe such as svit:core-150k"
+        )
 
 
 def resumed_config(checkpoint: str) -> dict:
@@ -114,10 +127,19 @@ def resumed_config(checkpoint: str) -> dict:
 
 def run_ask(args: argparse.Namespace) -> int:
     from svit_data.train.generate import ask, load_run
+    from svit_data.train.images import open_image
 
+    image = None
+    if args.image:  # before the model loads: a bad path should not cost a minute of loading
+        try:
+            image = open_image(Path(args.image).read_bytes(), None, None, args.image)
+        except FileNotFoundError:
+            raise SvitError(f"--image {args.image} does not exist") from None
+        except (OSError, ValueError):
+            raise SvitError(f"--image {args.image} does not decode as an image") from None
     model, processor = load_run(args.run)
     sys.stdout.write(
-        ask(model, processor, args.question, image=args.image, max_new_tokens=args.max_new_tokens) + "\n"
+        ask(model, processor, args.question, image=image, max_new_tokens=args.max_new_tokens) + "\n"
     )
     return 0
 

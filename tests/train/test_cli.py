@@ -225,3 +225,25 @@ def test_checkpoint_state_is_read_and_checked_in_one_place(tmp_path):
     with pytest.raises(InputError, match="written with seed=7 but this run has seed=0") as caught:
         read_checkpoint_state(str(tmp_path), config)
     assert caught.value.field == "seed"
+
+
+@pytest.mark.parametrize("data", ["svit:pope-adversarial", "someone/svit:pope-random"])
+def test_probe_configs_are_refused_as_training_data(tmp_path, capsys, data):
+    args = ["stage2", "--from", str(tmp_path), "--data", data, "--out", str(tmp_path / "o")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"svit-train: error: --data {data} is a probe config") and err.count("\n") == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_ask_with_an_image_that_does_not_decode_is_one_sentence(tmp_path, capsys):
+    broken = tmp_path / "cat.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    assert main(["ask", str(tmp_path / "no-run"), "--image", str(broken), "What is this?"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"svit-train: error: --image {broken} does not decode as an image\n"
+    (tmp_path / "notes.png").write_text("just text")
+    assert main(["ask", str(tmp_path / "no-run"), "--image", str(tmp_path / "notes.png"), "q"]) == 2
+    assert capsys.readouterr().err.endswith("notes.png does not decode as an image\n")
+    assert main(["ask", str(tmp_path / "no-run"), "--image", str(tmp_path / "gone.jpg"), "q"]) == 2
+    assert capsys.readouterr().err == f"svit-train: error: --image {tmp_path / 'gone.jpg'} does not exist\n"
