@@ -17,10 +17,13 @@ import json
 import logging
 import re
 from collections.abc import Iterable
+from dataclasses import fields
 from pathlib import Path
 
 from svit_data.atomic import TEMP, process_alive, write_text
 from svit_data.builders.parsers import QA
+from svit_data.errors import InputError
+from svit_data.state import GenerationSelection
 from svit_data.tasks import task_spec
 
 log = logging.getLogger(__name__)
@@ -66,6 +69,42 @@ def conversations_to_svit(
         }
         for pairs in conversations
     ]
+
+
+def read_selections(folder: str | Path) -> dict[str, dict]:
+    """``{summary file name: its "selection" record}`` of a generate output folder (``--select`` runs)."""
+    found = {}
+    for path in sorted(Path(folder).glob("summary*.json")):
+        try:
+            summary = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise InputError(f"cannot read the generation summary: {exc}", file=str(path)) from None
+        if isinstance(summary, dict) and isinstance(summary.get("selection"), dict):
+            found[path.name] = summary["selection"]
+    return found
+
+
+def generation_selections(folders: Iterable[str | Path]) -> dict[str, GenerationSelection] | None:
+    """The ``--select`` records of the generate output folders among ``folders``, for the build state.
+
+    Keyed ``<folder name>/<summary file>`` (no home directories in cards); None when there are none.
+    """
+    found = {}
+    for folder in map(Path, folders):
+        if not folder.is_dir():
+            continue
+        for name, record in read_selections(folder).items():
+            missing = [f.name for f in fields(GenerationSelection) if f.name not in record]
+            if missing:
+                raise InputError(
+                    f"the selection record lacks {', '.join(missing)}; rerun generate with --select",
+                    file=str(folder / name),
+                    field="selection",
+                )
+            found[f"{folder.name}/{name}"] = GenerationSelection(
+                **{f.name: record[f.name] for f in fields(GenerationSelection)}
+            )
+    return found or None
 
 
 def shard_tag(index: int, count: int) -> str:

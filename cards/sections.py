@@ -285,4 +285,34 @@ def provenance(state: BuildState) -> str:
         config = state.configs[name]
         source = _source_label(config.source)
         lines.append(f"| `{name}` | `{_cell(source)}` | `{config.pool_fingerprint or 'n/a'}` |")
+    selections = _generation_lines(state)
+    if selections:
+        lines += [
+            "",
+            "Generated sources whose images were chosen before generating (`generate --select`):",
+            "",
+        ]
+        lines += selections
     return "\n".join(lines)
+
+
+def _generation_lines(state: BuildState) -> list[str]:
+    """One line per generation summary with a ``--select`` record, listing the configs built from it."""
+    users: dict[str, list[str]] = {}
+    records = {}
+    for name in sorted(state.configs):
+        for summary, selection in (state.configs[name].generation or {}).items():
+            users.setdefault(summary, []).append(name)
+            records[summary] = selection
+    lines = []
+    for summary, s in sorted(records.items()):
+        folder = summary.rsplit("/", 1)[0]
+        configs = ", ".join(f"`{c}`" for c in users[summary])
+        lines.append(
+            f"- `{summary}` ({configs}): {s.n:,} of {s.of:,} images chosen by concept coverage of their "
+            f"annotation text (seed {s.seed}, vocabulary `{s.vocabulary}` `{s.vocabulary_hash}`, "
+            f"{s.concepts:,} concepts); ids in `{folder}/{s.ids_file}`, sha256 `{s.ids_sha256}`; "
+            f"coverage {s.selected['coverage']:.3f} and entropy {s.selected['entropy_bits']:.2f} bits "
+            f"vs {s.random['coverage']:.3f} and {s.random['entropy_bits']:.2f} for a random {s.n:,}."
+        )
+    return lines

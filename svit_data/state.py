@@ -146,6 +146,22 @@ class ExclusionState:
 
 
 @dataclass
+class GenerationSelection:
+    """``generate --select``: the images a generated source was made from (``builders/select.py``)."""
+
+    ids_file: str  # the sorted ids, beside the generation summary in the generated folder
+    ids_sha256: str
+    n: int
+    of: int  # images there were to choose from
+    seed: int
+    vocabulary: str
+    vocabulary_hash: str
+    concepts: int
+    selected: dict[str, float]  # coverage, entropy_bits, objective of the chosen images
+    random: dict[str, float]  # the same for a random draw of n
+
+
+@dataclass
 class ConfigState:
     """One built config: what was written (features, splits) and what the card says about it."""
 
@@ -164,6 +180,8 @@ class ConfigState:
     exclusion: ExclusionState | None = None
     pool_quality: dict[str, Any] | None = None  # the pool's flags per task and reason, example ids
     image_overlap: dict[str, Any] | None = None  # images per source and shared per pair (image_overlap.py)
+    # per generation summary of a generated source ("<folder>/summary.json"): its --select record
+    generation: dict[str, GenerationSelection] | None = None
 
     def num_rows(self) -> int:
         return sum(split.num_examples for split in self.splits.values())

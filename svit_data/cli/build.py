@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from svit_data.builders.output import generation_selections
 from svit_data.builders.probes import ProbeParams
 from svit_data.cli.probe_args import lazy_probe_source
 from svit_data.configs import CONFIGS, PROBE, RECIPE, check_custom_name, get_config
@@ -318,6 +319,10 @@ def run(args: argparse.Namespace) -> int:
             if rows.kind != PROBE:
                 folder.state.configs[rows.name].pool_quality = pool().quality  # the card's Quality section
                 folder.state.configs[rows.name].image_overlap = overlap_of(pool(), args)
+                # generated sources made with --select: the card names the selection (ids file, hash)
+                folder.state.configs[rows.name].generation = generation_selections(
+                    spec.path for spec in source_specs(args) if spec.is_svit
+                )
             if exclusion:  # its counts are known once the rows were written
                 before = rows.recipe.manifest.counts.get("excluded_candidates") if rows.recipe else None
                 folder.state.configs[rows.name].exclusion = exclusion.state(rows.name, before)

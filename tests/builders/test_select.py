@@ -91,3 +91,23 @@ def test_generate_select_plans_runs_and_records(small_vg, tmp_path, fake_server)
 def test_select_more_than_the_images_is_an_error(small_vg, tmp_path):
     with pytest.raises(InputError, match="--select 7 is more than the 6 images"):
         run_library(small_vg, tmp_path / "out", None, dry_run=True, select=7)
+
+
+def test_a_card_built_from_selected_generation_names_the_selection(small_vg, tmp_path, fake_server):
+    from svit_data.cli import main
+    from svit_data.state import read_state_file
+
+    out = tmp_path / "gen"
+    with fake_server() as (_, url):
+        summary = run_library(small_vg, out, url, select=3, tasks="detail_description", timeout=5)
+    dataset = tmp_path / "dataset"
+    assert main(["build", "full", "--source", str(out), "--out", str(dataset), "--quiet"]) == 0
+    recorded = read_state_file(dataset / "svit_build.json").configs["full"].generation
+    assert list(recorded) == ["gen/summary.json"]
+    assert recorded["gen/summary.json"].ids_sha256 == summary["selection"]["ids_sha256"]
+    provenance = (dataset / "README.md").read_text().split("## Provenance")[1].split("\n## ")[0]
+    assert "- `gen/summary.json` (`full`): 3 of 6 images chosen by concept coverage" in provenance
+    assert f"ids in `gen/selected_ids.txt`, sha256 `{summary['selection']['ids_sha256']}`" in provenance
+    plain = tmp_path / "plain"
+    assert main(["build", "full", "--out", str(plain), "--quiet"]) == 0  # the sample: no selection
+    assert "generate --select" not in (plain / "README.md").read_text()
