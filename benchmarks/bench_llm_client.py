@@ -64,6 +64,7 @@ async def run_client(url: str, args: argparse.Namespace, cache: ResponseCache) -
         ),
         cache=cache,
         counter=TokenCounter("gpt-4o"),
+        transport=args.transport,
     )
     sends: list[tuple[float, int]] = []
     first_wait: list[float] = []
@@ -138,11 +139,21 @@ def main() -> int:
     parser.add_argument(
         "--max-tokens", type=int, default=100, help="max_tokens per request (counts toward the limit)"
     )
+    parser.add_argument(
+        "--transport",
+        choices=("auto", "sdk"),
+        default="auto",
+        help="auto: builders/http11.py for http:// (what generate uses); sdk: the openai SDK's transport (A/B)",
+    )
     parser.add_argument("--layers", action="store_true", help="then measure the CPU floor of each HTTP layer")
     parser.add_argument("--layers-requests", type=int, default=2000, help="requests per layer and round")
     parser.add_argument("--layers-rounds", type=int, default=3, help="interleaved rounds per layer")
     args = parser.parse_args()
-    path = "builders/http11.py" if usable_for("http://127.0.0.1/v1") else "openai SDK"
+    path = (
+        "builders/http11.py"
+        if args.transport == "auto" and usable_for("http://127.0.0.1/v1")
+        else "openai SDK"
+    )
     server, url = start_server(args.latency, args.tpm)
     try:
         with tempfile.TemporaryDirectory() as tmp:

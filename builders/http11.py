@@ -1,10 +1,11 @@
 """A keep-alive HTTP/1.1 client for plain ``http://`` endpoints: the chat client's transport for local replicas.
 
-Why: the openai SDK's transport (httpx and httpcore's connection pool) costs about 4-6 ms of CPU per request
-with the 128 connections a generation run keeps open: the pool scans every connection and asks each socket
-whether it is readable, on every request and every response close; the SDK adds about 1 ms building each
-request. This client costs about 0.3 ms (benchmarks/bench_llm_client.py ``--layers`` measures each layer);
-where the model runs on the same machine or next to it, that CPU is what limits throughput.
+Why: the openai SDK's transport (httpx and httpcore's connection pool) costs several ms of CPU per request
+(4-7 ms measured on a loaded 2-core machine) with the 128 connections a generation run keeps open: the pool
+scans every connection and asks each socket whether it is readable, on every request and every response
+close; the SDK adds about 1.5 ms building each request. This client costs about 0.4 ms
+(benchmarks/bench_llm_client.py ``--layers`` measures each layer); where the model runs on the same machine
+or next to it, that CPU is what limits throughput.
 
 Scope, so the SDK keeps everything else (:func:`usable_for`): plain ``http://`` only, without a proxy from
 the environment, on Python 3.11+ (``asyncio.timeout``); ``https://`` (api.openai.com) goes through the SDK.
@@ -84,7 +85,8 @@ class KeepAlivePool:
         self.host, self.port = parts.hostname or "localhost", parts.port or 80
         self.prefix = parts.path.rstrip("/")
         self.timeout = timeout
-        host = self.host if self.port == 80 else f"{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 literal
+        host = host if self.port == 80 else f"{host}:{self.port}"
         lines = [f"Host: {host}"]
         lines += [f"{k}: {v}" for k, v in headers.items() if k.lower() not in _FRAMING]
         self._headers = "\r\n".join(lines).encode("latin-1")
