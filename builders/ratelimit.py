@@ -21,8 +21,8 @@ _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 HEADER_SLACK_S = 1.0
 # The client and the server count the same tokens, so once both buckets run dry they sit level at zero, and
 # a request that reaches the server a little ahead of its predecessor's refill is refused: measured, 1-2% 429s
-# at 0.99 of the limit. Leaving this many seconds of refill unspent, once at the start and again after a
-# 429, keeps the server's bucket that far ahead of ours; it costs those seconds once, not a share of the rate.
+# at 0.99 of the limit. Leaving this many seconds of refill unspent at the start keeps the server's bucket
+# that far ahead of ours; it costs those seconds once, not a share of the rate.
 RESERVE_S = 2.0
 
 
@@ -105,11 +105,12 @@ class RateLimiter:
                 bucket.take(amount)
 
     def pause(self, seconds: float) -> None:
-        """After a 429: nobody sends for ``seconds``, and the buckets restart empty, less the reserve."""
+        """After a 429: nobody sends for ``seconds``, and the buckets restart empty (the refused requests,
+        counted here but not by the server, leave it ahead of us again)."""
         self._resume_at = max(self._resume_at, self.clock() + seconds)
         for bucket, _ in self._buckets(0):
             bucket.refill()
-            bucket.level = min(bucket.level, -bucket.rate * RESERVE_S)
+            bucket.level = min(bucket.level, 0.0)
 
     def observe(self, headers: Mapping[str, str]) -> None:
         for kind in ("requests", "tokens"):
