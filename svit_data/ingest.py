@@ -31,6 +31,7 @@ from svit_data.formats.jsonstream import iter_json_records
 from svit_data.quality.batch import BatchCheck, check_batch
 from svit_data.quality.near_duplicates import document_signatures
 from svit_data.quality.samples import alternates
+from svit_data.quality.textscan import TurnScan
 from svit_data.tasks import ORIGINAL_FRAME, PER_QA_TASKS, SVIT_SOURCE
 
 BATCH_ROWS = 50_000  # samples per parquet row group
@@ -61,6 +62,25 @@ class IngestResult:
     examples: dict[str, list[str]] = field(default_factory=dict)  # code -> first sample ids
     # near-duplicate signatures of the long answers and their rows in the file, per batch
     documents: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list, compare=False, repr=False)
+
+    def add_batch(
+        self,
+        task: str,
+        ids: list[str],
+        flagged: dict[int, list[str]],
+        conversations: pa.ListArray,
+        scanned: TurnScan | None = None,
+    ) -> None:
+        """Count a written batch: its samples' flags (``flagged``: batch index -> codes, in order), example
+        ids, and its long answers' near-duplicate signatures (rows numbered on from ``count``)."""
+        self.documents.append(document_signatures(conversations, self.count, scanned))
+        for i, flags in flagged.items():
+            for code in flags:
+                self.flag_counts[(task, code)] += 1
+                examples = self.examples.setdefault(code, [])
+                if len(examples) < EXAMPLES:
+                    examples.append(ids[i])
+        self.count += len(ids)
 
 
 def run_jobs(
@@ -301,14 +321,7 @@ def ingest_file(
         table = cols.table(job.task, schema, checked, job.source)
         writer.write_table(table)
         conversations = table["conversations"].combine_chunks()
-        result.documents.append(document_signatures(conversations, result.count, checked.scanned))
-        for i, flags in checked.flagged.items():
-            for code in flags:
-                result.flag_counts[(job.task, code)] += 1
-                examples = result.examples.setdefault(code, [])
-                if len(examples) < EXAMPLES:
-                    examples.append(cols.ids[i])
-        result.count += len(cols)
+        result.add_batch(job.task, cols.ids, checked.flagged, conversations, checked.scanned)
         cols = _Columns()
 
     try:

@@ -7,14 +7,17 @@ of its files, name, format and box frame. Its rows have ``task`` empty, ``image_
 the source's records from 0 in file order; unique even where the source repeats an id). Several
 sources (SVIT and third-party) make one mixed pool: their parquet files side by side.
 
-Every third-party sample goes through the quality checks (:func:`svit_data.quality.check_sample`), as
-SVIT samples do: problems become ``flags``, counted in ``pool.quality`` under the task label ``none``;
-``strict`` makes the first one a located error. Third-party boxes are bare ``[x1, y1, x2, y2]`` lists in
-the source's declared frame, so ``leaked_coordinates`` (a box in an SVIT task without boxes) does not
-apply to them, and no box is repaired (repairs assume the 0-1 original frame). The near-duplicate pass
-(:mod:`svit_data.quality.near_duplicates`) runs within each source at its ingest, and once more over a
-mixed pool in pool order (cached by the mix's fingerprint), so a third-party answer that templates an
-SVIT one (or another source's) is flagged ``near_duplicate``; the first copy in pool order stays clean.
+Every third-party sample goes through the quality checks (:func:`svit_data.source_batches.check_record`:
+the rules of :func:`svit_data.quality.check_sample`, run a batch at a time by
+:func:`svit_data.quality.batch.check_batch` as for SVIT data): problems become ``flags``, counted in
+``pool.quality`` under the task label ``none``; ``strict`` makes the first one a located error.
+Third-party boxes are bare ``[x1, y1, x2, y2]`` lists in the source's declared frame, so
+``leaked_coordinates`` (a box in an SVIT task without boxes) does not apply to them, and no box is
+repaired (repairs assume the 0-1 original frame). Near-duplicate signatures
+(:mod:`svit_data.quality.near_duplicates`) are computed per batch at ingest and confirmed over the whole
+source; the pass runs once more over a mixed pool in pool order (cached by the mix's fingerprint), so a
+third-party answer that templates an SVIT one (or another source's) is flagged ``near_duplicate``; the
+first copy in pool order stays clean.
 
 ``hf://datasets/OWNER/NAME[@rev][/config]`` reads a Hub dataset: without a config part, a repo holding
 SVIT's task files is SVIT's release (:func:`svit_data.pool.open_pool`); anything else is a third-party
@@ -25,22 +28,18 @@ downloaded into the Hub cache.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from svit_data import paths
 from svit_data.atomic import staged_folder
 from svit_data.errors import InputError, SvitError
-from svit_data.formats.record import SourceRecord
 from svit_data.formats.sources import (
     SOURCE_FORMATS,
     check_format,
@@ -49,18 +48,18 @@ from svit_data.formats.sources import (
     source_files,
 )
 from svit_data.frames import check_frame
-from svit_data.mixed_pool import EXAMPLES, merge_pools, near_duplicates_of
+from svit_data.ingest import EXAMPLES, IngestResult
+from svit_data.mixed_pool import merge_pools
 from svit_data.pool import HUB_PREFIX, Pool, open_pool
-from svit_data.quality.samples import check_sample
-from svit_data.quality.signals import sample_signals
+from svit_data.quality.near_duplicates import confirmed_rows
 from svit_data.schema import POOL_SCHEMA
+from svit_data.source_batches import SourceBatch
 from svit_data.tasks import ALL_TASKS_FILE, NO_TASK_LABEL, SVIT_SOURCE, TASK_FILES
 from svit_data.verified import attach_verdicts
 
 log = logging.getLogger(__name__)
 
 SOURCES_VERSION = "3"  # 2: flags and complexity signals; 3: near-duplicates within the source
-NOT_FOR_SOURCES = frozenset({"leaked_coordinates", "box_repaired"})
 BATCH_ROWS = 20_000
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -133,76 +132,6 @@ def _hash_files(files: list[Path]) -> str:
     return digest.hexdigest()
 
 
-def _image_size(data: bytes | None, path: Path | None) -> tuple[int | None, int | None]:
-    """Width and height from the image header (bytes or file), or unknown."""
-    if data is None and (path is None or not path.is_file()):
-        return None, None
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(io.BytesIO(data) if data is not None else path) as image:
-            return image.size
-    except (OSError, UnidentifiedImageError):
-        return None, None
-
-
-def check_record(record: SourceRecord, *, strict: bool, file: Path, index: int) -> list[str]:
-    """The quality flags of one third-party sample; with ``strict`` the first is a located error."""
-    speakers = [t["from"] for t in record.turns]
-    result = check_sample("", speakers, [t["value"] for t in record.turns], repair=False)
-    findings = [f for f in result.findings if f.code not in NOT_FOR_SOURCES]
-    if strict and findings:
-        first = findings[0]
-        where = f"turn {first.turn}" if first.turn is not None else None
-        raise InputError(
-            f"{first.code}: {first.detail} (--strict makes every flag an error)",
-            file=str(file),
-            record=index,
-            field=where,
-        )
-    return list(dict.fromkeys(f.code for f in findings))
-
-
-def source_row(
-    spec: SourceSpec,
-    n: int,
-    record: SourceRecord,
-    box_frame: str,
-    images_root: Path | None,
-    flags: list[str] | None = None,
-) -> dict[str, Any]:
-    """The pool row of one third-party record."""
-    first = record.images[0] if record.images else None
-    data = record.image_bytes[0] if record.image_bytes else None
-    width, height = (
-        _image_size(data, images_root / first if images_root and first else None) if first else (None, None)
-    )
-    return {
-        "id": f"{spec.name}/{n}",
-        "image_id": None,
-        "task": "",
-        "conversation_index": 0,
-        "conversations": record.turns,
-        "image": {"bytes": data, "path": first} if data is not None else None,
-        "image_file": first,
-        "width": width,
-        "height": height,
-        "provenance": None,
-        "source": spec.name,
-        "source_id": record.source_id,
-        "images": list(record.images) if record.image_list else None,
-        "box_frame": box_frame,
-        "flags": list(flags or []),
-        **dict(
-            zip(
-                ("answer_words", "qa_pairs", "boxes"),
-                sample_signals([t["from"] for t in record.turns], [t["value"] for t in record.turns]),
-                strict=True,
-            )
-        ),
-    }
-
-
 def open_source(
     spec: SourceSpec, *, images: str | Path | None = None, progress: bool = True, strict: bool = False
 ) -> Pool:
@@ -252,46 +181,53 @@ def _ingest_source(
     *,
     strict: bool = False,
 ) -> None:
-    """Read every record of the source into one parquet file under ``root``, written whole or not at all."""
-    schema = POOL_SCHEMA
+    """Read every record of the source into one parquet file under ``root``, written whole or not at all:
+    a batch of records at a time, checked and signed (near-duplicate signatures) as a batch."""
     name = "part-000-source.parquet"
-    counts: dict[str, int] = {}
-    examples: dict[str, list[str]] = {}
-    flagged = 0
+    result = IngestResult([name], 0)
+    flagged_rows: list[int] = []
     with staged_folder(root) as tmp:
-        n = 0
-        with pq.ParquetWriter(tmp / name, schema) as writer:
-            rows: list[dict[str, Any]] = []
-            for file, index, record in read_source(path, fmt):
-                flags = check_record(record, strict=strict, file=file, index=index)
-                rows.append(source_row(spec, n, record, frame, images_root, flags))
-                flagged += bool(flags)
-                for code in flags:
-                    counts[code] = counts.get(code, 0) + 1
-                    if len(examples.setdefault(code, [])) < EXAMPLES:
-                        examples[code].append(f"{spec.name}/{n}")
-                n += 1
-                if len(rows) >= BATCH_ROWS:
-                    writer.write_table(pa.Table.from_pylist(rows, schema=schema))
-                    rows = []
-            if rows:
-                writer.write_table(pa.Table.from_pylist(rows, schema=schema))
-        if n == 0:
+        with pq.ParquetWriter(tmp / name, POOL_SCHEMA) as writer:
+
+            def write(batch: SourceBatch) -> None:
+                froms, values, offsets = batch.turns()
+                checked = batch.check(froms, values, offsets, strict=strict)
+                ids = [f"{spec.name}/{n}" for n in range(result.count, result.count + len(batch))]
+                table = batch.table(ids, spec.name, frame, images_root, froms, offsets, checked)
+                writer.write_table(table)
+                flagged_rows.extend(result.count + i for i in checked.flagged)
+                conversations = table["conversations"].combine_chunks()
+                result.add_batch("", ids, checked.flagged, conversations, checked.scanned)
+
+            batch = SourceBatch()
+            try:
+                for file, index, record in read_source(path, fmt):
+                    batch.append(file, index, record)
+                    if len(batch) >= BATCH_ROWS:
+                        full, batch = batch, SourceBatch()
+                        write(full)
+            except Exception:  # a broken record: under strict, an earlier record's flag comes first
+                if strict and len(batch):
+                    batch.check(*batch.turns(), strict=True)
+                raise
+            if len(batch):
+                write(batch)
+        if result.count == 0:
             raise InputError("holds no records", file=str(path))
-        near = near_duplicates_of([tmp / name])
-        flags = pq.read_table(tmp / name, columns=["flags"])["flags"].combine_chunks().value_lengths()
-        flagged += int((flags.to_numpy(zero_copy_only=False)[near] == 0).sum())
+        near = confirmed_rows(result.documents)
+        counts = {code: count for (_, code), count in result.flag_counts.items()}
+        examples = dict(result.examples)
         if len(near):
             counts["near_duplicate"] = len(near)
             examples["near_duplicate"] = [f"{spec.name}/{row}" for row in near[:EXAMPLES]]
         quality = {
-            "flagged": flagged,
+            "flagged": len(np.union1d(np.array(flagged_rows, np.int64), near)),
             "per_task": {NO_TASK_LABEL: counts} if counts else {},
             "examples": examples,
         }
         meta = {
             "files": [name],
-            "rows": n,
+            "rows": result.count,
             "format": fmt,
             "box_frame": frame,
             "quality": quality,

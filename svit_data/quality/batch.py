@@ -13,7 +13,8 @@ the check it stands for, and tests run both paths on the same records):
   ``str.lower`` turns into ASCII, ``İ`` and the Kelvin sign, count as hints) unless the pair is plain
   ASCII (no control character other than tab and newlines, where RE2 and ``re`` read the patterns the
   same way) and the text checks' own patterns, run by RE2 as the checks run them, find nothing;
-- outside referring QA, no turn holds ``[`` (the box checks look for nothing else there);
+- outside referring QA, no turn holds ``[`` (the box checks look for nothing else there; a caller that
+  drops ``leaked_coordinates``, their only finding there, skips this condition);
 - in referring QA, every turn either has no ``[`` and as many ``<st>`` as ``<ed>``, or is *canonical*
   (text without ``<`` or ``[`` except whole ``<st>name<ed> [box], [box]`` references whose boxes hold four
   plain numbers in 0-1) with ``x1 < x2`` and ``y1 < y2`` in every box.
@@ -117,7 +118,9 @@ def _box_clean(values: pa.Array, turns: TurnScan) -> np.ndarray:
     return clean
 
 
-def _candidates(task, values, turns: TurnScan, sample, position, user, gpt, offsets, pairs) -> np.ndarray:
+def _candidates(
+    task, values, turns: TurnScan, sample, position, user, gpt, offsets, pairs, leaks: bool = True
+) -> np.ndarray:
     """Samples that may be flagged or repaired: they go through ``check_sample``."""
     n = len(offsets) - 1
     expected = np.where(position % 2 == 0, user, gpt)
@@ -126,7 +129,8 @@ def _candidates(task, values, turns: TurnScan, sample, position, user, gpt, offs
         if check_quota(task, int(count)) is not None:
             candidate |= pairs == count
     candidate |= _any_per_sample(gpt & ~turns.printable, sample, n)
-    boxes_clean = _box_clean(values, turns) if task == REFERRING_QA else turns.brackets == 0
+    # outside referring QA the box checks only find leaked_coordinates (and change nothing)
+    boxes_clean = _box_clean(values, turns) if task == REFERRING_QA else (turns.brackets == 0) | (not leaks)
     candidate |= _any_per_sample(~boxes_clean, sample, n)
     # text checks: only QA pairs with a hint word can be flagged; those in plain ASCII are tried with
     # the checks' own patterns (RE2 reads them as re does there), the others go to check_sample
@@ -225,18 +229,23 @@ def check_batch(
     conversation_pairs: np.ndarray,
     *,
     repair: bool = True,
+    leaked_coordinates: bool = True,
 ) -> BatchCheck:
     """Check a batch of samples of one ``task``: sample ``i`` holds turns ``offsets[i]:offsets[i + 1]``
     of ``froms``/``values``; ``record`` numbers each sample's source record (duplicates are looked for
     within a record, non-decreasing); ``conversation_pairs`` is the QA count of its conversation, -1 for none (quota; any
-    ``task`` name is accepted where every count is -1, e.g. third-party samples)."""
+    ``task`` name is accepted where every count is -1, e.g. third-party samples). ``leaked_coordinates=False``:
+    the caller drops that flag (third-party samples), so a ``[`` outside referring QA needs no exact check;
+    a sample sent to ``check_sample`` for another reason may still carry it."""
     offsets = np.asarray(offsets, np.int64)
     n = len(offsets) - 1
     sample = np.repeat(np.arange(n), np.diff(offsets))
     position = np.arange(len(values)) - offsets[sample]
     user, gpt = _np(pc.equal(froms, USER)), _np(pc.equal(froms, GPT))
     turns = scan(values)
-    candidate = _candidates(task, values, turns, sample, position, user, gpt, offsets, conversation_pairs)
+    candidate = _candidates(
+        task, values, turns, sample, position, user, gpt, offsets, conversation_pairs, leaked_coordinates
+    )
 
     def run(i: int, speakers: list[str], texts: list[str], seen: set | None):
         pairs = int(conversation_pairs[i])
