@@ -5,7 +5,8 @@
   parquet (what ``svit-recipe build --source NAME=FILE`` does on first use).
 - **json.load**: Python's ``json.load`` of the same file (decoding only, all records in memory).
 
-Each side runs in its own subprocess, in the same run, so that peak RSS (``ru_maxrss``) is its own.
+Each side runs in its own subprocess, in the same run, so that peak RSS (``ru_maxrss``) and CPU time
+(user + system, steadier than wall time on a shared machine) are its own.
 Goal (issue 10): svit at most 2x the time of ``json.load``, svit's peak RSS under 1.5 GB.
 
     python benchmarks/make_llava_file.py --out /tmp/llava_mix665k.json
@@ -24,21 +25,39 @@ SVIT_SIDE = """
 import json, os, resource, sys, time
 os.environ["SVIT_CACHE"] = sys.argv[2]
 from svit_data.sources import open_source, parse_source
-start = time.perf_counter()
+usage = resource.getrusage(resource.RUSAGE_SELF)
+cpu0, start = usage.ru_utime + usage.ru_stime, time.perf_counter()
 pool = open_source(parse_source("bench=" + sys.argv[1]), progress=False)
 seconds = time.perf_counter() - start
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-print(json.dumps({"seconds": seconds, "samples": pool.num_rows, "rss": rss}))
+usage = resource.getrusage(resource.RUSAGE_SELF)
+cpu = usage.ru_utime + usage.ru_stime - cpu0
+print(json.dumps({"seconds": seconds, "cpu": cpu, "samples": pool.num_rows, "rss": usage.ru_maxrss * 1024}))
+"""
+
+READER_SIDE = """
+import json, resource, sys, time
+from pathlib import Path
+from svit_data.formats.sources import detect_format, read_source
+usage = resource.getrusage(resource.RUSAGE_SELF)
+cpu0, start = usage.ru_utime + usage.ru_stime, time.perf_counter()
+path = Path(sys.argv[1])
+records = sum(1 for _ in read_source(path, detect_format(path)))
+seconds = time.perf_counter() - start
+usage = resource.getrusage(resource.RUSAGE_SELF)
+cpu = usage.ru_utime + usage.ru_stime - cpu0
+print(json.dumps({"seconds": seconds, "cpu": cpu, "records": records, "rss": usage.ru_maxrss * 1024}))
 """
 
 JSON_SIDE = """
 import json, resource, sys, time
-start = time.perf_counter()
+usage = resource.getrusage(resource.RUSAGE_SELF)
+cpu0, start = usage.ru_utime + usage.ru_stime, time.perf_counter()
 with open(sys.argv[1], encoding="utf-8") as handle:
     records = json.load(handle)
 seconds = time.perf_counter() - start
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-print(json.dumps({"seconds": seconds, "records": len(records), "rss": rss}))
+usage = resource.getrusage(resource.RUSAGE_SELF)
+cpu = usage.ru_utime + usage.ru_stime - cpu0
+print(json.dumps({"seconds": seconds, "cpu": cpu, "records": len(records), "rss": usage.ru_maxrss * 1024}))
 """
 
 
@@ -50,18 +69,26 @@ def run_side(code: str, *args: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("file", help="LLaVA-format JSON file (benchmarks/make_llava_file.py)")
+    parser.add_argument(
+        "--reader", action="store_true", help="also time the format reader alone (records read and checked)"
+    )
     args = parser.parse_args()
     baseline = run_side(JSON_SIDE, args.file)
     with tempfile.TemporaryDirectory(prefix="bench-sources-") as cache:
         svit = run_side(SVIT_SIDE, args.file, cache)
+    sides = [("json.load", baseline, "records"), ("svit", svit, "samples")]
+    if args.reader:
+        sides.append(("reader", run_side(READER_SIDE, args.file), "records"))
     ratio = svit["seconds"] / baseline["seconds"]
+    for label, side, count in sides:
+        print(
+            f"{label + ':':<10} {side[count]:,} {count} in {side['seconds']:.1f} s (CPU {side['cpu']:.1f} s), "
+            f"peak RSS {side['rss'] / 2**30:.2f} GiB"
+        )
     print(
-        f"json.load: {baseline['records']:,} records in {baseline['seconds']:.1f} s, peak RSS {baseline['rss'] / 2**30:.2f} GiB"
+        f"time ratio svit / json.load: {ratio:.2f} (goal <= 2; CPU-time ratio "
+        f"{svit['cpu'] / baseline['cpu']:.2f}); svit RSS goal < 1.5 GiB"
     )
-    print(
-        f"svit:      {svit['samples']:,} samples in {svit['seconds']:.1f} s, peak RSS {svit['rss'] / 2**30:.2f} GiB"
-    )
-    print(f"time ratio svit / json.load: {ratio:.2f} (goal <= 2); svit RSS goal < 1.5 GiB")
 
 
 if __name__ == "__main__":
