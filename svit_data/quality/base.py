@@ -26,8 +26,8 @@ _REASONS = [
     Reason("empty_answer", "an answer is empty or whitespace only"),
     Reason(
         "source_mention",
-        "a question or answer cites the source material ('the description', 'the captions', 'bounding box' "
-        "outside referring QA, 'the given information') instead of the image",
+        "a question or answer cites the source material ('the description', 'the captions', 'the given "
+        "information'; 'bounding box' in an answer outside referring QA) instead of the image",
     ),
     Reason(
         "malformed_box",

@@ -38,12 +38,12 @@ from svit_data.quality.referring import count_boxes
 from svit_data.quality.samples import check_quota, check_sample, normalize
 from svit_data.quality.signals import BOXES, answer_words
 from svit_data.quality.text import (
+    BOX_WORDS,
     ERROR_HINTS,
     ERROR_REPLY,
     MARKED,
     SOURCE_HINTS,
     SOURCE_MENTION,
-    SOURCE_MENTION_REFERRING,
 )
 from svit_data.quality.textscan import TurnScan, normalized_hashes, scan, word_counts
 from svit_data.tasks import GPT, REFERRING_QA, USER
@@ -144,8 +144,10 @@ def _candidates(
         error = _np(pc.match_substring_regex(pc.ascii_lower(text), ERROR_REPLY.pattern))
         pair = pc.ascii_lower(pc.binary_join_element_wise(question, text, "\n"))
         pair = pc.replace_substring_regex(pair, _MARKED_RE, "")
-        pattern = SOURCE_MENTION_REFERRING if task == REFERRING_QA else SOURCE_MENTION
-        source = _np(pc.match_substring_regex(pair, pattern.pattern))
+        source = _np(pc.match_substring_regex(pair, SOURCE_MENTION.pattern))
+        if task != REFERRING_QA:  # box words count in the answer only (quality.text.check_source_mention)
+            said = pc.replace_substring_regex(pc.ascii_lower(text), _MARKED_RE, "")
+            source |= _np(pc.match_substring_regex(said, BOX_WORDS.pattern))
         candidate[sample[answer[~plain | error | source]]] = True
     return candidate
 

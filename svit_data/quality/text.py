@@ -20,9 +20,11 @@ _SOURCE = (
     r"|\b(?:object|region)\s+(?:list|descriptions?)\b"
     r"|\b(?:provided|given)\s+(?:information|data|annotations?|text|details)\b"
 )
-_BOX_WORDS = r"|\bbounding[ -]?box(?:es)?\b|\bcoordinates?\b"
-SOURCE_MENTION = re.compile(_SOURCE + _BOX_WORDS, re.IGNORECASE)
-SOURCE_MENTION_REFERRING = re.compile(_SOURCE, re.IGNORECASE)  # referring QA talks about boxes by design
+SOURCE_MENTION = re.compile(_SOURCE, re.IGNORECASE)
+# box words cite the annotations only in an answer outside referring QA (which talks about boxes by
+# design); a question may ask for a box: LLaVA-1.5's grounding data ("Please provide the bounding box
+# coordinate of the region this sentence describes") is a task of its own, not a leak
+BOX_WORDS = re.compile(r"\bbounding[ -]?box(?:es)?\b|\bcoordinates?\b", re.IGNORECASE)
 MARKED = re.compile(rf"{START}.*?{END}", re.DOTALL)
 # literal words every match contains: a cheap test that skips the regex on almost every clean pair
 ERROR_HINTS = ("message", "sorry", "as an ai", "unable", "cannot", "can't", "please provide")
@@ -55,6 +57,12 @@ def check_source_mention(task: str, question: str, answer: str) -> Finding | Non
     text = (question + "\n" + answer).lower()
     if not any(hint in text for hint in SOURCE_HINTS):
         return None
-    pattern = SOURCE_MENTION_REFERRING if task == REFERRING_QA else SOURCE_MENTION
-    match = pattern.search(MARKED.sub("", text) if START in text else text)
+    match = SOURCE_MENTION.search(_unmarked(text))
+    if match is None and task != REFERRING_QA:
+        match = BOX_WORDS.search(_unmarked(answer.lower()))
     return Finding("source_mention", f"mentions {match.group(0)!r} as a source") if match else None
+
+
+def _unmarked(text: str) -> str:
+    """``text`` without its ``<st>...<ed>`` spans (a referred phrase is the image's, not a citation)."""
+    return MARKED.sub("", text) if START in text else text

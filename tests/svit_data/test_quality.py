@@ -91,6 +91,7 @@ CLEAN = [
         "The <st>dog<ed> [0.0, 0.5, 1.0, 1.0], [0.2, 0.2, 0.3, 0.3].",
     ),
     ("detail_description", "Describe the image.", "A busy street with two buses, a cyclist and tall trees."),
+    ("conversation", "What are the coordinates of the bus in the picture?", "The bus is on the left side."),
 ]
 
 
@@ -98,6 +99,15 @@ CLEAN = [
 def test_clean_pairs_get_no_flag(task, question, answer):
     result = check_sample(task, [U, G], [question, answer], seen=set(), conversation_pairs=None)
     assert result.flags == [] and result.values == [question, answer]
+
+
+def test_a_question_asking_for_a_box_is_no_source_mention():
+    """LLaVA-1.5's grounding data asks for boxes (a task of its own); an answer naming boxes still cites
+    the annotations. Third-party ingest drops leaked_coordinates (svit_data.source_batches)."""
+    question = "Please provide the bounding box coordinate of the region this sentence describes: a red kite."
+    assert "source_mention" not in check_sample("", [U, G], [question, "[0.12, 0.05, 0.31, 0.2]"]).flags
+    cited = check_sample("", [U, G], ["Where is the kite?", "Its bounding box is at the top left."])
+    assert cited.flags == ["source_mention"]
 
 
 def test_repairs_rewrite_only_the_bad_box_and_can_be_turned_off():
