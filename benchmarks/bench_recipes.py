@@ -122,7 +122,7 @@ print(json.dumps({"seconds": seconds, "cpu": cpu, "samples": matched.num_rows, "
 
 FLOOR_E2E = """
 import pyarrow.compute as pc, pyarrow.json as pj
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 chars = 0
 for path in sys.argv[3:]:
     table = pj.read_json(path)
@@ -130,7 +130,8 @@ for path in sys.argv[3:]:
     turns = pc.struct_field(pc.list_flatten(content), "value")
     chars += pc.sum(pc.utf8_length(pc.utf8_lower(turns))).as_py()
     del table
-print(json.dumps({"seconds": time.perf_counter() - start, "chars": chars, "rss": rss()}))
+print(json.dumps({"seconds": time.perf_counter() - start, "cpu": time.process_time() - cpu, "chars": chars,
+                  "rss": rss()}))
 """
 
 SYNTHETIC = """
@@ -185,12 +186,29 @@ def side(code: str, source: str, cache: str, *extra: str) -> dict:
 
 E2E = """
 import json, resource, sys, time
+phases = {}
+def timed(owner, name, phase):
+    inner = getattr(owner, name)
+    def wrapper(*args, **kwargs):
+        wall, cpu = time.perf_counter(), time.process_time()
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            w, c = phases.get(phase, (0.0, 0.0))
+            phases[phase] = (w + time.perf_counter() - wall, c + time.process_time() - cpu)
+    setattr(owner, name, wrapper)
+start, cpu = time.perf_counter(), time.process_time()
 from svit_data.cli import main
-start = time.perf_counter()
+import svit_data.cli.build, svit_data.folder, svit_data.pool, svit_data.recipes  # what the build imports
+phases["imports"] = (time.perf_counter() - start, time.process_time() - cpu)
+timed(svit_data.pool, "_ingest", "ingest")
+timed(svit_data.recipes, "build_recipe", "match + select")
+timed(svit_data.folder.DatasetFolder, "write_config", "write config + card")
 code = main(["build", "core-150k", "--source", sys.argv[1], "--out", sys.argv[2], "--quiet"])
-seconds = time.perf_counter() - start
+seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+phases["rest"] = (seconds - sum(w for w, _ in phases.values()), cpu - sum(c for _, c in phases.values()))
 own, children = (resource.getrusage(w).ru_maxrss * 1024 for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
-print(json.dumps({"code": code, "seconds": seconds, "rss": max(own, children)}))
+print(json.dumps({"code": code, "seconds": seconds, "cpu": cpu, "phases": phases, "rss": max(own, children)}))
 """
 
 
@@ -298,8 +316,11 @@ def main() -> int:
         e2e = end_to_end(args.source, work)
         f = floor_e2e["seconds"]
         print(
-            f"end-to-end floor (pyarrow JSON Lines read + lowercase): {f:.1f} s; cold build {e2e['seconds']:.1f} s"
+            f"end-to-end floor (pyarrow JSON Lines read + lowercase): {f:.1f} s wall, {floor_e2e['cpu']:.1f} s CPU; "
+            f"cold build {e2e['seconds']:.1f} s wall, {e2e['cpu']:.1f} s CPU (main process), where it goes:"
         )
+        for phase, (w, c) in e2e["phases"].items():
+            print(f"  {phase:22s} {w:5.1f} s wall  {c:5.1f} s CPU")
         rows.append(
             (
                 "cold end-to-end build core-150k",
