@@ -71,7 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--size", type=int, help="recipes: number of samples to select (default: the recipe's)"
     )
-    parser.add_argument("--seed", type=int, default=0, help="recipes: random seed (default: 0)")
+    parser.add_argument("--seed", type=int, help="recipes: random seed (default: 0)")
     parser.add_argument("--concepts", help="recipes: concept vocabulary JSON (default: the bundled one)")
     parser.add_argument(
         "--task-mix",
@@ -180,7 +180,7 @@ def config_rows(
         name,
         pool(),
         size=args.size,
-        seed=args.seed,
+        seed=args.seed if args.seed is not None else 0,
         concepts=args.concepts,
         task_mix=args.task_mix,
         out_name=args.name,
@@ -255,6 +255,22 @@ def exclusion_of(args: argparse.Namespace) -> Exclusion | None:
     return Exclusion(excluded)
 
 
+def recipe_file_flags_given(args: argparse.Namespace) -> list[str]:
+    """The build flags given that a recipe file decides itself (sizes, seed, caps, filters)."""
+    given = {
+        "--size": args.size is not None,
+        "--seed": args.seed is not None,
+        "--concepts": args.concepts is not None,
+        "--task-mix": args.task_mix is not None,
+        "--ids": args.ids is not None,
+        "--where": bool(args.where),
+        "--include-flagged": bool(args.include_flagged),
+        "--source-cap": args.source_cap is not None,
+        "--exclude-images": bool(args.exclude_images),
+    }
+    return [flag for flag, was_given in given.items() if was_given]
+
+
 def run_recipe_file(args: argparse.Namespace) -> int:
     """``build --recipe FILE --name NAME``: one config from a recipe file, its sources named in the file."""
     from svit_data.cards import render_card
@@ -263,6 +279,11 @@ def run_recipe_file(args: argparse.Namespace) -> int:
 
     if args.configs or args.source:
         raise SvitError("--recipe builds one config from the file's sources: give no CONFIG and no --source")
+    for flag in recipe_file_flags_given(args)[:1]:
+        raise SvitError(
+            f"{flag} does not apply to --recipe: the recipe file sets every selection (sizes, seed, "
+            "per-source caps); edit the file"
+        )
     recipe = with_overrides(read_recipe_file(args.recipe), llava_mix=args.llava_mix)
     name = check_custom_name(args.name or args.recipe.rsplit("/", 1)[-1].rsplit(".", 1)[0])
     pool = open_sources(

@@ -86,7 +86,10 @@ def probe_config_rows(name: str, source: Callable[[], ProbeSource], args: argpar
         images = Path(args.images)
     else:
         images = sample_dir() / "images" if probes.name == "sample" else None
-    params = ProbeParams(seed=args.seed, **({"num_images": args.probe_images} if args.probe_images else {}))
+    params = ProbeParams(
+        seed=args.seed if args.seed is not None else 0,
+        **({"num_images": args.probe_images} if args.probe_images else {}),
+    )
     rows = probe_rows(name, probes, params, images)
     if rows.probe is None or not rows.probe.images:
         raise SvitError(

@@ -80,6 +80,11 @@ def test_recipe_file_cli_errors_exit_2(tmp_path, capsys):
     assert "bad.yaml: field '(top level)': unknown key 'method'" in capsys.readouterr().err
     assert main(["build", "full", "--recipe", str(MY_MIX), "--out", str(out), "--quiet"]) == 2
     assert "give no CONFIG and no --source" in capsys.readouterr().err
+    for flag in (["--seed", "0"], ["--size", "10"], ["--where", "answer_words>=5"], ["--include-flagged"]):
+        assert (
+            main(["build", "--recipe", str(MY_MIX), "--name", "m", *flag, "--out", str(out), "--quiet"]) == 2
+        )
+        assert f"{flag[0]} does not apply to --recipe: the recipe file sets" in capsys.readouterr().err
     assert not out.exists()
 
 
