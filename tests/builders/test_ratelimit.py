@@ -10,7 +10,7 @@ import pytest
 
 from svit_data.builders.llm import ChatRequest
 from svit_data.builders.openai_client import ClientConfig, OpenAIChat
-from svit_data.builders.ratelimit import RateLimiter, TokenBucket, parse_duration
+from svit_data.builders.ratelimit import RELEASE_TICK_S, RateLimiter, TokenBucket, parse_duration
 
 
 class Clock:
@@ -126,3 +126,60 @@ def test_the_client_reads_headers_and_body_through_the_sdk_raw_call(fake_server)
     with fake_server(faults=["500"]) as (fake, url):
         result, _, stats = asyncio.run(go(url))
     assert stats["500"] == 1 and stats["retries"] == 1 and result.text
+
+
+def test_one_timer_releases_a_batch_of_waiters_in_fifo_order():
+    """Twenty 10-token waiters at 1,000 tokens/s from an empty bucket: each fits 10 ms after the previous
+    one, but the timer never fires sooner than RELEASE_TICK_S, so each firing releases several, in order."""
+
+    async def go():
+        limiter = RateLimiter(tpm=60_000)  # 1,000 tokens/s
+        limiter.tokens.refill()
+        limiter.tokens.level = 0.0
+        firings, order = [], []
+        release = limiter._release
+
+        def counted_release():
+            firings.append(time.monotonic())
+            release()
+
+        limiter._release = counted_release
+
+        async def one(i):
+            await limiter.acquire(10)
+            order.append(i)
+
+        await asyncio.gather(*(one(i) for i in range(20)))
+        return firings, order, limiter.tokens.level
+
+    firings, order, level = asyncio.run(go())
+    assert order == list(range(20))
+    # 200 tokens take 0.2 s to refill: the first check, then a firing every RELEASE_TICK_S (fewer if a loaded
+    # machine delays them), where a timer per waiter would fire 20 times
+    assert 1 <= len(firings) <= 0.2 / RELEASE_TICK_S + 2
+    assert level >= -1e-6  # never spent more than was there
+
+
+def test_a_cancelled_waiter_gives_its_budget_back_and_does_not_hold_up_the_queue():
+    async def go():
+        clock = Clock()
+        limiter = RateLimiter(tpm=60_000, clock=clock)  # 1,000 tokens/s on a clock the test moves
+        limiter.tokens.level = 0.0
+        released_then_cancelled = asyncio.create_task(limiter.acquire(100))
+        await asyncio.sleep(0)
+        clock.now = 1.0  # 1,000 tokens refilled
+        limiter._release()  # what the timer does: takes 100 for the waiter...
+        released_then_cancelled.cancel()  # ...which is cancelled before it could send
+        with pytest.raises(asyncio.CancelledError):
+            await released_then_cancelled
+        assert limiter.tokens.level == pytest.approx(1000)  # the 100 came back
+        big = asyncio.create_task(limiter.acquire(5000))  # needs 4 s more; the timer is set for that
+        small = asyncio.create_task(limiter.acquire(100))  # fits now, but FIFO: waits behind big
+        await asyncio.sleep(0)
+        assert not small.done()
+        big.cancel()
+        await asyncio.wait_for(small, 1.0)  # released at once, not when big's timer would have fired
+        assert big.cancelled() and limiter.tokens.level == pytest.approx(900)
+        assert not limiter._waiters
+
+    asyncio.run(go())
