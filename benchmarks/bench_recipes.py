@@ -81,7 +81,7 @@ print(json.dumps({"seconds": time.perf_counter() - start, "rows": rows, "rss": r
 
 SCALING = """
 import numpy as np
-from svit_data.recipes.build import candidates_of
+from svit_data.recipes.pool_rows import candidates_of
 from svit_data.recipes.matching import match_pool
 from svit_data.recipes.selection import Candidates, select_core
 from svit_data.recipes.vocabulary import load_vocabulary

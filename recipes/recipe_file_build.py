@@ -15,20 +15,11 @@ from svit_data.configs import RECIPE
 from svit_data.errors import SvitError
 from svit_data.materialize import ConfigRows, check_ids, select_rows
 from svit_data.pool import HUB_PREFIX, Pool
-from svit_data.recipes.build import (
-    _describe,
-    _given,
-    _Picked,
-    _report,
-    candidates_of,
-    capped_rows,
-    excluded_rows,
-    sorted_ids,
-    source_codes,
-)
+from svit_data.recipes.build import _describe, _given, _Picked, _report
 from svit_data.recipes.manifest import write_manifest
 from svit_data.recipes.matching import match_pool
 from svit_data.recipes.methods import ALL, METHODS
+from svit_data.recipes.pool_rows import candidates_of, capped_rows, excluded_rows, sorted_ids, source_codes
 from svit_data.recipes.quality_filter import eligibility, parse_where, signal_distributions
 from svit_data.recipes.recipe_file import (
     RECIPE_FILE_NAME,

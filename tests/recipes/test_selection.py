@@ -6,10 +6,10 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from svit_data.recipes.build import candidates_of
 from svit_data.recipes.diagnostics import document_frequency, entropy
 from svit_data.recipes.diversity import coverage_objective, greedy_order
 from svit_data.recipes.matching import match_pool
+from svit_data.recipes.pool_rows import candidates_of
 from svit_data.recipes.registry import get_recipe, resolve_size
 from svit_data.recipes.selection import (
     Candidates,

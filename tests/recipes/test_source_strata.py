@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 
 from svit_data.cli import main
 from svit_data.folder import config_files, read_state
-from svit_data.recipes.build import capped_rows
+from svit_data.recipes.pool_rows import capped_rows
 from svit_data.recipes.strata import SOURCES, strata_of
 
 
