@@ -73,9 +73,9 @@ class FormTable:
     """The vocabulary's surface forms as integer codes: word ids in base ``len(words)``, per length.
 
     Forms map to concepts through a CSR-like table (a form may name several concepts). :attr:`kernel`
-    holds the tables of the compiled pass; :meth:`match` is the same lookup in numpy arrays (single
-    words by a word -> form array, longer forms by ``searchsorted`` in the sorted codes of each length),
-    kept as the reference the compiled pass is tested against.
+    holds the tables of the compiled pass; the same lookup in numpy arrays (``word_form``, and the
+    sorted codes per length in ``ngrams``) is the reference it is tested against
+    (``tests/recipes/matching_oracle.py``).
     """
 
     def __init__(self, vocabulary: Vocabulary):
@@ -92,7 +92,6 @@ class FormTable:
         concept_lists = list(forms.values())
         self.form_indptr = np.cumsum([0] + [len(c) for c in concept_lists]).astype(np.int64)
         self.form_concepts = np.array([c for cs in concept_lists for c in cs], np.int32)
-        self.single_concept = bool(np.all(np.diff(self.form_indptr) == 1))
         self.word_form = np.full(len(words), -1, np.int64)
         per_length: dict[int, list[tuple[int, int]]] = {}
         for index, form in enumerate(forms):
@@ -104,49 +103,22 @@ class FormTable:
             for i in ids:
                 code = code * self.base + i
             per_length.setdefault(len(ids), []).append((code, index))
-        self.ngrams: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self.ngrams: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # n -> (sorted codes, form indices)
         for n, pairs in sorted(per_length.items()):
             pairs.sort()
-            starts = np.zeros(len(words), bool)
-            starts[[code // self.base ** (n - 1) for code, _ in pairs]] = True
-            codes = np.array([p[0] for p in pairs], np.int64)
-            self.ngrams[n] = (codes, np.array([p[1] for p in pairs], np.int64), starts)
+            self.ngrams[n] = (
+                np.array([p[0] for p in pairs], np.int64),
+                np.array([p[1] for p in pairs], np.int64),
+            )
         self.kernel = compile_forms(
             self.word_form,
-            {n: (codes, indices) for n, (codes, indices, _) in self.ngrams.items()},
+            self.ngrams,
             self.base,
             self.form_indptr,
             self.form_concepts,
             MAX_WORDS,
             len(vocabulary.concepts),
         )
-
-    def _concepts(self, pos: np.ndarray, form: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if self.single_concept:
-            return pos, self.form_concepts[self.form_indptr[form]]
-        width = self.form_indptr[form + 1] - self.form_indptr[form]
-        offsets = np.repeat(self.form_indptr[form] - (np.cumsum(width) - width), width)
-        return np.repeat(pos, width), self.form_concepts[np.arange(width.sum()) + offsets]
-
-    def match(self, word_ids: np.ndarray, turn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(token position, concept) of every form occurrence; ``word_ids`` is -1 for unknown words."""
-        known = np.flatnonzero(word_ids >= 0)
-        form = self.word_form[word_ids[known]]
-        hit = form >= 0
-        hits = [self._concepts(known[hit], form[hit])]
-        size = len(word_ids)
-        for n, (codes, forms, starts) in self.ngrams.items():
-            pos = known[starts[word_ids[known]]]
-            pos = pos[pos + n <= size]
-            code = word_ids[pos].astype(np.int64)
-            for k in range(1, n):
-                nxt = word_ids[pos + k]
-                keep = (nxt >= 0) & (turn[pos + k] == turn[pos])
-                pos, code = pos[keep], code[keep] * self.base + nxt[keep]
-            at = np.minimum(np.searchsorted(codes, code), len(codes) - 1)
-            found = codes[at] == code
-            hits.append(self._concepts(pos[found], forms[at[found]]))
-        return np.concatenate([h[0] for h in hits]), np.concatenate([h[1] for h in hits])
 
 
 @dataclass

@@ -44,7 +44,7 @@ def oracle_batch(batch: pa.RecordBatch, forms: FormTable, num_concepts: int) -> 
     turn_of_token = pc.list_parent_indices(tokens).to_numpy()
     answer_words = np.bincount(sample_of_turn, weights=prose_words(values) * is_answer, minlength=n)
     word_ids = pc.index_in(pc.list_flatten(tokens), value_set=forms.words).fill_null(-1).to_numpy()
-    positions, concepts = forms.match(word_ids, turn_of_token)
+    positions, concepts = match_forms(forms, word_ids, turn_of_token)
     rows = sample_of_turn[turn_of_token[positions]]
     matrix = sp.csr_matrix(
         (np.ones(len(rows), np.int32), (rows, concepts)), shape=(n, num_concepts), dtype=np.int32
@@ -54,3 +54,33 @@ def oracle_batch(batch: pa.RecordBatch, forms: FormTable, num_concepts: int) -> 
         (np.minimum(matrix.data, 255).astype(np.uint8), matrix.indices, matrix.indptr), shape=matrix.shape
     )
     return {"matrix": matrix, "yes": yes, "no": no, "answer_words": answer_words.astype(np.int32)}
+
+
+def _concepts(forms: FormTable, pos: np.ndarray, form: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    width = forms.form_indptr[form + 1] - forms.form_indptr[form]
+    offsets = np.repeat(forms.form_indptr[form] - (np.cumsum(width) - width), width)
+    return np.repeat(pos, width), forms.form_concepts[np.arange(width.sum()) + offsets]
+
+
+def match_forms(forms: FormTable, word_ids: np.ndarray, turn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(token position, concept) of every form occurrence; ``word_ids`` is -1 for unknown words. Single
+    words by the word -> form array, longer forms by ``searchsorted`` in the sorted codes of each length."""
+    known = np.flatnonzero(word_ids >= 0)
+    form = forms.word_form[word_ids[known]]
+    hit = form >= 0
+    hits = [_concepts(forms, known[hit], form[hit])]
+    size = len(word_ids)
+    for n, (codes, indices) in forms.ngrams.items():
+        starts = np.zeros(forms.base, bool)  # words that begin a form of this length
+        starts[codes // forms.base ** (n - 1)] = True
+        pos = known[starts[word_ids[known]]]
+        pos = pos[pos + n <= size]
+        code = word_ids[pos].astype(np.int64)
+        for k in range(1, n):
+            nxt = word_ids[pos + k]
+            keep = (nxt >= 0) & (turn[pos + k] == turn[pos])
+            pos, code = pos[keep], code[keep] * forms.base + nxt[keep]
+        at = np.minimum(np.searchsorted(codes, code), len(codes) - 1)
+        found = codes[at] == code
+        hits.append(_concepts(forms, pos[found], indices[at[found]]))
+    return np.concatenate([h[0] for h in hits]), np.concatenate([h[1] for h in hits])
