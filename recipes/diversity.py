@@ -33,23 +33,16 @@ greedy selection; balance (:func:`~svit_data.recipes.selection.select_core`) wal
 
 from __future__ import annotations
 
-import functools
 import logging
-import math
 
-import numba
 import numpy as np
 import scipy.sparse as sp
 
 from svit_data.recipes.candidates import Candidates, random_order
-from svit_data.recipes.strata import split_order
+from svit_data.recipes.greedy_kernel import by_gain, round_top, row_sums
 
 log = logging.getLogger(__name__)
 
-# From this many matrix entries on, gains are summed by a numba loop over the indices instead of scipy's
-# mat-vec on a float64 copy of the structure (8 bytes per entry: 400 MB here, 1.1 GB at 10M samples);
-# below it, loading the compiled loop (about 0.6 s per process) would cost more than it saves.
-COMPILED_GAINS_FROM = 50_000_000
 ROUNDS = 16  # batched greedy rounds: 16 mat-vecs over the SVIT matrix (~45M nonzeros) stay well < 15 s
 
 
@@ -65,40 +58,10 @@ def coverage_objective(matrix: sp.csr_matrix, weights: np.ndarray, rows: np.ndar
     return float(np.dot(np.asarray(weights, np.float64), g[counts]))
 
 
-@numba.njit(cache=True, nogil=True)
-def _row_sums(indptr, indices, values):  # pragma: no cover
-    out = np.empty(len(indptr) - 1, np.float64)
-    for i in range(len(indptr) - 1):
-        total = 0.0
-        for j in range(indptr[i], indptr[i + 1]):
-            total += values[indices[j]]
-        out[i] = total
-    return out
-
-
 def gains(matrix: sp.csr_matrix, per_concept: np.ndarray) -> np.ndarray:
     """``M @ per_concept`` for the 0/1 structure ``M`` of ``matrix``: scipy's ``csr_matvec`` sums, in the
     same order (so the same floats), without a float64 copy of the structure."""
-    return _row_sums(matrix.indptr, matrix.indices, np.asarray(per_concept, np.float64))
-
-
-def _top(members: np.ndarray, gain: np.ndarray, k: int) -> np.ndarray:
-    """The ``k`` of ``members`` (in seeded order) of highest gain, by gain descending, ties in that order.
-
-    O(len(members)) by a partition around the k-th largest gain, then a sort of the k taken.
-    """
-    if k <= 0:
-        return members[:0]
-    values = gain[members]
-    if k < len(members):
-        threshold = np.partition(values, len(values) - k)[len(values) - k]
-        above = np.flatnonzero(values > threshold)
-        level = np.flatnonzero(values == threshold)[: k - len(above)]
-        keep = np.sort(np.concatenate([above, level]))
-    else:
-        keep = np.arange(len(members))
-    keep = keep[np.argsort(-values[keep], kind="stable")]
-    return members[keep]
+    return row_sums(matrix.indptr, matrix.indices, np.asarray(per_concept, np.float64))
 
 
 def greedy_order(
@@ -113,49 +76,59 @@ def greedy_order(
 ) -> np.ndarray:
     """Every candidate in the order of the module docstring: the batched greedy picks, then the rest.
 
-    ``stratum`` gives each candidate's stratum (task) and ``quotas`` each stratum's quota.
+    ``stratum`` gives each candidate's stratum (task) and ``quotas`` each stratum's quota. Each round is
+    one compiled pass (:func:`~svit_data.recipes.greedy_kernel.round_top`) that recomputes only the gains
+    that can still make the round's picks; the picks are exactly those of a full mat-vec per round. When
+    some concept's per-concept value grows between rounds (negative weights or decay), the bounds do not
+    hold and that round recomputes every gain.
     """
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds}")
     n, num_concepts = matrix.shape
-    if matrix.nnz >= COMPILED_GAINS_FROM:
-        gain_of = functools.partial(gains, matrix)
-    else:  # 0/1 structure in float64: the mat-vec then runs without a cast of the data on every round
-        structure = sp.csr_matrix(
-            (np.ones(matrix.nnz, np.float64), matrix.indices, matrix.indptr), shape=matrix.shape, copy=False
-        )
-        gain_of = structure.__matmul__
+    indptr, indices = matrix.indptr, matrix.indices
     weights = np.asarray(weights, np.float64)
     permutation = random_order(n, seed)
     ranks = np.empty(n, np.int64)
     ranks[permutation] = np.arange(n)
-    members = split_order(permutation, np.asarray(stratum), len(quotas))  # each in seeded order
+    num_strata = len(quotas)
+    # per candidate its stratum, -1 once picked (one small read per candidate and round)
+    stratum = np.asarray(stratum)
+    wide = max(num_strata, int(stratum.max(initial=-1)) + 1) > 127
+    group = stratum.astype(np.int32 if wide else np.int8)
+    live = np.bincount(group, minlength=num_strata)[:num_strata]  # unpicked candidates per stratum
+    if num_concepts <= 1 << 16:  # half the bytes to read per entry: about a quarter off each pass
+        indices = indices.astype(np.uint16)
     left = np.asarray(quotas, np.int64).copy()
     counts = np.zeros(num_concepts, np.float64)
-    picked = np.zeros(n, bool)
+    bound = np.full(n, np.inf)  # each candidate's last computed gain
+    per_concept = None
     order: list[np.ndarray] = []
     for r in range(rounds):
         if not left.any():
             break
-        gain = gain_of(weights * marginal_gain(counts, decay))
-        batch = []
-        for t in np.flatnonzero(left):
-            members[t] = members[t][~picked[members[t]]]
-            take = min(math.ceil(int(left[t]) / (rounds - r)), len(members[t]))
-            batch.append(_top(members[t], gain, take))
-            left[t] -= take
-        batch = np.concatenate(batch)
-        picked[batch] = True
+        value = weights * marginal_gain(counts, decay)
+        bounded = per_concept is not None and bool(np.all(value <= per_concept))
+        per_concept = value
+        takes = np.where(left > 0, np.minimum(-(-left // (rounds - r)), live), 0)
+        heap, size, computed = round_top(indptr, indices, per_concept, group, ranks, bound, takes, bounded)
+        batch = np.concatenate([heap[t, : size[t]] for t in range(num_strata)])
+        left -= takes
+        live -= takes
+        group[batch] = -1
         counts += np.bincount(matrix[batch].indices, minlength=num_concepts)
-        batch = batch[np.lexsort((ranks[batch], -gain[batch]))]  # gain descending, ties: seeded order
+        batch = batch[np.lexsort((ranks[batch], -bound[batch]))]  # gain descending, ties: seeded order
         order.append(batch)
         log.debug(
-            "diversity round %d: %d picked, their gains sum to %.4g", r, len(batch), float(gain[batch].sum())
+            "diversity round %d: %d picked (%d gains computed), their gains sum to %.4g",
+            r,
+            len(batch),
+            computed,
+            float(bound[batch].sum()),
         )
-    rest = permutation[~picked[permutation]]
+    rest = permutation[group[permutation] >= 0]
     if len(rest):
-        gain = gain_of(weights * marginal_gain(counts, decay))
-        order.append(rest[np.argsort(-gain[rest], kind="stable")])
+        gain = row_sums(indptr, indices, weights * marginal_gain(counts, decay))
+        order.append(by_gain(rest, gain))  # = rest[np.argsort(-gain[rest], kind="stable")]
     return np.concatenate(order) if order else np.zeros(0, np.int64)
 
 

@@ -22,11 +22,9 @@ from svit_data.state import Manifest
 
 
 def ids_sha256(ids: list[str]) -> str:
-    digest = hashlib.sha256()
-    for value in ids:
-        digest.update(value.encode())
-        digest.update(b"\n")
-    return digest.hexdigest()
+    """sha256 of the ids, each followed by a newline (one encode of the joined text: UTF-8 of a
+    concatenation is the concatenation of the parts' UTF-8)."""
+    return hashlib.sha256(("\n".join(ids) + "\n").encode() if ids else b"").hexdigest()
 
 
 def make_manifest(

@@ -64,11 +64,11 @@ def strata_of(
 
 
 def split_order(order: np.ndarray, stratum: np.ndarray, num_strata: int) -> list[np.ndarray]:
-    """``order`` split by stratum, each part keeping the relative order (one stable sort, O(n log n))."""
+    """``order`` split by stratum, each part keeping the relative order (one mask per stratum, O(n) each:
+    strata are few, and this is several times faster than a stable sort of the keys)."""
     keys = stratum[order]
-    by_stratum = order[np.argsort(keys, kind="stable")]
-    bounds = np.cumsum(np.bincount(keys, minlength=num_strata))[:-1]
-    return np.split(by_stratum, bounds)
+    parts = max(num_strata, int(keys.max()) + 1 if len(keys) else 0)
+    return [order[keys == t] for t in range(parts)]
 
 
 def take_quotas(order: np.ndarray, stratum: np.ndarray, quotas: np.ndarray) -> np.ndarray:

@@ -1,11 +1,15 @@
-"""The greedy's gains are scipy's mat-vec of the 0/1 structure, float for float."""
+"""The greedy's gains are scipy's mat-vec of the 0/1 structure, float for float, and its lazy heap picks
+exactly what a full mat-vec per round picks (the oracle in ``greedy_oracle.py``)."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 
-from svit_data.recipes.diversity import gains
+from svit_data.recipes.diversity import gains, greedy_order
+
+from .greedy_oracle import oracle_greedy_order
 
 
 def test_gains_are_the_structure_mat_vec_bit_for_bit():
@@ -21,15 +25,54 @@ def test_gains_are_the_structure_mat_vec_bit_for_bit():
     assert gains(sp.csr_matrix((0, 3), dtype=np.uint8), np.ones(3)).shape == (0,)
 
 
-def test_greedy_order_is_the_same_with_either_mat_vec(monkeypatch):
-    from svit_data.recipes import diversity
-
-    rng = np.random.default_rng(3)
-    matrix = sp.random(3_000, 120, density=0.06, format="csr", random_state=4, dtype=np.float64)
+def _case(seed: int, n: int, concepts: int, density: float, strata: int):
+    rng = np.random.default_rng(seed)
+    matrix = sp.random(n, concepts, density=density, format="csr", random_state=seed, dtype=np.float64)
     matrix.data = rng.integers(1, 5, matrix.nnz).astype(np.float64)
     matrix = sp.csr_matrix(matrix, dtype=np.uint8)
-    stratum = rng.integers(0, 3, 3_000)
-    args = (matrix, rng.random(120) + 0.1, stratum, np.array([300, 120, 40]))
-    scipy_order = diversity.greedy_order(*args, seed=7)
-    monkeypatch.setattr(diversity, "COMPILED_GAINS_FROM", 0)
-    assert np.array_equal(diversity.greedy_order(*args, seed=7), scipy_order)
+    stratum = rng.integers(0, strata, n)
+    return rng, matrix, stratum
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("decay", [0.0, 0.5, 1.0, 3.0])
+def test_lazy_greedy_equals_a_full_mat_vec_per_round(seed, decay):
+    rng, matrix, stratum = _case(seed, 2_000 + 300 * seed, 60, 0.04 + 0.02 * seed, 1 + seed % 4)
+    sizes = np.bincount(stratum, minlength=1 + seed % 4)
+    quotas = (sizes * rng.uniform(0.05, 1.0, len(sizes))).astype(np.int64)
+    # weights with many ties (small integers, some zero), and continuous ones
+    for weights in (rng.integers(0, 3, 60).astype(np.float64), rng.random(60) + 0.1):
+        for rounds in (1, 3, 16, 40):
+            args = (matrix, weights, stratum, quotas)
+            kwargs = {"seed": seed, "decay": decay, "rounds": rounds}
+            assert np.array_equal(greedy_order(*args, **kwargs), oracle_greedy_order(*args, **kwargs))
+
+
+@pytest.mark.parametrize("decay", [-0.5, 1.0])
+def test_lazy_greedy_without_bounds_recomputes_every_gain(decay):
+    """Negative weights or decay make some per-concept values grow: the order is still the oracle's."""
+    rng, matrix, stratum = _case(11, 1_500, 40, 0.08, 3)
+    quotas = np.array([200, 90, 0])
+    weights = rng.normal(size=40) if decay > 0 else rng.random(40)
+    args = (matrix, weights, stratum, quotas)
+    assert np.array_equal(
+        greedy_order(*args, seed=3, decay=decay), oracle_greedy_order(*args, seed=3, decay=decay)
+    )
+
+
+def test_lazy_greedy_edge_shapes():
+    empty_rows = sp.csr_matrix((np.ones(4, np.uint8), [0, 1, 1, 2], [0, 2, 2, 2, 4, 4]), shape=(5, 3))
+    for quotas in ([5], [0], [2]):
+        args = (empty_rows, np.ones(3), np.zeros(5, np.int64), np.array(quotas))
+        assert np.array_equal(greedy_order(*args, seed=1), oracle_greedy_order(*args, seed=1))
+    none = sp.csr_matrix((0, 3), dtype=np.uint8)
+    assert greedy_order(none, np.ones(3), np.zeros(0, np.int64), np.array([0]), seed=0).shape == (0,)
+
+
+def test_lazy_greedy_with_many_strata_and_candidates_outside_them():
+    """Strata past 127 (int32 groups), and candidates whose stratum has no quota, as the oracle orders them."""
+    rng, matrix, _ = _case(5, 3_000, 50, 0.06, 1)
+    stratum = rng.integers(0, 200, 3_000)
+    quotas = rng.integers(0, 4, 150)  # strata 150..199 have no quota: never picked, ordered with the rest
+    args = (matrix, rng.random(50), stratum, quotas)
+    assert np.array_equal(greedy_order(*args, seed=2), oracle_greedy_order(*args, seed=2))
