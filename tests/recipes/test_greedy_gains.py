@@ -76,3 +76,22 @@ def test_lazy_greedy_with_many_strata_and_candidates_outside_them():
     quotas = rng.integers(0, 4, 150)  # strata 150..199 have no quota: never picked, ordered with the rest
     args = (matrix, rng.random(50), stratum, quotas)
     assert np.array_equal(greedy_order(*args, seed=2), oracle_greedy_order(*args, seed=2))
+
+
+def test_by_gain_is_numpys_stable_sort_of_the_negated_gains():
+    from svit_data.recipes.greedy_kernel import by_gain, mentioned
+
+    rng = np.random.default_rng(8)
+    special = np.array([0.0, -0.0, 1.0, -1.0, 0.5, np.inf, -np.inf, np.nan, 1e-300, -1e-300, 5e-324])
+    for trial in range(40):
+        n = int(rng.integers(0, 5_000))
+        if trial % 2:
+            values = rng.choice(special, n)
+        else:
+            values = np.round(rng.normal(size=n) * 10.0 ** rng.integers(-300, 300), int(rng.integers(0, 3)))
+        items = rng.permutation(n + 7)[:n].astype(np.int64)
+        gain = np.zeros(n + 7)
+        gain[items] = values
+        assert np.array_equal(by_gain(items, gain), items[np.argsort(-gain[items], kind="stable")]), trial
+    indices = rng.integers(0, 40, 500).astype(np.int32)
+    assert np.array_equal(mentioned(indices, 50), np.bincount(indices, minlength=50) > 0)
