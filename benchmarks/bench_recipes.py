@@ -17,6 +17,7 @@
 - **matching**: ``compute_matrix`` alone, samples per second of wall time and per CPU second (all
   threads, pyarrow's parquet decoding included), and ``match_batch`` alone on the same batches (thread
   CPU time, the read left out);
+- ``--steps`` runs only some of these (e.g. ``--steps warm`` reuses the cached pool and matrix);
 - **10M**: selection alone (core-150k's size) on a synthetic matrix of ``--synthetic-rows`` rows whose
   concepts are drawn with the pool matrix's per-concept frequencies, loaded from a cached ``.npz``.
 
@@ -60,12 +61,12 @@ print(json.dumps({"seconds": time.perf_counter() - start, "chars": chars, "rss":
 
 SELECT = """
 from svit_data.recipes import select_recipe
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 selection = select_recipe("core-150k", pool, progress=False)
-seconds = time.perf_counter() - start
+seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
 import dataclasses
 d = dataclasses.asdict(selection.recipe.diagnostics)
-print(json.dumps({"seconds": seconds, "rss": rss(), "selected": len(selection.ids),
+print(json.dumps({"seconds": seconds, "cpu": cpu, "rss": rss(), "selected": len(selection.ids),
                   "samples": pool.num_rows, "yes_no": d["yes_no"], "entropy": d["entropy"],
                   "coverage": d["coverage"], "task_mix": d["task_mix"]}))
 """
@@ -241,6 +242,13 @@ def json_lines(source: str, work: Path) -> list[str]:
     return sorted(str(p) for p in folder.glob("*.jsonl"))
 
 
+STEPS = ("floor", "cold", "warm", "materialize", "scaling", "match", "synthetic", "e2e")
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 def gb(n: float) -> str:
     return f"{n / 1e9:.2f} GB"
 
@@ -256,61 +264,81 @@ def main() -> int:
     parser.add_argument(
         "--skip-e2e", action="store_true", help="leave out the end-to-end build and its floor"
     )
+    parser.add_argument(
+        "--steps",
+        default=",".join(STEPS),
+        help=f"comma-separated steps to run, of {','.join(STEPS)} (warm without cold reuses the cached "
+        "matrix, computing it untimed when missing)",
+    )
     args = parser.parse_args()
+    steps = set(args.steps.split(","))
+    if steps - set(STEPS):
+        parser.error(f"unknown steps {sorted(steps - set(STEPS))}; known: {','.join(STEPS)}")
+    if args.skip_e2e:
+        steps.discard("e2e")
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     wall = time.perf_counter()
     print("ingesting the pool (cached after the first run; not timed) ...", flush=True)
     side("print(json.dumps({}))", args.source, args.cache)
-    for folder in (Path(args.cache) / "matrices").glob("*"):
-        shutil.rmtree(folder)
-    floor = side(FLOOR, args.source, args.cache)
+    if "cold" in steps:
+        for folder in (Path(args.cache) / "matrices").glob("*"):
+            shutil.rmtree(folder)
+    floor = side(FLOOR, args.source, args.cache)  # every ratio needs it
     print(
         f"floor (pyarrow read + lowercase of the text): {floor['seconds']:6.1f} s   {floor['chars'] / 1e9:.2f} G chars"
     )
-    cold = side(SELECT, args.source, args.cache)
-    print(
-        f"core-150k cold (match + cache + select):     {cold['seconds']:6.1f} s   "
-        f"= {cold['seconds'] / floor['seconds']:.1f}x floor   peak RSS {gb(cold['rss'])}   (goal < 120 s, < 4 GB)"
-    )
-    warm = side(SELECT, args.source, args.cache)
-    print(
-        f"core-150k warm (matrix cached):              {warm['seconds']:6.1f} s   "
-        f"peak RSS {gb(warm['rss'])}   (goal < 15 s)"
-    )
-    mat = side(MATERIALIZE, args.source, args.cache)
-    print(
-        f"materialize {mat['rows']:,} rows from the pool:       {mat['seconds']:6.1f} s   peak RSS {gb(mat['rss'])}"
-    )
-    print(
-        f"selected {cold['selected']:,} of {cold['samples']:,} samples; yes share "
-        f"{cold['yes_no']['before']['yes_share']:.3f} -> {cold['yes_no']['after']['yes_share']:.3f}; "
-        f"entropy {cold['entropy']['selected']:.3f} vs random {cold['entropy']['random']:.3f}; "
-        f"task mix {cold['task_mix']}"
-    )
-    scaling = side(SCALING, args.source, args.cache)
-    for step in scaling["steps"]:
-        print(
-            f"selection (diversity + balance) on {step['share']:>4.0%} = {step['n']:>9,} candidates: "
-            f"{step['seconds']:6.2f} s   {step['per_nlogn_ns']:.2f} ns per n log2 n"
-        )
-    match = side(MATCH, args.source, args.cache)
-    print(
-        f"concept matching: {match['samples']:,} samples in {match['seconds']:.1f} s wall, {match['cpu']:.1f} s CPU "
-        f"({match['samples'] / match['seconds']:,.0f}/s wall, {match['samples'] / match['cpu']:,.0f}/s per CPU second); "
-        f"the batches alone (no parquet read) {match['batch_cpu']:.1f} s CPU, "
-        f"{match['samples'] / match['batch_cpu']:,.0f}/s per CPU second"
-    )
-    synthetic = work / f"synthetic-{args.synthetic_rows}.npz"
-    if not synthetic.is_file():
-        side(SYNTHETIC, args.source, args.cache, str(args.synthetic_rows), str(synthetic))
-    big = side(SELECT_10M, args.source, args.cache, str(synthetic))
-    print(
-        f"selection only, synthetic {big['rows']:,} x 377 ({big['nnz']:,} entries): load {big['load']:.1f} s, "
-        f"select {big['selected']:,} in {big['seconds']:.1f} s, peak RSS {gb(big['rss'])}"
-    )
     rows = []
-    if not args.skip_e2e:
+    if "cold" in steps:
+        cold = side(SELECT, args.source, args.cache)
+        print(
+            f"core-150k cold (match + cache + select):     {cold['seconds']:6.1f} s   {cold['cpu']:.1f} s CPU   "
+            f"= {cold['seconds'] / floor['seconds']:.1f}x floor   peak RSS {gb(cold['rss'])}   (load {load_average()})"
+        )
+        print(
+            f"selected {cold['selected']:,} of {cold['samples']:,} samples; yes share "
+            f"{cold['yes_no']['before']['yes_share']:.3f} -> {cold['yes_no']['after']['yes_share']:.3f}; "
+            f"entropy {cold['entropy']['selected']:.3f} vs random {cold['entropy']['random']:.3f}; "
+            f"task mix {cold['task_mix']}"
+        )
+    if "warm" in steps:
+        if "cold" not in steps:
+            side(SELECT, args.source, args.cache)  # the matrix cached (computed here if missing), untimed
+        warm = side(SELECT, args.source, args.cache)
+        print(
+            f"core-150k warm (matrix cached):              {warm['seconds']:6.1f} s   {warm['cpu']:.1f} s CPU   "
+            f"peak RSS {gb(warm['rss'])}   (load {load_average()})"
+        )
+    if "materialize" in steps:
+        mat = side(MATERIALIZE, args.source, args.cache)
+        print(
+            f"materialize {mat['rows']:,} rows from the pool:       {mat['seconds']:6.1f} s   peak RSS {gb(mat['rss'])}"
+        )
+    if "scaling" in steps:
+        scaling = side(SCALING, args.source, args.cache)
+        for step in scaling["steps"]:
+            print(
+                f"selection (diversity + balance) on {step['share']:>4.0%} = {step['n']:>9,} candidates: "
+                f"{step['seconds']:6.2f} s   {step['per_nlogn_ns']:.2f} ns per n log2 n"
+            )
+    if "match" in steps:
+        match = side(MATCH, args.source, args.cache)
+        print(
+            f"concept matching: {match['samples']:,} samples in {match['seconds']:.1f} s wall, {match['cpu']:.1f} s CPU "
+            f"({match['samples'] / match['seconds']:,.0f}/s wall, {match['samples'] / match['cpu']:,.0f}/s per CPU second); "
+            f"the batches alone (no parquet read) {match['batch_cpu']:.1f} s CPU, "
+            f"{match['samples'] / match['batch_cpu']:,.0f}/s per CPU second   (load {load_average()})"
+        )
+    if "synthetic" in steps:
+        synthetic = work / f"synthetic-{args.synthetic_rows}.npz"
+        if not synthetic.is_file():
+            side(SYNTHETIC, args.source, args.cache, str(args.synthetic_rows), str(synthetic))
+        big = side(SELECT_10M, args.source, args.cache, str(synthetic))
+        print(
+            f"selection only, synthetic {big['rows']:,} x 377 ({big['nnz']:,} entries): load {big['load']:.1f} s, "
+            f"select {big['selected']:,} in {big['seconds']:.1f} s, peak RSS {gb(big['rss'])}"
+        )
+    if "e2e" in steps:
         lines = json_lines(args.source, work)
         floor_e2e = side(FLOOR_E2E, args.source, args.cache, *lines)
         e2e = end_to_end(args.source, work)
@@ -330,38 +358,44 @@ def main() -> int:
             )
         )
         rows.append(("peak RSS, whole cold build", gb(e2e["rss"]), "<= 2.5 GB", ""))
-    rows += [
-        (
-            "concept matching",
-            f"{match['samples'] / match['cpu'] / 1e3:.0f}K samples/s/core "
-            f"({match['samples'] / match['batch_cpu'] / 1e3:.0f}K without the parquet read)",
-            ">= 250K/s/core",
-            f"{match['seconds'] / floor['seconds']:.1f}x of {floor['seconds']:.1f} s",
-        ),
-        (
-            "warm core-150k (matrix cached)",
-            f"{warm['seconds']:.1f} s",
-            "<= 2 s",
-            f"{warm['seconds'] / floor['seconds']:.1f}x of {floor['seconds']:.1f} s",
-        ),
-        (
-            f"materialize {mat['rows']:,} rows",
-            f"{mat['seconds']:.1f} s",
-            "<= 3 s",
-            f"{mat['seconds'] / floor['seconds']:.1f}x of {floor['seconds']:.1f} s",
-        ),
-        (
-            f"selection only, {big['rows'] / 1e6:.0f}M synthetic",
-            f"{big['seconds']:.1f} s, {gb(big['rss'])}",
-            "(report)",
-            "",
-        ),
-    ]
+    ratio = lambda seconds: f"{seconds / floor['seconds']:.1f}x of {floor['seconds']:.1f} s"  # noqa: E731
+    if "match" in steps:
+        rows.append(
+            (
+                "concept matching",
+                f"{match['samples'] / match['cpu'] / 1e3:.0f}K samples/s/core "
+                f"({match['samples'] / match['batch_cpu'] / 1e3:.0f}K without the parquet read)",
+                ">= 250K/s/core",
+                ratio(match["seconds"]),
+            )
+        )
+    if "warm" in steps:
+        rows.append(
+            (
+                "warm core-150k (matrix cached)",
+                f"{warm['seconds']:.1f} s ({warm['cpu']:.1f} s CPU)",
+                "<= 2 s",
+                ratio(warm["seconds"]),
+            )
+        )
+    if "materialize" in steps:
+        rows.append(
+            (f"materialize {mat['rows']:,} rows", f"{mat['seconds']:.1f} s", "<= 3 s", ratio(mat["seconds"]))
+        )
+    if "synthetic" in steps:
+        rows.append(
+            (
+                f"selection only, {big['rows'] / 1e6:.0f}M synthetic",
+                f"{big['seconds']:.1f} s, {gb(big['rss'])}",
+                "(report)",
+                "",
+            )
+        )
     print("\n| step | now | goal | ratio to the same run's floor |\n|---|---|---|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
     print("(floor for matching, warm and materialize: pyarrow read + lowercase of the pool's text)")
-    print(f"(benchmark wall time {time.perf_counter() - wall:.0f} s)")
+    print(f"(benchmark wall time {time.perf_counter() - wall:.0f} s, load average {load_average()})")
     return 0
 
 

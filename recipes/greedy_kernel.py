@@ -72,10 +72,10 @@ def _sift_up(gains, ranks, items, pos):  # pragma: no cover
 
 
 @numba.njit(cache=True, nogil=True)
-def round_top(indptr, indices, values, group, rank, bound, takes, bounded):  # pragma: no cover
+def round_top(indptr, indices, values, group, rank, bound, takes, bounded, start, stop):  # pragma: no cover
     """Per stratum ``t`` the ``takes[t]`` candidates of highest gain against ``values`` (ties: lower
-    ``rank``) among those with ``group == t`` (picked ones have group -1), as rows of a ``(strata, max
-    take)`` array with their counts, and the number of gains computed. ``bound`` holds each candidate's
+    ``rank``) among candidates ``start..stop-1`` with ``group == t`` (picked ones have group -1), as rows
+    of a ``(strata, max take)`` array with their counts, and the number of gains computed. ``bound`` holds each candidate's
     last computed gain (updated in place); with ``bounded`` False every candidate of a stratum that takes
     is recomputed."""
     strata = len(takes)
@@ -86,7 +86,7 @@ def round_top(indptr, indices, values, group, rank, bound, takes, bounded):  # p
     size = np.zeros(strata, np.int64)
     floor = np.full(strata, -np.inf)  # once a stratum keeps its k: the gain of the worst of them
     computed = 0
-    for i in range(len(indptr) - 1):
+    for i in range(start, stop):
         t = group[i]
         if t < 0 or t >= strata:  # picked, or in no stratum with a quota
             continue

@@ -95,3 +95,16 @@ def test_by_gain_is_numpys_stable_sort_of_the_negated_gains():
         assert np.array_equal(by_gain(items, gain), items[np.argsort(-gain[items], kind="stable")]), trial
     indices = rng.integers(0, 40, 500).astype(np.int32)
     assert np.array_equal(mentioned(indices, 50), np.bincount(indices, minlength=50) > 0)
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_lazy_greedy_is_the_same_for_any_number_of_threads(monkeypatch, workers):
+    from svit_data.recipes import diversity
+
+    monkeypatch.setattr(diversity, "PARALLEL_FROM", 0)
+    monkeypatch.setattr(diversity, "WORKERS", workers)
+    rng, matrix, stratum = _case(21, 4_000, 70, 0.05, 4)
+    quotas = np.array([150, 40, 300, 7])
+    for weights in (rng.integers(0, 3, 70).astype(np.float64), rng.random(70)):
+        args = (matrix, weights, stratum, quotas)
+        assert np.array_equal(greedy_order(*args, seed=4), oracle_greedy_order(*args, seed=4))
