@@ -17,12 +17,12 @@
 - **matching**: ``compute_matrix`` alone, samples per second of wall time and per CPU second (all
   threads, pyarrow's parquet decoding included), and ``match_batch`` alone on the same batches (thread
   CPU time, the read left out);
-- ``--steps`` runs only some of these (e.g. ``--steps warm`` reuses the cached pool and matrix);
 - **10M**: selection alone (core-150k's size) on a synthetic matrix of ``--synthetic-rows`` rows whose
   concepts are drawn with the pool matrix's per-concept frequencies, loaded from a cached ``.npz``.
 
 Each timed step runs in its own subprocess so that peak RSS (``ru_maxrss``) is its own. The closing
 table is issue 13's: each step now, its goal, and its ratio to the same run's floor.
+``--steps`` runs only some of the steps (``--steps warm`` reuses the cached pool and matrix).
 
     python benchmarks/make_scale_pool.py --out /tmp/svit-scale       # about 3.0M samples, 4.2M QA
     python benchmarks/bench_recipes.py /tmp/svit-scale --cache /tmp/svit-bench-cache --work /tmp/svit-bench
