@@ -15,6 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from svit_data.recipes.candidates import random_order
+from svit_data.recipes.diversity import COMPILED_FROM
 from svit_data.recipes.greedy_kernel import mentioned
 from svit_data.recipes.selection import BalanceReport
 from svit_data.tasks import TASK_LABELS
@@ -59,7 +60,10 @@ def diagnose(
     """Diagnostics of ``picked`` (candidate indices) against a seeded random subset of the same size."""
     n = matrix.shape[0]
     reference = np.sort(random_order(n, seed + RANDOM_SEED_OFFSET)[: len(picked)])
-    available = mentioned(matrix.indices, matrix.shape[1])
+    if n >= COMPILED_FROM:  # a compiled loop: no int64 copy of the indices
+        available = mentioned(matrix.indices, matrix.shape[1])
+    else:  # below, numba's setup in a fresh process would cost more
+        available = np.bincount(matrix.indices, minlength=matrix.shape[1]) > 0
     df_selected = document_frequency(matrix, picked)
     df_random = document_frequency(matrix, reference)
     task_counts = np.bincount(task[picked].astype(np.int64), minlength=len(TASK_LABELS))

@@ -42,9 +42,13 @@ import scipy.sparse as sp
 
 from svit_data.recipes.candidates import Candidates, random_order
 from svit_data.recipes.greedy_kernel import by_gain, round_top, row_sums
+from svit_data.recipes.strata import split_order
 
 log = logging.getLogger(__name__)
 
+# From this many candidates on the greedy's rounds are compiled passes; below, numpy's mat-vec and
+# partitions: the first compiled call in a process sets numba up (about 0.6 s), more than it saves there.
+COMPILED_FROM = 1_000_000
 # Threads for a round's pass over the candidates, from this many candidates on (below, one thread: the
 # pass takes well under a millisecond per 10,000 candidates and threads cost more than they save).
 WORKERS = max(1, min(2, os.cpu_count() or 1))
@@ -98,14 +102,95 @@ def greedy_order(
 ) -> np.ndarray:
     """Every candidate in the order of the module docstring: the batched greedy picks, then the rest.
 
-    ``stratum`` gives each candidate's stratum (task) and ``quotas`` each stratum's quota. Each round is
-    one compiled pass (:func:`~svit_data.recipes.greedy_kernel.round_top`) that recomputes only the gains
-    that can still make the round's picks; the picks are exactly those of a full mat-vec per round. When
-    some concept's per-concept value grows between rounds (negative weights or decay), the bounds do not
-    hold and that round recomputes every gain.
+    ``stratum`` gives each candidate's stratum (task) and ``quotas`` each stratum's quota. From
+    :data:`COMPILED_FROM` candidates on, each round is one compiled pass
+    (:func:`~svit_data.recipes.greedy_kernel.round_top`) that recomputes only the gains that can still
+    make the round's picks; below, a full mat-vec and a partition per round. Both give the same order.
     """
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds}")
+    run = _compiled_order if matrix.shape[0] >= COMPILED_FROM else _numpy_order
+    return run(matrix, weights, stratum, quotas, seed=seed, decay=decay, rounds=rounds)
+
+
+def _top(members: np.ndarray, gain: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` of ``members`` (in seeded order) of highest gain, by gain descending, ties in that order.
+
+    O(len(members)) by a partition around the k-th largest gain, then a sort of the k taken.
+    """
+    if k <= 0:
+        return members[:0]
+    values = gain[members]
+    if k < len(members):
+        threshold = np.partition(values, len(values) - k)[len(values) - k]
+        above = np.flatnonzero(values > threshold)
+        level = np.flatnonzero(values == threshold)[: k - len(above)]
+        keep = np.sort(np.concatenate([above, level]))
+    else:
+        keep = np.arange(len(members))
+    keep = keep[np.argsort(-values[keep], kind="stable")]
+    return members[keep]
+
+
+def _numpy_order(
+    matrix: sp.csr_matrix,
+    weights: np.ndarray,
+    stratum: np.ndarray,
+    quotas: np.ndarray,
+    *,
+    seed: int,
+    decay: float,
+    rounds: int,
+) -> np.ndarray:
+    """:func:`greedy_order` by scipy's mat-vec of the 0/1 structure and a partition per round."""
+    n, num_concepts = matrix.shape
+    structure = sp.csr_matrix(
+        (np.ones(matrix.nnz, np.float64), matrix.indices, matrix.indptr), shape=matrix.shape, copy=False
+    )
+    weights = np.asarray(weights, np.float64)
+    permutation = random_order(n, seed)
+    ranks = np.empty(n, np.int64)
+    ranks[permutation] = np.arange(n)
+    members = split_order(permutation, np.asarray(stratum), len(quotas))  # each in seeded order
+    left = np.asarray(quotas, np.int64).copy()
+    counts = np.zeros(num_concepts, np.float64)
+    picked = np.zeros(n, bool)
+    order: list[np.ndarray] = []
+    for r in range(rounds):
+        if not left.any():
+            break
+        gain = structure @ (weights * marginal_gain(counts, decay))
+        batch = []
+        for t in np.flatnonzero(left):
+            members[t] = members[t][~picked[members[t]]]
+            take = min(-(-int(left[t]) // (rounds - r)), len(members[t]))
+            batch.append(_top(members[t], gain, take))
+            left[t] -= take
+        batch = np.concatenate(batch)
+        picked[batch] = True
+        counts += np.bincount(matrix[batch].indices, minlength=num_concepts)
+        batch = batch[np.lexsort((ranks[batch], -gain[batch]))]  # gain descending, ties: seeded order
+        order.append(batch)
+    rest = permutation[~picked[permutation]]
+    if len(rest):
+        gain = structure @ (weights * marginal_gain(counts, decay))
+        order.append(rest[np.argsort(-gain[rest], kind="stable")])
+    return np.concatenate(order) if order else np.zeros(0, np.int64)
+
+
+def _compiled_order(
+    matrix: sp.csr_matrix,
+    weights: np.ndarray,
+    stratum: np.ndarray,
+    quotas: np.ndarray,
+    *,
+    seed: int,
+    decay: float,
+    rounds: int,
+) -> np.ndarray:
+    """:func:`greedy_order` by compiled passes that skip candidates whose last computed gain (an upper
+    bound while no per-concept value grows) cannot win; a round whose values grew (negative weights or
+    decay) recomputes every gain."""
     n, num_concepts = matrix.shape
     indptr, indices = matrix.indptr, matrix.indices
     weights = np.asarray(weights, np.float64)

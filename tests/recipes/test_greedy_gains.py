@@ -1,5 +1,5 @@
-"""The greedy's gains are scipy's mat-vec of the 0/1 structure, float for float, and its lazy heap picks
-exactly what a full mat-vec per round picks (the oracle in ``greedy_oracle.py``)."""
+"""The greedy's gains are scipy's mat-vec of the 0/1 structure, float for float, and its compiled rounds
+(which skip candidates whose bound cannot win) pick exactly what numpy's full mat-vec per round picks."""
 
 from __future__ import annotations
 
@@ -7,9 +7,16 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from svit_data.recipes import diversity
 from svit_data.recipes.diversity import gains, greedy_order
 
-from .greedy_oracle import oracle_greedy_order
+
+def compiled(*args, seed, decay=1.0, rounds=16):
+    return diversity._compiled_order(*args, seed=seed, decay=decay, rounds=rounds)
+
+
+def reference(*args, seed, decay=1.0, rounds=16):
+    return diversity._numpy_order(*args, seed=seed, decay=decay, rounds=rounds)
 
 
 def test_gains_are_the_structure_mat_vec_bit_for_bit():
@@ -45,37 +52,36 @@ def test_lazy_greedy_equals_a_full_mat_vec_per_round(seed, decay):
         for rounds in (1, 3, 16, 40):
             args = (matrix, weights, stratum, quotas)
             kwargs = {"seed": seed, "decay": decay, "rounds": rounds}
-            assert np.array_equal(greedy_order(*args, **kwargs), oracle_greedy_order(*args, **kwargs))
+            assert np.array_equal(compiled(*args, **kwargs), reference(*args, **kwargs))
 
 
 @pytest.mark.parametrize("decay", [-0.5, 1.0])
 def test_lazy_greedy_without_bounds_recomputes_every_gain(decay):
-    """Negative weights or decay make some per-concept values grow: the order is still the oracle's."""
+    """Negative weights or decay make some per-concept values grow: the order is still numpy's."""
     rng, matrix, stratum = _case(11, 1_500, 40, 0.08, 3)
     quotas = np.array([200, 90, 0])
     weights = rng.normal(size=40) if decay > 0 else rng.random(40)
     args = (matrix, weights, stratum, quotas)
-    assert np.array_equal(
-        greedy_order(*args, seed=3, decay=decay), oracle_greedy_order(*args, seed=3, decay=decay)
-    )
+    assert np.array_equal(compiled(*args, seed=3, decay=decay), reference(*args, seed=3, decay=decay))
 
 
 def test_lazy_greedy_edge_shapes():
     empty_rows = sp.csr_matrix((np.ones(4, np.uint8), [0, 1, 1, 2], [0, 2, 2, 2, 4, 4]), shape=(5, 3))
     for quotas in ([5], [0], [2]):
         args = (empty_rows, np.ones(3), np.zeros(5, np.int64), np.array(quotas))
-        assert np.array_equal(greedy_order(*args, seed=1), oracle_greedy_order(*args, seed=1))
+        assert np.array_equal(compiled(*args, seed=1), reference(*args, seed=1))
     none = sp.csr_matrix((0, 3), dtype=np.uint8)
-    assert greedy_order(none, np.ones(3), np.zeros(0, np.int64), np.array([0]), seed=0).shape == (0,)
+    for run in (compiled, reference):
+        assert run(none, np.ones(3), np.zeros(0, np.int64), np.array([0]), seed=0).shape == (0,)
 
 
 def test_lazy_greedy_with_many_strata_and_candidates_outside_them():
-    """Strata past 127 (int32 groups), and candidates whose stratum has no quota, as the oracle orders them."""
+    """Strata past 127 (int32 groups), and candidates whose stratum has no quota, as numpy's rounds order them."""
     rng, matrix, _ = _case(5, 3_000, 50, 0.06, 1)
     stratum = rng.integers(0, 200, 3_000)
     quotas = rng.integers(0, 4, 150)  # strata 150..199 have no quota: never picked, ordered with the rest
     args = (matrix, rng.random(50), stratum, quotas)
-    assert np.array_equal(greedy_order(*args, seed=2), oracle_greedy_order(*args, seed=2))
+    assert np.array_equal(compiled(*args, seed=2), reference(*args, seed=2))
 
 
 def test_by_gain_is_numpys_stable_sort_of_the_negated_gains():
@@ -99,12 +105,19 @@ def test_by_gain_is_numpys_stable_sort_of_the_negated_gains():
 
 @pytest.mark.parametrize("workers", [1, 2, 3])
 def test_lazy_greedy_is_the_same_for_any_number_of_threads(monkeypatch, workers):
-    from svit_data.recipes import diversity
-
     monkeypatch.setattr(diversity, "PARALLEL_FROM", 0)
     monkeypatch.setattr(diversity, "WORKERS", workers)
     rng, matrix, stratum = _case(21, 4_000, 70, 0.05, 4)
     quotas = np.array([150, 40, 300, 7])
     for weights in (rng.integers(0, 3, 70).astype(np.float64), rng.random(70)):
         args = (matrix, weights, stratum, quotas)
-        assert np.array_equal(greedy_order(*args, seed=4), oracle_greedy_order(*args, seed=4))
+        assert np.array_equal(compiled(*args, seed=4), reference(*args, seed=4))
+
+
+def test_greedy_order_takes_the_compiled_rounds_from_compiled_from(monkeypatch):
+    rng, matrix, stratum = _case(9, 2_500, 40, 0.07, 3)
+    args = (matrix, rng.random(40), stratum, np.array([100, 60, 20]))
+    below = greedy_order(*args, seed=5)
+    monkeypatch.setattr(diversity, "_numpy_order", None)  # would fail if called
+    monkeypatch.setattr(diversity, "COMPILED_FROM", 2_500)
+    assert np.array_equal(greedy_order(*args, seed=5), below)
