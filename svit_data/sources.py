@@ -15,7 +15,7 @@ Third-party boxes are bare ``[x1, y1, x2, y2]`` lists in the source's declared f
 ``leaked_coordinates`` (a box in an SVIT task without boxes) does not apply to them, and no box is
 repaired (repairs assume the 0-1 original frame). Near-duplicate signatures
 (:mod:`svit_data.quality.near_duplicates`) are computed per batch at ingest and confirmed over the whole
-source; the pass runs once more over a mixed pool in pool order (cached by the mix's fingerprint), so a
+source (:mod:`svit_data.source_ingest`, which also splits one large file among processes); the pass runs once more over a mixed pool in pool order (cached by the mix's fingerprint), so a
 third-party answer that templates an SVIT one (or another source's) is flagged ``near_duplicate``; the
 first copy in pool order stays clean.
 
@@ -27,43 +27,28 @@ downloaded into the Hub cache.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import logging
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from svit_data import paths
-from svit_data.atomic import staged_folder
-from svit_data.errors import InputError, SvitError
-from svit_data.formats.sources import (
-    SOURCE_FORMATS,
-    check_format,
-    detect_format,
-    read_source,
-    source_files,
-)
+from svit_data.errors import SvitError
+from svit_data.formats.sources import SOURCE_FORMATS, check_format, detect_format, source_files
 from svit_data.frames import check_frame
-from svit_data.ingest import EXAMPLES, IngestResult
 from svit_data.mixed_pool import merge_pools
 from svit_data.pool import HUB_PREFIX, Pool, open_pool
-from svit_data.quality.near_duplicates import confirmed_rows
-from svit_data.schema import POOL_SCHEMA
-from svit_data.source_batches import SourceBatch
-from svit_data.tasks import ALL_TASKS_FILE, NO_TASK_LABEL, SVIT_SOURCE, TASK_FILES
+from svit_data.source_ingest import SourceJob, ingest_source
+from svit_data.tasks import ALL_TASKS_FILE, SVIT_SOURCE, TASK_FILES
 from svit_data.verified import attach_verdicts
 
 log = logging.getLogger(__name__)
 
 SOURCES_VERSION = "3"  # 2: flags and complexity signals; 3: near-duplicates within the source
-BATCH_ROWS = 20_000
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -148,8 +133,7 @@ def open_source(
     key = "src-" + hashlib.sha1(key_text.encode(), usedforsecurity=False).hexdigest()[:16]
     root = paths.cache_dir() / "pools" / key
     if not (root / "pool.json").is_file():
-        with _collector_paused():
-            _ingest_source(spec, path, fmt, frame, images_root, root, strict=strict)
+        ingest_source(SourceJob(spec.name, path, fmt, frame, images_root, root, strict), root)
     meta = json.loads((root / "pool.json").read_text())
     quality = meta["quality"]
     if strict and quality["flagged"]:
@@ -173,86 +157,6 @@ def open_source(
         quality=quality,
         near_duplicates=np.array(meta.get("near_duplicates", []), np.int64),
     )
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector paused (then restored): reading a source allocates millions of
-    small acyclic objects (records' dicts and strings) while a batch of them is alive, and each collection
-    would walk every live one again (a third of ingest time on a mix-665K-shaped file). Reference counting
-    still frees them at once; any cycle made meanwhile waits for the next collection after ingest."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def _ingest_source(
-    spec: SourceSpec,
-    path: Path,
-    fmt: str,
-    frame: str,
-    images_root: Path | None,
-    root: Path,
-    *,
-    strict: bool = False,
-) -> None:
-    """Read every record of the source into one parquet file under ``root``, written whole or not at all:
-    a batch of records at a time, checked and signed (near-duplicate signatures) as a batch."""
-    name = "part-000-source.parquet"
-    result = IngestResult([name], 0)
-    flagged_rows: list[int] = []
-    with staged_folder(root) as tmp:
-        with pq.ParquetWriter(tmp / name, POOL_SCHEMA) as writer:
-
-            def write(batch: SourceBatch) -> None:
-                froms, values, offsets = batch.turns()
-                checked = batch.check(froms, values, offsets, strict=strict)
-                ids = [f"{spec.name}/{n}" for n in range(result.count, result.count + len(batch))]
-                table = batch.table(ids, spec.name, frame, images_root, froms, offsets, checked)
-                writer.write_table(table)
-                flagged_rows.extend(result.count + i for i in checked.flagged)
-                conversations = table["conversations"].combine_chunks()
-                result.add_batch("", ids, checked.flagged, conversations, checked.scanned)
-
-            batch = SourceBatch()
-            try:
-                for file, index, record in read_source(path, fmt):
-                    batch.append(file, index, record)
-                    if len(batch) >= BATCH_ROWS:
-                        full, batch = batch, SourceBatch()
-                        write(full)
-            except Exception:  # a broken record: under strict, an earlier record's flag comes first
-                if strict and len(batch):
-                    batch.check(*batch.turns(), strict=True)
-                raise
-            if len(batch):
-                write(batch)
-        if result.count == 0:
-            raise InputError("holds no records", file=str(path))
-        near = confirmed_rows(result.documents)
-        counts = {code: count for (_, code), count in result.flag_counts.items()}
-        examples = dict(result.examples)
-        if len(near):
-            counts["near_duplicate"] = len(near)
-            examples["near_duplicate"] = [f"{spec.name}/{row}" for row in near[:EXAMPLES]]
-        quality = {
-            "flagged": len(np.union1d(np.array(flagged_rows, np.int64), near)),
-            "per_task": {NO_TASK_LABEL: counts} if counts else {},
-            "examples": examples,
-        }
-        meta = {
-            "files": [name],
-            "rows": result.count,
-            "format": fmt,
-            "box_frame": frame,
-            "quality": quality,
-            "near_duplicates": near.tolist(),
-        }
-        (tmp / "pool.json").write_text(json.dumps(meta))
 
 
 HUB_SKIP = frozenset({"dataset_info.json", "dataset_infos.json"})  # Hub metadata, not records

@@ -15,8 +15,8 @@ from svit_data.formats.record import SourceRecord, image_entry
 from svit_data.tasks import GPT, USER
 
 
-def read_cauldron_records(records: Iterable[Any], *, file: str) -> Iterator[SourceRecord]:
-    for index, record in enumerate(records):
+def read_cauldron_records(records: Iterable[Any], *, file: str, start: int = 0) -> Iterator[SourceRecord]:
+    for index, record in enumerate(records, start):
         texts = record.get("texts") if isinstance(record, dict) else None
         if not isinstance(texts, list) or not texts:
             raise InputError(

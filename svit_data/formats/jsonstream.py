@@ -6,12 +6,17 @@ decode one element at a time with the C scanner of the standard library (``raw_d
 buffer, so memory stays at about one buffer plus one record, and the speed is that of ``json.loads``.
 One scanner (:class:`_Scanner`) serves every reader; on request it also gives each element's byte span, so a
 caller can index a file in one pass and later read one element with a single seek (:func:`read_span`).
+Every record reader also reads a :class:`FileRange` alone: a part of the file that starts at a record
+boundary, with the records before it counted (:mod:`svit_data.formats.jsonsplit` finds them), so that
+processes can share one large file and still give every record its index in the whole file.
 """
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Collection, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -25,6 +30,52 @@ _WHITESPACE = " \t\n\r"
 _BOM = "\ufeff"  # accepted once, before the document: editors on Windows write it
 # A decode error this close to the end of the buffer may just be a value cut by the chunk edge.
 _EDGE_CHARS = 16
+
+
+@dataclass(frozen=True)
+class FileRange:
+    """Bytes ``[start, stop)`` of a JSON array or JSON Lines file (``stop`` None: to the end of the file).
+
+    ``start`` is 0 or a record boundary: just after the ',' that ends an element of the top-level array,
+    or just after a newline. ``record`` records and (JSON Lines) ``line`` lines come before it, so that
+    record indices in errors stay those of the whole file. ``stop`` is another range's ``start``.
+    """
+
+    start: int = 0
+    stop: int | None = None
+    record: int = 0
+    line: int = 0
+
+
+class _RangeFile(io.RawIOBase):
+    """The bytes of a :class:`FileRange`, as a raw file for :class:`io.TextIOWrapper`."""
+
+    def __init__(self, path: Path, part: FileRange):
+        self._file = open(path, "rb", buffering=0)  # noqa: SIM115 - closed by close()
+        self._file.seek(part.start)
+        self._left = None if part.stop is None else part.stop - part.start
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        view = memoryview(buffer)
+        if self._left is not None:
+            view = view[: self._left]
+        count = self._file.readinto(view) or 0
+        if self._left is not None:
+            self._left -= count
+        return count
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+def _open_text(path: Path, part: FileRange | None, newline: str | None) -> TextIO:
+    if part is None:
+        return open(path, encoding="utf-8", newline=newline)
+    return io.TextIOWrapper(io.BufferedReader(_RangeFile(path, part)), encoding="utf-8", newline=newline)
 
 
 def _needs_more(error: json.JSONDecodeError, buffer_len: int) -> bool:
@@ -104,17 +155,27 @@ class _Scanner:
                 continue
             return value, end
 
-    def elements(self, field: str | None) -> Iterator[Any]:
-        """The elements of the array whose '[' is at ``pos``; leaves ``pos`` after its ']'."""
+    def elements(self, field: str | None, part: FileRange | None = None) -> Iterator[Any]:
+        """The elements of the array whose '[' is at ``pos``; leaves ``pos`` after its ']'.
+
+        With ``part`` (a range of the file's top-level array): the elements of that range, numbered on
+        from ``part.record``; a range that does not start the file starts after an element's ','.
+        """
         decode, next_char, spans = self.decode, self.next_char, self.spans  # locals: this is the hot loop
-        self.pos += 1
-        index = 0
-        char = next_char()
-        if char == "]":
+        index = part.record if part is not None else 0
+        bounded = part is not None and part.stop is not None
+        if part is None or part.start == 0:
             self.pos += 1
-            return
+            char = next_char()
+            if char == "]":
+                self.pos += 1
+                return
+        else:
+            char = next_char()
         while True:
             if char == "":
+                if bounded:
+                    return  # the range ends after an element's ','; the next range goes on from there
                 raise self.truncated("array", index, field)
             value, end = decode(index, field)
             if spans:
@@ -151,10 +212,10 @@ class _Scanner:
             char = self.next_char()
         return char
 
-    def array(self) -> Iterator[Any]:
-        if self.first_char() != "[":
+    def array(self, part: FileRange | None = None) -> Iterator[Any]:
+        if (part is None or part.start == 0) and self.first_char() != "[":
             raise self.error("is not a JSON array (it must start with '[')")
-        yield from self.elements(None)
+        yield from self.elements(None, part)
 
     def object_arrays(self, keys: frozenset[str]) -> Iterator[tuple[str, Any]]:
         """``(key, element)`` for the arrays under ``keys``; other members are skipped (arrays element by
@@ -204,21 +265,29 @@ class _Scanner:
             raise self.error("no such top-level key", field=missing[0])
 
 
-def _scan(path: Path, chunk_chars: int, keys: frozenset[str] | None, spans: bool) -> Iterator[Any]:
+def _scan(
+    path: Path, chunk_chars: int, keys: frozenset[str] | None, spans: bool, part: FileRange | None = None
+) -> Iterator[Any]:
     """The one decoding loop behind the public readers.
 
-    ``keys=None``: the file is an array; yield its elements, or ``(element, byte_offset, byte_length)``
-    with ``spans``. Else the file is an object; yield ``(key, element)`` for the arrays under ``keys``.
+    ``keys=None``: the file is an array; yield its elements (those of ``part`` only, when given), or
+    ``(element, byte_offset, byte_length)`` with ``spans``. Else the file is an object; yield
+    ``(key, element)`` for the arrays under ``keys``.
     """
     # newline="": characters map one to one onto the file's text, which the byte spans rely on
-    with open(path, encoding="utf-8", newline="") as handle:
+    with _open_text(path, part, "") as handle:
         scanner = _Scanner(handle, path, chunk_chars, spans)
-        yield from scanner.array() if keys is None else scanner.object_arrays(keys)
+        if part is not None:
+            scanner.byte_mark = part.start  # only whitespace before its first element: one byte each
+        yield from scanner.array(part) if keys is None else scanner.object_arrays(keys)
 
 
-def iter_json_array(path: str | Path, *, chunk_chars: int = CHUNK_CHARS) -> Iterator[Any]:
-    """Yield the elements of a file holding one JSON array, in order, without loading the file."""
-    return _scan(Path(path), chunk_chars, None, False)
+def iter_json_array(
+    path: str | Path, *, chunk_chars: int = CHUNK_CHARS, part: FileRange | None = None
+) -> Iterator[Any]:
+    """Yield the elements of a file holding one JSON array (or of one range of it), in order, without
+    loading the file."""
+    return _scan(Path(path), chunk_chars, None, False, part)
 
 
 def iter_json_array_spans(
@@ -263,10 +332,12 @@ def iter_json_object_array(path: str | Path, key: str, *, chunk_chars: int = CHU
         yield value
 
 
-def iter_json_lines(path: str | Path) -> Iterator[Any]:
+def iter_json_lines(path: str | Path, part: FileRange | None = None) -> Iterator[Any]:
+    """The values of a JSON Lines file (or of one range of it); a line of JSON whitespace only is skipped
+    (only ' ', tab, CR and LF: what :mod:`svit_data.formats.jsonsplit` counts as blank too)."""
     path = Path(path)
-    with open(path, encoding="utf-8") as handle:
-        lines = enumerate(handle)
+    with _open_text(path, part, None) as handle:
+        lines = enumerate(handle, part.line if part is not None else 0)
         while True:
             try:
                 line_number, line = next(lines)
@@ -274,7 +345,7 @@ def iter_json_lines(path: str | Path) -> Iterator[Any]:
                 return
             except UnicodeDecodeError as error:
                 raise _not_utf8(path, error) from None
-            if not line.strip():
+            if not line.strip(_WHITESPACE):
                 continue
             try:
                 value = json.loads(line)
@@ -287,9 +358,10 @@ def iter_json_lines(path: str | Path) -> Iterator[Any]:
             yield value
 
 
-def iter_json_records(path: str | Path) -> Iterator[Any]:
-    """Elements of a JSON array file (``.json``) or the lines of a JSON Lines file (``.jsonl``)."""
+def iter_json_records(path: str | Path, part: FileRange | None = None) -> Iterator[Any]:
+    """Elements of a JSON array file (``.json``) or the lines of a JSON Lines file (``.jsonl``); with
+    ``part``, those of one range of the file."""
     path = Path(path)
     if path.suffix == ".jsonl":
-        return iter_json_lines(path)
-    return iter_json_array(path)
+        return iter_json_lines(path, part)
+    return iter_json_array(path, part=part)

@@ -132,9 +132,9 @@ def iter_llava_json(path: str | Path) -> Iterator[dict[str, Any]]:
         yield record
 
 
-def read_llava_records(records: Iterable[Any], *, file: str) -> Iterator[SourceRecord]:
+def read_llava_records(records: Iterable[Any], *, file: str, start: int = 0) -> Iterator[SourceRecord]:
     """LLaVA records (text-only, one image or an image list) as :class:`SourceRecord`, texts verbatim."""
-    for index, record in enumerate(records):
+    for index, record in enumerate(records, start):
         check_llava_record(record, file=file, index=index, image_lists=True)
         image = record.get("image")
         images = [] if image is None else image if isinstance(image, list) else [image]

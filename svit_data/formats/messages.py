@@ -106,9 +106,9 @@ def _message_text(content: Any, *, file: str, index: int, where: str) -> str:
     return text[:-1] if text.endswith(IMAGE_TOKEN + "\n") else text
 
 
-def read_messages_records(records: Iterable[Any], *, file: str) -> Iterator[SourceRecord]:
+def read_messages_records(records: Iterable[Any], *, file: str, start: int = 0) -> Iterator[SourceRecord]:
     """TRL/transformers ``messages`` records (JSON Lines or parquet) as :class:`SourceRecord`."""
-    for index, record in enumerate(records):
+    for index, record in enumerate(records, start):
         messages = record.get("messages") if isinstance(record, dict) else None
         if not isinstance(messages, list) or not messages:
             raise InputError("must be a non-empty list", file=file, record=index, field="messages")

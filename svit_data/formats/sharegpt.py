@@ -22,8 +22,8 @@ def turn_key(record: dict[str, Any]) -> str | None:
     return next((key for key in TURN_KEYS if isinstance(record.get(key), list)), None)
 
 
-def read_sharegpt_records(records: Iterable[Any], *, file: str) -> Iterator[SourceRecord]:
-    for index, record in enumerate(records):
+def read_sharegpt_records(records: Iterable[Any], *, file: str, start: int = 0) -> Iterator[SourceRecord]:
+    for index, record in enumerate(records, start):
         key = turn_key(record) if isinstance(record, dict) else None
         if key is None or not record[key]:
             raise InputError(

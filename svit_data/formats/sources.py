@@ -20,7 +20,7 @@ from typing import Any
 
 from svit_data.errors import InputError
 from svit_data.formats.cauldron import read_cauldron_records
-from svit_data.formats.jsonstream import iter_json_records
+from svit_data.formats.jsonstream import FileRange, iter_json_records
 from svit_data.formats.llava import read_llava_records
 from svit_data.formats.messages import read_messages_records
 from svit_data.formats.record import SourceRecord
@@ -88,15 +88,16 @@ def source_files(path: Path) -> list[Path]:
     )
 
 
-def iter_file_records(path: Path) -> Iterator[Any]:
-    """The records of one file: a JSON array, JSON Lines, or the rows of a parquet file, streamed."""
+def iter_file_records(path: Path, part: FileRange | None = None) -> Iterator[Any]:
+    """The records of one file: a JSON array, JSON Lines, or the rows of a parquet file, streamed (with
+    ``part``, those of one range of a JSON or JSON Lines file)."""
     if path.suffix == ".parquet":
         import pyarrow.parquet as pq
 
         for batch in pq.ParquetFile(path).iter_batches(batch_size=PARQUET_BATCH_ROWS):
             yield from batch.to_pylist()
         return
-    yield from iter_json_records(path)
+    yield from iter_json_records(path, part)
 
 
 def detect_format(path: Path) -> str:
@@ -116,9 +117,18 @@ def detect_format(path: Path) -> str:
     raise InputError("holds no records", file=str(path))
 
 
-def read_source(path: Path, fmt: str) -> Iterator[tuple[Path, int, SourceRecord]]:
-    """``(file, record index, record)`` of every file of a source read as ``fmt``."""
+def read_source(
+    path: Path, fmt: str, part: FileRange | None = None
+) -> Iterator[tuple[Path, int, SourceRecord]]:
+    """``(file, record index, record)`` of every file of a source read as ``fmt``; with ``part``, of one
+    range of the source's one file (record indices still count from the start of the file)."""
     reader = SOURCE_FORMATS[fmt].read
+    if part is not None:
+        for index, record in enumerate(
+            reader(iter_file_records(path, part), file=str(path), start=part.record), part.record
+        ):
+            yield path, index, record
+        return
     for file in source_files(path):
         for index, record in enumerate(reader(iter_file_records(file), file=str(file))):
             yield file, index, record

@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-import svit_data.sources as sources
+import svit_data.source_ingest as source_ingest
 from svit_data.errors import InputError
 from svit_data.formats.sources import read_source
 from svit_data.mixed_pool import near_duplicates_of
@@ -94,7 +94,7 @@ def test_the_batch_check_gives_each_samples_rule_flags_and_signals(tmp_path):
 
 def test_batches_give_the_counts_and_near_duplicates_of_a_pass_over_the_pool(tmp_path, monkeypatch):
     file = write(tmp_path / "hostile.json", hostile_records(700, seed=2))
-    monkeypatch.setattr(sources, "BATCH_ROWS", 128)  # several batches; templates repeat across them
+    monkeypatch.setattr(source_ingest, "BATCH_ROWS", 128)  # several batches; templates repeat across them
     monkeypatch.setenv("SVIT_CACHE", str(tmp_path / "cache"))
     pool = open_source(parse_source(f"mine={file}"), progress=False)
     table = pq.read_table(pool.files[0])
