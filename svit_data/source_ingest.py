@@ -3,15 +3,17 @@
 A batch of records at a time is checked, signed (near-duplicate signatures) and written
 (:class:`svit_data.source_batches.SourceBatch`). A source that is one JSON array or JSON Lines file of
 at least :data:`svit_data.pool.PARALLEL_BYTES` is split into byte ranges at record boundaries
-(:mod:`svit_data.formats.jsonsplit`), one per process (spawned, as :func:`svit_data.ingest.run_jobs`
-does per SVIT task file); each process finds its own range, reads it with the record indices of the
-whole file, and writes its own parquet part. The parent merges what the parts counted in range order,
+(:mod:`svit_data.formats.jsonsplit`), one per process (the first range in the calling process, the
+others in processes spawned as :func:`svit_data.ingest.run_jobs` does per SVIT task file); each process
+finds its own range, reads it with the record indices of the whole file, and writes its own parquet
+part. The parent merges what the parts counted in range order,
 with their rows numbered on from the earlier parts, and confirms near-duplicates over all of them, so
 the pool (rows, ids, flags, counts, examples) is the one a single process writes, in several files.
 
 Errors: a range's first error is the one a single process would meet first within that range, and the
-earliest range's error wins (a later range stops at once; an earlier one runs to its end, since it may
-hold an earlier error), so the error is the single process's error: same file, record index, field.
+earliest range's error wins: the ranges before a failed one run to their end (one of them may hold an
+earlier error), then the processes still running are stopped. So the error is the single process's
+error: same file, record index, field.
 """
 
 from __future__ import annotations
@@ -144,11 +146,13 @@ def _ingest_range(job: SourceJob, part: int, parts: int) -> PartResult:
 
 
 def _run_ranges(job: SourceJob, parts: int) -> list[PartResult]:
-    """Every range of the file in its own process; the results in range order, or the first range's error."""
+    """The file's first range in this process (its imports are paid for), every other range in a process
+    of its own; the results in range order, or the error of the first range that has one."""
     # spawn, not fork: the parent may hold pyarrow's thread pools, which do not survive a fork
-    executor = ProcessPoolExecutor(parts, mp_context=multiprocessing.get_context("spawn"))
+    executor = ProcessPoolExecutor(parts - 1, mp_context=multiprocessing.get_context("spawn"))
     try:
-        futures = [executor.submit(_ingest_range, job, k, parts) for k in range(parts)]
+        futures = [executor.submit(_ingest_range, job, k, parts) for k in range(1, parts)]
+        results = [_ingest_range(job, 0, parts)]  # its error, if any, comes first in the file
         pending = set(futures)
         while pending:
             _, pending = wait(pending, return_when=FIRST_EXCEPTION)
@@ -157,7 +161,7 @@ def _run_ranges(job: SourceJob, parts: int) -> list[PartResult]:
                 wait(futures[: failed[0]])  # an earlier range may hold an earlier error
                 first = next(f for f in futures[: failed[0] + 1] if f.exception() is not None)
                 raise first.exception()  # type: ignore[misc]
-        results = [future.result() for future in futures]
+        results += [future.result() for future in futures]
     except BaseException:
         _stop_workers(executor)  # stop the later ranges at once instead of finishing them
         executor.shutdown(wait=False, cancel_futures=True)
