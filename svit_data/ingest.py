@@ -8,8 +8,11 @@ with ``strict`` the first flag is a located :class:`InputError`. Only a record
 that is not an SVIT record (not an object, no integer ``image_id``, turns that are not objects with
 string ``from``/``value``) stops ingest, through :func:`svit_data.formats.svit.expand_record`'s
 located error. A per-QA conversation whose turns do not alternate stays one sample (flagged
-``turn_order``), so nothing is lost. Several task files are ingested by separate processes. This module does not import ``datasets``, so that
-worker processes start fast.
+``turn_order``), so nothing is lost. Several task files are ingested by separate processes, and a task
+file much larger than the others by several, a range of it each (:mod:`svit_data.formats.jsonsplit`:
+ranges start at record boundaries and know how many records come before them, so record indices in
+errors stay those of the whole file). This module does not import ``datasets``, so that worker
+processes start fast.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import multiprocessing
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from svit_data.errors import InputError
+from svit_data.formats.jsonsplit import file_range
 from svit_data.formats.jsonstream import iter_json_records
 from svit_data.quality.batch import BatchCheck, check_batch
 from svit_data.quality.near_duplicates import document_signatures
@@ -40,7 +44,8 @@ EXAMPLES = 3  # example sample ids kept per reason code
 
 @dataclass(frozen=True)
 class IngestJob:
-    """One task file to ingest into ``folder / part-<name>.parquet`` with the pool's arrow ``schema``."""
+    """One task file (or range ``part`` of ``parts`` of it) to ingest into ``folder / part-<name>.parquet``
+    with the pool's arrow ``schema``."""
 
     task: str
     path: Path
@@ -50,6 +55,12 @@ class IngestJob:
     repair: bool = True
     strict: bool = False
     source: str = SVIT_SOURCE  # the pool's source column
+    part: int = 0
+    parts: int = 1
+
+    def size(self) -> int:
+        """About how many bytes of the file this job reads."""
+        return self.path.stat().st_size // self.parts
 
 
 @dataclass
@@ -96,11 +107,11 @@ def run_jobs(
         results = []
         for job in jobs:
             results.append(ingest_file(job, sizes, image_index))
-            progress(job.path.stat().st_size)
+            progress(job.size())
         return results
     # spawn, not fork: the parent may hold pyarrow's thread pools, which do not survive a fork.
     # A worker that dies (killed, out of memory) breaks the executor: an error, never a hang.
-    order = sorted(range(len(jobs)), key=lambda k: -jobs[k].path.stat().st_size)
+    order = sorted(range(len(jobs)), key=lambda k: -jobs[k].size())
     results: list[IngestResult | None] = [None] * len(jobs)
     executor = ProcessPoolExecutor(
         workers,
@@ -112,14 +123,25 @@ def run_jobs(
         futures = {executor.submit(_worker_ingest, jobs[k]): k for k in order}
         for future in as_completed(futures):
             k = futures[future]
+            if future.exception() is not None:
+                _raise_first_error(jobs, {j: f for f, j in futures.items()}, k)
             results[k] = future.result()
-            progress(jobs[k].path.stat().st_size)
+            progress(jobs[k].size())
     except BaseException:
         _stop_workers(executor)  # stop the other files at once instead of finishing them
         executor.shutdown(wait=False, cancel_futures=True)
         raise
     executor.shutdown()
     return results  # type: ignore[return-value]
+
+
+def _raise_first_error(jobs: list[IngestJob], futures: dict, failed: int) -> None:
+    """Raise job ``failed``'s error, or that of an earlier range of the same file: the one a single
+    process reading the file would have met first (the earlier ranges are waited for)."""
+    same = [k for k in range(failed + 1) if jobs[k].path == jobs[failed].path]
+    wait([futures[k] for k in same])
+    first = next(k for k in same if futures[k].exception() is not None)
+    raise futures[first].exception()
 
 
 def _stop_workers(executor: ProcessPoolExecutor) -> None:
@@ -324,8 +346,15 @@ def ingest_file(
         result.add_batch(job.task, cols.ids, checked.flagged, conversations, checked.scanned)
         cols = _Columns()
 
+    records = iter_json_records(job.path)
+    first = 0
+    if job.parts > 1:
+        found = file_range(job.path, job.part, job.parts)
+        if found is None:  # no record starts in this range: the ranges before it cover the file
+            return result
+        records, first = iter_json_records(job.path, found), found.record
     try:
-        for index, record in enumerate(iter_json_records(job.path)):
+        for index, record in enumerate(records, first):
             try:
                 _add_record(cols, record, index, job, per_qa, sizes, image_index)
             except (_Invalid, KeyError, TypeError, AttributeError):

@@ -289,24 +289,33 @@ def _ingest(
     """Ingest every task file into ``root`` (one parquet file each), then rename into place.
 
     Big sources are ingested by up to ``os.cpu_count()`` processes, one task file each, largest
-    first: decoding JSON is CPU-bound and the task files are of similar size.
+    first: decoding JSON is CPU-bound. A task file bigger than a worker's share of the source is
+    split into ranges (:func:`file_parts`), so that no worker ends up alone with it.
     """
     with staged_folder(root) as tmp:
-        jobs = [
-            IngestJob(
-                task,
-                path,
-                f"{number:03d}-{task}",
-                tmp,
-                POOL_SCHEMA,
-                repair=repair,
-                strict=strict,
-                source=name,
-            )
-            for number, (task, path) in enumerate((t, p) for t in TASKS for p in task_files.get(t, []))
-        ]
-        total = sum(job.path.stat().st_size for job in jobs)
-        workers = min(len(jobs), os.cpu_count() or 1) if total >= PARALLEL_BYTES else 1
+        files = [(task, path) for task in TASKS for path in task_files.get(task, [])]
+        total = sum(path.stat().st_size for _, path in files)
+        cpus = (os.cpu_count() or 1) if total >= PARALLEL_BYTES else 1
+        jobs = []
+        for number, (task, path) in enumerate(files):
+            parts = file_parts(path.stat().st_size, total, cpus)
+            for part in range(parts):
+                suffix = f"-{part:02d}" if parts > 1 else ""
+                jobs.append(
+                    IngestJob(
+                        task,
+                        path,
+                        f"{number:03d}-{task}{suffix}",
+                        tmp,
+                        POOL_SCHEMA,
+                        repair=repair,
+                        strict=strict,
+                        source=name,
+                        part=part,
+                        parts=parts,
+                    )
+                )
+        workers = min(len(jobs), cpus)
         with tqdm(total=total, desc="ingest", unit="B", unit_scale=True, disable=not progress) as bar:
             results = run_jobs(jobs, sizes, image_index, workers=workers, progress=bar.update)
         counts: dict[str, int] = {}
@@ -333,6 +342,14 @@ def _ingest(
         meta = {"files": files, "counts": counts, "near_duplicates": near.tolist(), "quality": quality}
         (tmp / "pool.json").write_text(json.dumps(meta, indent=2))
     log.info("ingested %d samples into %s", sum(counts.values()), root)
+
+
+def file_parts(size: int, total: int, workers: int) -> int:
+    """How many ranges a task file of ``size`` bytes is ingested as, in a source of ``total`` bytes on
+    ``workers`` processes: the number of workers' fair shares it spans (1 when it fits in one)."""
+    if workers <= 1 or size * workers <= total:
+        return 1
+    return min(workers, -(-size * workers // total))
 
 
 def quality_summary(results: list, near: np.ndarray, files: list[Path]) -> dict:

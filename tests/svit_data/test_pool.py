@@ -248,3 +248,64 @@ def test_select_rows_filters_task_ids_and_split_and_embeds_images(sample_pool):
         check_ids(sample_pool, sorted([*wanted, "referring_qa/0/0"]))
     with pytest.raises(ValueError, match="sorted"):
         check_ids(sample_pool, list(reversed(wanted)))
+
+
+def split_sample(tmp_path: Path, monkeypatch) -> Path:
+    """A copy of the sample whose largest task file (complex_reasoning) is ingested as 3 ranges."""
+    import svit_data.pool as pool_module
+
+    folder = tmp_path / "sample"
+    shutil.copytree(sample_dir(), folder, ignore=shutil.ignore_patterns("images"))
+    monkeypatch.setattr(pool_module, "PARALLEL_BYTES", 0)
+    return folder
+
+
+def pool_contents(pool) -> tuple[list[dict], dict]:
+    meta = json.loads((pool.root / "pool.json").read_text())
+    files = meta.pop("files")
+    return pq.read_table([pool.root / name for name in files]).to_pylist(), meta
+
+
+def test_a_task_file_split_into_ranges_gives_the_pool_of_one_job(tmp_path, monkeypatch):
+    import svit_data.pool as pool_module
+
+    folder = split_sample(tmp_path, monkeypatch)
+    pools = {}
+    for parts in (1, 3):
+        monkeypatch.setenv("SVIT_CACHE", str(tmp_path / f"cache{parts}"))
+        monkeypatch.setattr(
+            pool_module, "file_parts", lambda size, total, workers, n=parts: n if size > 1e6 else 1
+        )
+        pools[parts] = open_pool(str(folder), progress=False)
+    assert len(pools[3].files) == len(pools[1].files) + 2
+    assert pool_contents(pools[3]) == pool_contents(pools[1])
+    assert pools[3].near_duplicates.tolist() == pools[1].near_duplicates.tolist()
+
+
+def test_a_broken_record_in_a_later_range_is_located_as_in_one_job(tmp_path, monkeypatch):
+    import svit_data.pool as pool_module
+    from svit_data.formats.jsonsplit import file_range
+
+    folder = split_sample(tmp_path, monkeypatch)
+    path = folder / TASK_FILES["complex_reasoning"]
+    records = json.loads(path.read_text())
+    path.write_text(json.dumps(records))
+    broken = file_range(path, 1, 3).record + 3  # in the 2nd of 3 ranges
+    later = file_range(path, 2, 3).record + 3  # a later error: not the one reported
+    records[broken]["image_id"] = "x"
+    records[later]["conversations"] = None
+    path.write_text(json.dumps(records))
+    starts = [file_range(path, k, 3).record for k in (1, 2)]
+    assert starts[0] <= broken < starts[1] <= later
+    errors = {}
+    for parts in (1, 3):
+        monkeypatch.setenv("SVIT_CACHE", str(tmp_path / f"cache{parts}"))
+        monkeypatch.setattr(
+            pool_module, "file_parts", lambda size, total, workers, n=parts: n if size > 1e6 else 1
+        )
+        with pytest.raises(InputError) as caught:
+            open_pool(str(folder), progress=False)
+        errors[parts] = caught.value
+        assert not any((tmp_path / f"cache{parts}" / "pools").glob("*/pool.json"))
+    assert (errors[3].file, errors[3].record, errors[3].field) == (str(path), broken, "image_id")
+    assert str(errors[3]) == str(errors[1])
