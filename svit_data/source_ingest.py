@@ -44,8 +44,9 @@ from svit_data.source_batches import SourceBatch
 from svit_data.tasks import NO_TASK_LABEL
 
 BATCH_ROWS = 20_000
-# Each process pays 1.5-2 s of imports and compiled-code cache loads before it reads a record; a range
-# of 128 MB takes it about 8 s to ingest (LLaVA records), so smaller ranges would gain little.
+# A spawned process pays about 3 s of CPU for its imports (2 s of it ``datasets``) and compiled-code
+# cache loads before it reads a record; a range of 128 MB takes about 8 s to ingest (LLaVA records), so
+# smaller ranges would gain little.
 RANGE_MIN_BYTES = 128 << 20
 
 
@@ -137,7 +138,7 @@ def ingest_part(job: SourceJob, name: str, part: FileRange | None = None) -> Par
 
 
 def _ingest_range(job: SourceJob, part: int, parts: int) -> PartResult:
-    """Range ``part`` of ``parts`` of the source's file, in a worker process."""
+    """Range ``part`` of ``parts`` of the source's file (the process finds the range itself)."""
     with collector_paused():
         found = file_range(job.path, part, parts)
         if found is None:  # no record starts in this range: the ranges before it cover the file
