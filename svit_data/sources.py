@@ -15,9 +15,10 @@ Third-party boxes are bare ``[x1, y1, x2, y2]`` lists in the source's declared f
 ``leaked_coordinates`` (a box in an SVIT task without boxes) does not apply to them, and no box is
 repaired (repairs assume the 0-1 original frame). Near-duplicate signatures
 (:mod:`svit_data.quality.near_duplicates`) are computed per batch at ingest and confirmed over the whole
-source (:mod:`svit_data.source_ingest`, which also splits one large file among processes); the pass runs once more over a mixed pool in pool order (cached by the mix's fingerprint), so a
-third-party answer that templates an SVIT one (or another source's) is flagged ``near_duplicate``; the
-first copy in pool order stays clean.
+source (:mod:`svit_data.source_ingest`, which also splits one large file among processes); the pass runs
+once more over a mixed pool in pool order (cached by the mix's fingerprint), so a third-party answer that
+templates an SVIT one (or another source's) is flagged ``near_duplicate``; the first copy in pool order
+stays clean.
 
 ``hf://datasets/OWNER/NAME[@rev][/config]`` reads a Hub dataset: without a config part, a repo holding
 SVIT's task files is SVIT's release (:func:`svit_data.pool.open_pool`); anything else is a third-party
