@@ -128,3 +128,20 @@ def test_small_files_and_single_cores_stay_in_one_process():
         split_parts(source_ingest.PARALLEL_BYTES, 64)
         == source_ingest.PARALLEL_BYTES // source_ingest.RANGE_MIN_BYTES
     )
+
+
+def test_an_error_in_the_first_range_stops_the_other_processes(tmp_path, monkeypatch):
+    import multiprocessing
+    import time
+
+    records = mixed_records(400)
+    records[3]["conversations"] = []  # in the first range, which the calling process reads
+    path = write(tmp_path / "early.json", records)
+    one = raised(path, tmp_path / "one", monkeypatch, 1)
+    split = raised(path, tmp_path / "split", monkeypatch, 3)
+    assert str(split) == str(one) and split.record == 3
+    # the spawned processes are still importing (3 s of CPU or more): stopped, they are gone well before
+    deadline = time.monotonic() + 2
+    while multiprocessing.active_children() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert multiprocessing.active_children() == []
