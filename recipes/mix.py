@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from svit_data.configs import LLAVA_SCHEMA, RECIPE
 from svit_data.errors import InputError
-from svit_data.formats.llava import LLAVA_FEATURES, iter_llava_json, llava_row, to_llava_record
+from svit_data.formats.llava import iter_llava_json, llava_features, llava_row, to_llava_record
 from svit_data.materialize import ConfigRows, select_rows
 from svit_data.pool import Pool
 from svit_data.recipes.registry import LLAVA_INSTRUCT_SIZE
@@ -89,7 +89,7 @@ def scan_mix(path: str | Path, *, progress: bool = True) -> Counter:
 
 
 def _tables(rows: Iterator[dict[str, Any]]) -> Iterator[pa.Table]:
-    schema = LLAVA_FEATURES.arrow_schema
+    schema = llava_features().arrow_schema
     chunk: list[dict[str, Any]] = []
     for row in rows:
         chunk.append(row)
@@ -162,7 +162,7 @@ def mix_rows(
     return ConfigRows(
         name=config,
         description=description,
-        features=LLAVA_FEATURES,
+        features=llava_features(),
         splits={TRAIN: _tables(rows)},
         kind=RECIPE,
         schema=LLAVA_SCHEMA,

@@ -39,6 +39,7 @@ from svit_data.quality.textscan import TurnScan
 from svit_data.tasks import ORIGINAL_FRAME, PER_QA_TASKS, SVIT_SOURCE
 
 BATCH_ROWS = 50_000  # samples per parquet row group
+PARALLEL_BYTES = 256 << 20  # sources at least this big are ingested by several processes
 EXAMPLES = 3  # example sample ids kept per reason code
 
 

@@ -33,7 +33,7 @@ from svit_data import paths
 from svit_data.atomic import staged_folder
 from svit_data.errors import InputError, SvitError
 from svit_data.formats.jsonstream import iter_json_records
-from svit_data.ingest import EXAMPLES, IngestJob, run_jobs
+from svit_data.ingest import EXAMPLES, PARALLEL_BYTES, IngestJob, run_jobs
 from svit_data.quality.near_duplicates import confirmed_rows
 from svit_data.schema import POOL_SCHEMA
 from svit_data.tasks import ALL_TASKS_FILE, SVIT_SOURCE, TASK_FILES, TASKS
@@ -41,7 +41,6 @@ from svit_data.tasks import ALL_TASKS_FILE, SVIT_SOURCE, TASK_FILES, TASKS
 log = logging.getLogger(__name__)
 
 INGEST_VERSION = "3"
-PARALLEL_BYTES = 256 << 20  # sources at least this big are ingested by several processes
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 HUB_PREFIX = "hf://datasets/"
 

@@ -21,7 +21,6 @@ from svit_data.errors import InputError
 from svit_data.formats.record import SourceRecord
 from svit_data.quality.batch import BatchCheck, check_batch
 from svit_data.quality.samples import check_sample
-from svit_data.schema import POOL_SCHEMA
 
 # Codes that do not apply to third-party samples: their boxes are bare lists in their own frame (no leaked
 # coordinates, no repairs); check_record looks for no repeated QA pairs, and check_batch, which does
@@ -112,6 +111,7 @@ class SourceBatch:
 
     def table(
         self,
+        schema: pa.Schema,
         ids: list[str],
         source: str,
         box_frame: str,
@@ -120,8 +120,7 @@ class SourceBatch:
         offsets: np.ndarray,
         checked: BatchCheck,
     ) -> pa.Table:
-        """The batch's pool rows (``POOL_SCHEMA``)."""
-        schema = POOL_SCHEMA
+        """The batch's pool rows (``schema``: the pool's, :data:`svit_data.schema.POOL_SCHEMA`)."""
         rows = len(self.records)
         images, image_files, widths, heights, source_ids, lists = [], [], [], [], [], []
         for record in self.records:

@@ -2,7 +2,7 @@
 
 A batch of records at a time is checked, signed (near-duplicate signatures) and written
 (:class:`svit_data.source_batches.SourceBatch`). A source that is one JSON array or JSON Lines file of
-at least :data:`svit_data.pool.PARALLEL_BYTES` is split into byte ranges at record boundaries
+at least :data:`svit_data.ingest.PARALLEL_BYTES` is split into byte ranges at record boundaries
 (:mod:`svit_data.formats.jsonsplit`), one per process (the first range in the calling process, the
 others in processes spawned as :func:`svit_data.ingest.run_jobs` does per SVIT task file); each process
 finds its own range, reads it with the record indices of the whole file, and writes its own parquet
@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from svit_data.atomic import staged_folder
@@ -36,16 +37,14 @@ from svit_data.errors import InputError
 from svit_data.formats.jsonsplit import file_range, is_splittable
 from svit_data.formats.jsonstream import FileRange
 from svit_data.formats.sources import read_source
-from svit_data.ingest import EXAMPLES, IngestResult, _stop_workers
-from svit_data.pool import PARALLEL_BYTES
+from svit_data.ingest import EXAMPLES, PARALLEL_BYTES, IngestResult, _stop_workers
 from svit_data.quality.near_duplicates import confirmed_rows
-from svit_data.schema import POOL_SCHEMA
 from svit_data.source_batches import SourceBatch
 from svit_data.tasks import NO_TASK_LABEL
 
 BATCH_ROWS = 20_000
-# A spawned process pays about 3 s of CPU for its imports (2 s of it ``datasets``) and compiled-code
-# cache loads before it reads a record; a range of 128 MB takes about 8 s to ingest (LLaVA records), so
+# A spawned process pays about 1 s of CPU for its imports (not ``datasets``: the job carries the pool's
+# schema) and about 1 s for compiled-code cache loads before it reads a record; a range of 128 MB takes about 8 s to ingest (LLaVA records), so
 # smaller ranges would gain little.
 RANGE_MIN_BYTES = 128 << 20
 
@@ -60,6 +59,7 @@ class SourceJob:
     box_frame: str
     images_root: Path | None
     folder: Path
+    schema: pa.Schema  # the pool's (passed, so that spawned processes need not import ``datasets``)
     strict: bool = False
 
 
@@ -109,8 +109,10 @@ def ingest_part(job: SourceJob, name: str, part: FileRange | None = None) -> Par
         checked = batch.check(froms, values, offsets, strict=job.strict)
         start = first + result.count
         ids = [f"{job.name}/{n}" for n in range(start, start + len(batch))]
-        table = batch.table(ids, job.name, job.box_frame, job.images_root, froms, offsets, checked)
-        writer = writer or pq.ParquetWriter(job.folder / name, POOL_SCHEMA)
+        table = batch.table(
+            job.schema, ids, job.name, job.box_frame, job.images_root, froms, offsets, checked
+        )
+        writer = writer or pq.ParquetWriter(job.folder / name, job.schema)
         writer.write_table(table)
         flagged_rows.extend(result.count + i for i in checked.flagged)
         conversations = table["conversations"].combine_chunks()

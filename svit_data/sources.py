@@ -43,6 +43,7 @@ from svit_data.formats.sources import SOURCE_FORMATS, check_format, detect_forma
 from svit_data.frames import check_frame
 from svit_data.mixed_pool import merge_pools
 from svit_data.pool import HUB_PREFIX, Pool, open_pool
+from svit_data.schema import POOL_SCHEMA
 from svit_data.source_ingest import SourceJob, ingest_source
 from svit_data.tasks import ALL_TASKS_FILE, SVIT_SOURCE, TASK_FILES
 from svit_data.verified import attach_verdicts
@@ -134,7 +135,7 @@ def open_source(
     key = "src-" + hashlib.sha1(key_text.encode(), usedforsecurity=False).hexdigest()[:16]
     root = paths.cache_dir() / "pools" / key
     if not (root / "pool.json").is_file():
-        ingest_source(SourceJob(spec.name, path, fmt, frame, images_root, root, strict), root)
+        ingest_source(SourceJob(spec.name, path, fmt, frame, images_root, root, POOL_SCHEMA, strict), root)
     meta = json.loads((root / "pool.json").read_text())
     quality = meta["quality"]
     if strict and quality["flagged"]:

@@ -13,15 +13,12 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from datasets import Features, Image, List, Value
-
 from svit_data.boxes import REF_RE, rewrite_boxes, strip_markers, to_square
 from svit_data.errors import BoxError, InputError
 from svit_data.formats.jsonstream import iter_json_records
 from svit_data.formats.record import IMAGE_TOKEN, SourceRecord, check_image_tokens
 from svit_data.frames import FRAMES, ORIGINAL, SQUARE, convert_row_texts
-from svit_data.schema import GPT, USER
-from svit_data.tasks import REFERRING_QA, TASKS
+from svit_data.tasks import GPT, REFERRING_QA, TASKS, USER
 
 HUMAN = "human"
 LLAVA_SPEAKERS = {USER: HUMAN, GPT: GPT}
@@ -32,16 +29,22 @@ REFERRING_INSTRUCTIONS: tuple[str, ...] = (
 )
 BOX_FRAMES = FRAMES
 
-# Schema of configs stored in LLaVA format (mix-665k): the image is a path relative to an image root.
-LLAVA_FEATURES = Features(
-    {
-        "id": Value("string"),
-        "image_file": Value("string"),
-        "image": Image(),
-        "conversations": List({"from": Value("string"), "value": Value("string")}),
-        "source": Value("string"),
-    }
-)
+
+def llava_features():
+    """The ``datasets.Features`` of configs stored in LLaVA format (mix-665k): the image is a path
+    relative to an image root. A function, so that reading LLaVA files (ingest's worker processes) does
+    not import ``datasets`` (about 2 s per process)."""
+    from datasets import Features, Image, List, Value
+
+    return Features(
+        {
+            "id": Value("string"),
+            "image_file": Value("string"),
+            "image": Image(),
+            "conversations": List({"from": Value("string"), "value": Value("string")}),
+            "source": Value("string"),
+        }
+    )
 
 
 def _instruction_rng(seed: int, sample_id: str) -> random.Random:
@@ -161,7 +164,7 @@ def source_row_to_llava(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def llava_row(record: dict[str, Any], *, source: str | None = None) -> dict[str, Any]:
-    """A LLaVA record as a row of ``LLAVA_FEATURES``."""
+    """A LLaVA record as a row of ``llava_features()``."""
     return {
         "id": str(record["id"]),
         "image_file": record.get("image"),
@@ -172,7 +175,7 @@ def llava_row(record: dict[str, Any], *, source: str | None = None) -> dict[str,
 
 
 def row_to_llava(row: dict[str, Any]) -> dict[str, Any]:
-    """A row of ``LLAVA_FEATURES`` back to a LLaVA record (text-only rows have no ``image`` key)."""
+    """A row of ``llava_features()`` back to a LLaVA record (text-only rows have no ``image`` key)."""
     record: dict[str, Any] = {"id": row["id"]}
     if row.get("image_file"):
         record["image"] = row["image_file"]

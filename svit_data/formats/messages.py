@@ -17,7 +17,7 @@ from svit_data.formats.record import (
     map_speaker,
     with_image_list,
 )
-from svit_data.schema import GPT, USER
+from svit_data.tasks import GPT, USER
 
 ROLES = {USER: "user", GPT: "assistant"}
 

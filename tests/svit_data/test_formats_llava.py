@@ -11,9 +11,9 @@ from datasets import Dataset
 from svit_data.boxes import parse_box, parse_refs, to_square
 from svit_data.errors import InputError
 from svit_data.formats.llava import (
-    LLAVA_FEATURES,
     REFERRING_INSTRUCTIONS,
     iter_llava_json,
+    llava_features,
     llava_row,
     row_to_llava,
     to_llava_record,
@@ -159,7 +159,7 @@ def test_real_llava_file_reads_with_text_only_records(scienceqa):
 def test_real_llava_records_become_rows_and_back_losslessly(scienceqa):
     records = list(iter_llava_json(scienceqa))
     rows = [llava_row(r, source="scienceqa") for r in records]
-    dataset = Dataset.from_list(rows, features=LLAVA_FEATURES)
+    dataset = Dataset.from_list(rows, features=llava_features())
     assert dataset.num_rows == 50
     assert sum(r is None for r in dataset["image_file"]) == 30
     assert [row_to_llava(r) for r in dataset] == records

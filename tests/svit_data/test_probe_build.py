@@ -15,7 +15,7 @@ from svit_data.cli import main
 from svit_data.decontam import ExcludeList, Exclusion, check_decontaminated, image_of_file, read_exclude_list
 from svit_data.errors import InputError, SvitError
 from svit_data.folder import config_files, read_state
-from svit_data.formats.llava import LLAVA_FEATURES
+from svit_data.formats.llava import llava_features
 from svit_data.pool import open_pool
 from svit_data.quality import is_excluding
 
@@ -239,7 +239,7 @@ def test_llava_rows_leave_by_image_file():
     rows = [
         {"id": str(k), "image_file": f, "conversations": [], "source": "mix"} for k, f in enumerate(files)
     ]
-    table = pa.Table.from_pylist(rows, schema=LLAVA_FEATURES.arrow_schema)
+    table = pa.Table.from_pylist(rows, schema=llava_features().arrow_schema)
     exclusion = Exclusion(ExcludeList("x.txt", "0" * 64, listed=2, vg_ids={2345}, coco_ids={12}))
     (kept,) = exclusion.apply("mix-665k", {"train": [table]})["train"]
     assert kept["id"].to_pylist() == ["3", "4", "5"]
