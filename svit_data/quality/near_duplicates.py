@@ -198,52 +198,54 @@ def near_duplicate_rows(batches: Iterable[pa.ListArray]) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
-def _confirm_band(keys, words, row, enough, confirmed, rejected_by):  # pragma: no cover - compiled
-    """One band: documents in pool order; the first document with a band value heads its bucket (an
-    open-addressing table maps values to heads) and each later one is compared with its head, unless it
-    is already confirmed, belongs to the same sample, or was found too different from that same head
-    in an earlier band."""
+def _confirm(words, row, allowed):  # pragma: no cover - compiled
+    """Which documents are confirmed, band after band: documents in pool order; the first document with
+    a band value heads its bucket (an open-addressing table, allocated once and cleared per band, maps
+    values to heads) and each later one is compared with its head, unless it is already confirmed,
+    belongs to the same sample, or was found too different from that same head in an earlier band."""
+    n = words.shape[0]
     size = 1
-    while size < 2 * len(keys):
+    while size < 2 * n:
         size *= 2
+    mask = np.uint64(size - 1)
     table_keys = np.empty(size, np.uint64)
-    table_heads = np.full(size, -1, np.int64)
-    allowed = BINS - enough  # differing values a confirmed pair may have
-    for doc in range(len(keys)):
-        key = keys[doc]
-        slot = _mix_one(key) & np.uint64(size - 1)
-        while table_heads[slot] >= 0 and table_keys[slot] != key:
-            slot = (slot + np.uint64(1)) & np.uint64(size - 1)
-        head = table_heads[slot]
-        if head < 0:
-            table_keys[slot] = key
-            table_heads[slot] = doc
-            continue
-        if confirmed[doc] or row[doc] == row[head] or rejected_by[doc] == head:
-            continue
-        differ = 0
-        for k in range(BANDS):  # 8 values per uint64: count the bytes that differ
-            x = words[head, k] ^ words[doc, k]
-            if x:
-                x |= x >> np.uint64(4)
-                x |= x >> np.uint64(2)
-                x |= x >> np.uint64(1)
-                differ += ((x & _LOW_BITS) * _LOW_BITS) >> np.uint64(56)
-                if differ > allowed:
-                    break
-        if differ <= allowed:
-            confirmed[doc] = True
-        else:
-            rejected_by[doc] = head
+    table_heads = np.empty(size, np.int64)
+    confirmed = np.zeros(n, np.bool_)
+    rejected_by = np.full(n, -1, np.int64)
+    for band in range(BANDS):
+        table_heads[:] = -1
+        for doc in range(n):
+            key = words[doc, band]
+            slot = _mix_one(key) & mask
+            while table_heads[slot] >= 0 and table_keys[slot] != key:
+                slot = (slot + np.uint64(1)) & mask
+            head = table_heads[slot]
+            if head < 0:
+                table_keys[slot] = key
+                table_heads[slot] = doc
+                continue
+            if confirmed[doc] or row[doc] == row[head] or rejected_by[doc] == head:
+                continue
+            differ = 0
+            for k in range(BANDS):  # 8 values per uint64: count the bytes that differ
+                x = words[head, k] ^ words[doc, k]
+                if x:
+                    x |= x >> np.uint64(4)
+                    x |= x >> np.uint64(2)
+                    x |= x >> np.uint64(1)
+                    differ += ((x & _LOW_BITS) * _LOW_BITS) >> np.uint64(56)
+                    if differ > allowed:
+                        break
+            if differ <= allowed:
+                confirmed[doc] = True
+            else:
+                rejected_by[doc] = head
+    return confirmed
 
 
 def _confirmed(sig: np.ndarray, row: np.ndarray) -> np.ndarray:
     """Indices of documents confirmed as near-duplicates of an earlier document of another sample."""
-    bands = np.ascontiguousarray(sig).view(np.uint64)  # (n, BANDS)
-    confirmed = np.zeros(len(sig), bool)
-    rejected_by = np.full(len(sig), -1, np.int64)
+    words = np.ascontiguousarray(sig).view(np.uint64)  # (n, BANDS): band b is words[:, b]
     # the share of equal values is at least THRESHOLD: an exact count, no float rounding
     enough = int(np.ceil(THRESHOLD * BINS - 1e-9))
-    for b in range(BANDS):
-        _confirm_band(np.ascontiguousarray(bands[:, b]), bands, row, enough, confirmed, rejected_by)
-    return np.flatnonzero(confirmed)
+    return np.flatnonzero(_confirm(words, np.asarray(row, np.int64), BINS - enough))
