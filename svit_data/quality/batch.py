@@ -45,7 +45,7 @@ from svit_data.quality.text import (
     SOURCE_HINTS,
     SOURCE_MENTION,
 )
-from svit_data.quality.textscan import TurnScan, normalized_hashes, scan, word_counts
+from svit_data.quality.textscan import TurnScan, normalized_hashes, ordered_boxes, scan, word_counts
 from svit_data.tasks import GPT, REFERRING_QA, USER
 
 # the hints, ignoring case, and the two characters that str.lower() turns into ASCII (case-sensitive:
@@ -103,17 +103,10 @@ def _box_clean(values: pa.Array, turns: TurnScan) -> np.ndarray:
     has = np.flatnonzero(turns.brackets > 0)
     if not len(has):
         return clean
-    texts = values.take(pa.array(has))
-    ok = _np(pc.match_substring_regex(texts, CANONICAL))
+    ok = _np(pc.match_substring_regex(values.take(pa.array(has)), CANONICAL))
     good = np.flatnonzero(ok)
-    if len(good):
-        numbers = pc.replace_substring_regex(texts.take(pa.array(good)), r"[^\[]*\[([^\]]*)\][^\[]*", r"\1,")
-        parts = pc.utf8_trim_whitespace(pc.split_pattern(numbers, ",").flatten())
-        parts = parts.filter(pc.not_equal(parts, ""))
-        box = _np(pc.cast(parts, pa.float64())).reshape(-1, 4)
-        bad = (box[:, 2] - box[:, 0] < _MARGIN) | (box[:, 3] - box[:, 1] < _MARGIN)
-        turn_of_box = np.repeat(np.arange(len(good)), turns.brackets[has[good]])
-        ok[good] = np.bincount(turn_of_box[bad], minlength=len(good)) == 0
+    if len(good):  # boxes with nearly equal corners go to the exact check
+        ok[good] = ordered_boxes(values, has[good], _MARGIN)
     clean[has] = ok
     return clean
 

@@ -197,3 +197,42 @@ class TurnScan:
 def scan(values: pa.Array) -> TurnScan:
     data, offsets = text_bytes(values)
     return TurnScan(*_scan(data, offsets, WHITESPACE, _FNV_OFFSET, _FNV_PRIME))
+
+
+@numba.njit(cache=True, nogil=True)
+def _ordered_boxes(data, offsets, picks, margin):  # pragma: no cover - compiled
+    out = np.ones(len(picks), np.bool_)
+    corners = np.zeros(4, np.float64)
+    for d in range(len(picks)):
+        k, end = offsets[picks[d]], offsets[picks[d] + 1]
+        while k < end and out[d]:
+            if data[k] != 91:  # [
+                k += 1
+                continue
+            for c in range(4):
+                while k < end and not (48 <= data[k] <= 57 or data[k] == 46):  # to a digit or "."
+                    k += 1
+                whole, fraction, scale = 0.0, 0, 1
+                while k < end and 48 <= data[k] <= 57:
+                    whole = 10 * whole + (data[k] - 48)
+                    k += 1
+                if k < end and data[k] == 46:
+                    k += 1
+                    while k < end and 48 <= data[k] <= 57:
+                        if scale < 10**18:  # later digits change the value by less than 1e-18
+                            fraction = 10 * fraction + (data[k] - 48)
+                            scale *= 10
+                        k += 1
+                corners[c] = whole + fraction / scale
+            if corners[2] - corners[0] < margin or corners[3] - corners[1] < margin:
+                out[d] = False
+    return out
+
+
+def ordered_boxes(values: pa.Array, picks: np.ndarray, margin: float) -> np.ndarray:
+    """For the texts ``values[picks]``, known to be canonical (every ``[`` opens a box of four plain
+    numbers ``0``-``1``: :data:`svit_data.quality.batch.CANONICAL`): True where every box has
+    ``x2 - x1`` and ``y2 - y1`` of at least ``margin`` plus 1e-12. The numbers are read to within 1e-15,
+    so True implies the same of the numbers as a float parser reads them; near that bound it says False."""
+    data, offsets = text_bytes(values)
+    return _ordered_boxes(data, offsets, np.asarray(picks, np.int64), margin + 1e-12)

@@ -238,3 +238,43 @@ def test_clean_samples_are_proven_clean_without_the_per_sample_rule(monkeypatch)
     calls.clear()
     flagged = sum(assert_same(task, records[task]) for task in TASKS)
     assert len(calls) <= flagged
+
+
+def test_box_order_pass_never_passes_what_the_float_parse_fails():
+    """ordered_boxes reads canonical box numbers itself: where it says True, every box has both sides of
+    at least the margin as Python's float() reads them, also for sides a hair from the margin; and it
+    says True wherever every side is far from the margin."""
+    import re
+
+    from svit_data.quality.batch import _MARGIN, CANONICAL
+    from svit_data.quality.textscan import ordered_boxes
+
+    rng = random.Random(7)
+
+    def number(value: float) -> str:
+        text = rng.choice(["{:.3f}", "{:.17f}", "{:.25f}", "{}"]).format(value)
+        text = text if "e" not in text else f"{value:.25f}"
+        return text[1:] if text.startswith("0.") and rng.random() < 0.2 else text
+
+    texts, wanted, clear = [], [], []
+    for _ in range(2000):
+        boxes, ok, far = [], True, True
+        for _ in range(rng.randrange(1, 4)):
+            x1, y1 = rng.choice([0.25, 0.5, 0.1 + rng.random() * 0.4]), 0.1 + rng.random() * 0.4
+            gap = rng.choice([0.0, _MARGIN, _MARGIN * (1 + 1e-7), _MARGIN * (1 - 1e-7), 2e-9, 0.1, -0.01])
+            corners = [x1, y1, x1 + gap, y1 + 0.2] if rng.random() < 0.5 else [x1, y1, x1 + 0.3, y1 + gap]
+            spelled = [number(c) for c in corners]
+            floats = [float(s) for s in spelled]
+            sides = (floats[2] - floats[0], floats[3] - floats[1])
+            ok &= min(sides) >= _MARGIN
+            far &= min(sides) >= 1e-6 or min(sides) < 0
+            boxes.append("[" + rng.choice([", ", ",", " , "]).join(spelled) + "]")
+        texts.append(f"a <st>dog<ed> {', '.join(boxes)} sits.")
+        wanted.append(ok)
+        clear.append(far)
+    assert all(re.fullmatch(CANONICAL, t) for t in texts)
+    got = ordered_boxes(pa.array(["no box", *texts]), np.arange(1, len(texts) + 1), _MARGIN)
+    wanted, clear = np.array(wanted), np.array(clear)
+    assert not (got & ~wanted).any()
+    assert (got[clear] == wanted[clear]).all() and wanted[clear].sum() > 100
+    assert got[~clear & wanted].any()  # sides of 2e-9 pass: the numbers are read finely enough
