@@ -45,7 +45,14 @@ from svit_data.quality.text import (
     SOURCE_HINTS,
     SOURCE_MENTION,
 )
-from svit_data.quality.textscan import TurnScan, normalized_hashes, ordered_boxes, scan, word_counts
+from svit_data.quality.textscan import (
+    TurnScan,
+    marked_answer_words,
+    normalized_hashes,
+    ordered_boxes,
+    scan,
+    word_counts,
+)
 from svit_data.tasks import GPT, REFERRING_QA, USER
 
 # the hints, ignoring case, and the two characters that str.lower() turns into ASCII (case-sensitive:
@@ -196,6 +203,13 @@ def _signals(
     if len(wide):
         rest = wide[_np(pc.match_substring_regex(values.take(pa.array(wide)), _UNICODE_SPACE))]
     edit = np.setdiff1d(edit, rest)
+    if len(edit):  # one compiled pass where the text is plain ASCII and its boxes are canonical
+        if len(at):
+            canonical_turns = canonical_turns.copy()
+            canonical_turns[at[canonical]] = True
+        counted = marked_answer_words(values, edit, canonical_turns[edit])
+        words[edit[counted >= 0]] = counted[counted >= 0]
+        edit = edit[counted < 0]
     if len(edit):
         texts = values.take(pa.array(edit))
         plain_ascii = _np(pc.match_substring_regex(texts, _PLAIN_ASCII))

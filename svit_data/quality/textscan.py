@@ -236,3 +236,89 @@ def ordered_boxes(values: pa.Array, picks: np.ndarray, margin: float) -> np.ndar
     so True implies the same of the numbers as a float parser reads them; near that bound it says False."""
     data, offsets = text_bytes(values)
     return _ordered_boxes(data, offsets, np.asarray(picks, np.int64), margin + 1e-12)
+
+
+@numba.njit(cache=True, nogil=True)
+def _skip_space(data, k, end):  # pragma: no cover - compiled
+    while k < end and (data[k] == 32 or 9 <= data[k] <= 10 or data[k] == 13):
+        k += 1
+    return k
+
+
+@numba.njit(cache=True, nogil=True)
+def _drop(buf, m, marker):  # pragma: no cover - compiled
+    """``buf[:m]`` without the occurrences of the 4-byte ``marker`` (left to right, as str.replace), in place."""
+    out = k = 0
+    while k < m:
+        if k + 4 <= m and buf[k] == marker[0] and buf[k + 1] == marker[1] and buf[k + 2] == marker[2]:
+            if buf[k + 3] == marker[3]:
+                k += 4
+                continue
+        buf[out] = buf[k]
+        out += 1
+        k += 1
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _marked_words(data, offsets, picks, canonical, whitespace, start, end_marker):  # pragma: no cover
+    out = np.full(len(picks), -1, np.int64)
+    longest = 0
+    for t in picks:
+        longest = max(longest, offsets[t + 1] - offsets[t])
+    buf = np.empty(longest, np.uint8)
+    for d in range(len(picks)):
+        a, end = offsets[picks[d]], offsets[picks[d] + 1]
+        plain, boxes = True, False
+        for k in range(a, end):
+            byte = data[k]
+            if not (32 <= byte <= 126 or 9 <= byte <= 10 or byte == 13):
+                plain = False
+                break
+            boxes |= byte == 91
+        if not plain or (boxes and not canonical[d]):
+            continue
+        m, k = 0, a
+        while k < end:  # the box lists, with the spaces before them (signals.BOXES), go first
+            after = _skip_space(data, k, end)
+            if after < end and data[after] == 91:  # [
+                k = after
+                while True:
+                    while k < end and data[k] != 93:  # ]
+                        k += 1
+                    k += 1
+                    j = _skip_space(data, k, end)
+                    if j < end and data[j] == 44:  # ,
+                        j = _skip_space(data, j + 1, end)
+                        if j < end and data[j] == 91:
+                            k = j
+                            continue
+                    break
+                continue
+            while k < after or (k == after and k < end):  # the spaces and the next character stay
+                buf[m] = data[k]
+                m += 1
+                k += 1
+        m = _drop(buf, _drop(buf, m, start), end_marker)
+        count, inside = 0, False
+        for k in range(m):
+            if whitespace[buf[k]]:
+                inside = False
+            elif not inside:
+                inside = True
+                count += 1
+        out[d] = count
+    return out
+
+
+def marked_answer_words(values: pa.Array, picks: np.ndarray, canonical: np.ndarray) -> np.ndarray:
+    """:func:`svit_data.quality.signals.answer_words` of ``values[picks]`` (boxes and ``<st>``/``<ed>``
+    markers are not words) for the texts of printable ASCII, tab and newlines, whose ``[`` (if any) are
+    all boxes of canonical text (``canonical``, per pick: known to match
+    :data:`svit_data.quality.batch.CANONICAL`); -1 for the others."""
+    data, offsets = text_bytes(values)
+    picks = np.asarray(picks, np.int64)
+    markers = np.frombuffer(b"<st><ed>", np.uint8)
+    return _marked_words(
+        data, offsets, picks, np.asarray(canonical, np.bool_), WHITESPACE, markers[:4], markers[4:]
+    )

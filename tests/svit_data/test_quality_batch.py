@@ -278,3 +278,46 @@ def test_box_order_pass_never_passes_what_the_float_parse_fails():
     assert not (got & ~wanted).any()
     assert (got[clear] == wanted[clear]).all() and wanted[clear].sum() > 100
     assert got[~clear & wanted].any()  # sides of 2e-9 pass: the numbers are read finely enough
+
+
+def test_marked_answer_words_agrees_with_the_rule():
+    """The compiled count of answer words (boxes and markers removed) is answer_words' on every text it
+    takes: plain ASCII, boxes only in canonical text; markers cut into each other (``<e<st>d>``) too."""
+    import re
+
+    from svit_data.quality.batch import CANONICAL
+    from svit_data.quality.signals import answer_words
+    from svit_data.quality.textscan import marked_answer_words
+
+    rng = random.Random(5)
+    pieces = ["<st>", "<ed>", "<st>dog<ed>", " [0.1, 0.2, 0.3, 0.4]", "[.5,0.,1,1.0]", " , ", ",", " ", "\t",
+              "\n", "a", "cat.", "<e", "d>", "<", "s", "t>", "é", "x\x0by", "[0.1,0.2,0.3,0.4] ,\n [0,0,1,1]"]  # fmt: skip
+    texts = ["", "<st>a<ed>[0.1,0.1,0.2,0.2],[0.3,0.3,0.4,0.4]x", "<st>a<ed>  [0,0,1,1] [0,0,1,1] b"]
+    texts += ["".join(rng.choice(pieces) for _ in range(rng.randrange(1, 9))) for _ in range(4000)]
+    space, box = [" ", "", "  ", "\t", "\n "], "[{}]".format
+    for _ in range(2000):  # canonical: references with box lists, between words, commas and spaces
+        text = ""
+        for _ in range(rng.randrange(1, 5)):
+            text += rng.choice(["a", "dog", " ", ", ", ".", "it,", "\t", "> x"])
+            if rng.random() < 0.7:
+                boxes = [
+                    box(
+                        rng.choice([",", ", ", " , "]).join(
+                            rng.choice(["0.1", ".5", "0.", "1", "1.00"]) for _ in "1234"
+                        )
+                    )
+                    for _ in range(rng.randrange(0, 3))
+                ]
+                text += "<st>" + rng.choice(["cat", "", "a b", "x,y"]) + "<ed>" + rng.choice(space)
+                text += "".join(
+                    rng.choice(space) + rng.choice(["", ","]) + rng.choice(space) + b for b in boxes[:1]
+                )
+                text += "".join(rng.choice(space) + "," + rng.choice(space) + b for b in boxes[1:])
+        texts.append(text)
+    canonical = np.array([re.fullmatch(CANONICAL, t) is not None for t in texts])
+    got = marked_answer_words(pa.array(texts), np.arange(len(texts)), canonical)
+    taken = got >= 0
+    assert all(got[i] == answer_words(texts[i]) for i in np.flatnonzero(taken))
+    assert taken[canonical & np.array([t.isascii() and "\x0b" not in t for t in texts])].all()
+    assert not taken[np.array(["[" in t for t in texts]) & ~canonical].any()
+    assert (canonical & np.array(["[" in t for t in texts]) & taken).sum() > 300
