@@ -21,7 +21,7 @@ the check it stands for, and tests run both paths on the same records):
 
 Duplicates within an image are found by hashing each turn's normalized text (the rule's ``normalize``;
 compiled for ASCII text, in Python otherwise) and grouping the QA pairs of a record; every hit is then
-confirmed on the normalized texts themselves. A sample sent to ``check_sample`` that also repeats a pair
+confirmed on the normalized texts themselves (:mod:`~svit_data.quality.textpairs`). A sample sent to ``check_sample`` that also repeats a pair
 is checked again with the record's earlier pairs as ``seen``, so its flags come in the rule's order.
 """
 
@@ -45,6 +45,7 @@ from svit_data.quality.text import (
     SOURCE_HINTS,
     SOURCE_MENTION,
 )
+from svit_data.quality.textpairs import repeated_pairs, same_normalized
 from svit_data.quality.textscan import (
     TurnScan,
     marked_answer_words,
@@ -152,29 +153,32 @@ def _candidates(
     return candidate
 
 
-def _duplicates(values: pa.Array, answers: np.ndarray, hashes: np.ndarray, record: np.ndarray) -> np.ndarray:
-    """Answer turns whose (question, answer) pair repeats an earlier pair of the same record."""
+def _duplicates(
+    values: pa.Array, answers: np.ndarray, hashes: np.ndarray, record: np.ndarray, ascii_: np.ndarray
+) -> np.ndarray:
+    """Answer turns whose (question, answer) pair repeats an earlier pair of the same record; ``record``
+    is per turn, ``ascii_`` marks the ASCII turns."""
     duplicate = np.zeros(len(values), bool)
     if not len(answers):
         return duplicate
-    record = record[answers].astype(np.uint64)  # record is per turn
-    order = np.lexsort((hashes[answers], hashes[answers - 1], record))  # stable: pool order within a group
-    key = np.stack([record, hashes[answers - 1], hashes[answers]], axis=1)[order]
-    same = np.zeros(len(order), bool)
-    same[1:] = (key[1:] == key[:-1]).all(axis=1)
-    head = order[np.maximum.accumulate(np.where(same, 0, np.arange(len(order))))]
-    hits = np.flatnonzero(same)
+    head = repeated_pairs(record[answers], hashes[answers - 1], hashes[answers])
+    hits = np.flatnonzero(head >= 0)
     if not len(hits):
         return duplicate
-    turn, first = answers[order[hits]], answers[head[hits]]
-    texts = values.take(pa.array(np.concatenate([turn - 1, turn, first - 1, first]))).to_pylist()
-    k = len(hits)
-    for i in range(k):  # confirm every hash hit on the normalized texts (64-bit hashes may collide)
-        if (normalize(texts[i]), normalize(texts[k + i])) != (
-            normalize(texts[2 * k + i]),
-            normalize(texts[3 * k + i]),
-        ):
-            raise RuntimeError("normalized-text hash collision in the duplicate check")  # pragma: no cover
+    turn, first = answers[hits], answers[head[hits]]
+    # confirm every hash hit on the normalized texts (64-bit hashes may collide): compiled for ASCII
+    left, right = np.concatenate([turn - 1, turn]), np.concatenate([first - 1, first])
+    same = np.ones(len(left), bool)
+    easy = ascii_[left] & ascii_[right]
+    same[easy] = same_normalized(values, left[easy], right[easy])
+    hard = np.flatnonzero(~easy)
+    if len(hard):
+        texts = values.take(pa.array(np.concatenate([left[hard], right[hard]]))).to_pylist()
+        same[hard] = [
+            normalize(a) == normalize(b) for a, b in zip(texts[: len(hard)], texts[len(hard) :], strict=True)
+        ]
+    if not same.all():
+        raise RuntimeError("normalized-text hash collision in the duplicate check")  # pragma: no cover
     duplicate[turn] = True
     return duplicate
 
@@ -293,7 +297,7 @@ def check_batch(
     if len(wide):
         normalized = [normalize(v) for v in values.take(pa.array(wide)).to_pylist()]
         turns.hashes[wide] = normalized_hashes(pa.array(normalized, pa.string()))
-    duplicate = _duplicates(values, pair_answers, turns.hashes, record[sample])
+    duplicate = _duplicates(values, pair_answers, turns.hashes, record[sample], turns.ascii)
     repeats = _any_per_sample(duplicate, sample, n)
 
     pair_sample = sample[pair_answers]  # non-decreasing, and so is each pair's record
