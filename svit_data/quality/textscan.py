@@ -246,42 +246,34 @@ def _skip_space(data, k, end):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _drop(buf, m, marker):  # pragma: no cover - compiled
-    """``buf[:m]`` without the occurrences of the 4-byte ``marker`` (left to right, as str.replace), in place."""
-    out = k = 0
-    while k < m:
-        if k + 4 <= m and buf[k] == marker[0] and buf[k + 1] == marker[1] and buf[k + 2] == marker[2]:
-            if buf[k + 3] == marker[3]:
-                k += 4
-                continue
-        buf[out] = buf[k]
-        out += 1
-        k += 1
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def _marked_words(data, offsets, picks, canonical, whitespace, start, end_marker):  # pragma: no cover
+def _marked_words(data, offsets, picks, canonical, whitespace):  # pragma: no cover - compiled
     out = np.full(len(picks), -1, np.int64)
-    longest = 0
-    for t in picks:
-        longest = max(longest, offsets[t + 1] - offsets[t])
-    buf = np.empty(longest, np.uint8)
     for d in range(len(picks)):
-        a, end = offsets[picks[d]], offsets[picks[d] + 1]
-        plain, boxes = True, False
-        for k in range(a, end):
+        k, end = offsets[picks[d]], offsets[picks[d] + 1]
+        count, inside, taken = 0, False, True
+        while k < end:
             byte = data[k]
             if not (32 <= byte <= 126 or 9 <= byte <= 10 or byte == 13):
-                plain = False
+                taken = False  # not plain ASCII
                 break
-            boxes |= byte == 91
-        if not plain or (boxes and not canonical[d]):
-            continue
-        m, k = 0, a
-        while k < end:  # the box lists, with the spaces before them (signals.BOXES), go first
-            after = _skip_space(data, k, end)
-            if after < end and data[after] == 91:  # [
+            if byte == 60:  # <: a marker, removed, or a text this pass does not take
+                if (
+                    k + 3 < end
+                    and data[k + 3] == 62
+                    and (
+                        (data[k + 1] == 115 and data[k + 2] == 116)
+                        or (data[k + 1] == 101 and data[k + 2] == 100)
+                    )
+                ):
+                    k += 4
+                    continue
+                taken = False
+                break
+            after = _skip_space(data, k, end) if whitespace[byte] else k
+            if after < end and data[after] == 91:  # [: a box list and the spaces before it are removed
+                if not canonical[d]:
+                    taken = False
+                    break
                 k = after
                 while True:
                     while k < end and data[k] != 93:  # ]
@@ -295,30 +287,25 @@ def _marked_words(data, offsets, picks, canonical, whitespace, start, end_marker
                             continue
                     break
                 continue
-            while k < after or (k == after and k < end):  # the spaces and the next character stay
-                buf[m] = data[k]
-                m += 1
-                k += 1
-        m = _drop(buf, _drop(buf, m, start), end_marker)
-        count, inside = 0, False
-        for k in range(m):
-            if whitespace[buf[k]]:
+            if whitespace[byte]:
                 inside = False
-            elif not inside:
+                k = after
+                continue
+            if not inside:
                 inside = True
                 count += 1
-        out[d] = count
+            k += 1
+        if taken:
+            out[d] = count
     return out
 
 
 def marked_answer_words(values: pa.Array, picks: np.ndarray, canonical: np.ndarray) -> np.ndarray:
     """:func:`svit_data.quality.signals.answer_words` of ``values[picks]`` (boxes and ``<st>``/``<ed>``
-    markers are not words) for the texts of printable ASCII, tab and newlines, whose ``[`` (if any) are
-    all boxes of canonical text (``canonical``, per pick: known to match
-    :data:`svit_data.quality.batch.CANONICAL`); -1 for the others."""
+    markers are not words) for the texts of printable ASCII, tab and newlines whose every ``<`` opens a
+    marker and whose ``[`` (if any) are all boxes of canonical text (``canonical``, per pick: known to
+    match :data:`svit_data.quality.batch.CANONICAL`); -1 for the others. On these texts removing the
+    markers while reading gives what the rule's removal one marker after the other gives."""
     data, offsets = text_bytes(values)
     picks = np.asarray(picks, np.int64)
-    markers = np.frombuffer(b"<st><ed>", np.uint8)
-    return _marked_words(
-        data, offsets, picks, np.asarray(canonical, np.bool_), WHITESPACE, markers[:4], markers[4:]
-    )
+    return _marked_words(data, offsets, picks, np.asarray(canonical, np.bool_), WHITESPACE)
