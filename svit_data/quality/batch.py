@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from svit_data.quality.base import Finding
+from svit_data.quality.boxscan import marked_answer_words, ordered_boxes
 from svit_data.quality.referring import count_boxes
 from svit_data.quality.samples import check_quota, check_sample, normalize
 from svit_data.quality.signals import BOXES, answer_words
@@ -48,9 +49,7 @@ from svit_data.quality.text import (
 from svit_data.quality.textpairs import repeated_pairs, same_normalized
 from svit_data.quality.textscan import (
     TurnScan,
-    marked_answer_words,
     normalized_hashes,
-    ordered_boxes,
     scan,
     word_counts,
 )

@@ -27,54 +27,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from svit_data.quality.minhash import _GOLD, _LOW_BITS, _P1, _P2, BANDS, BINS, THRESHOLD, _minhash, _mix_one
 from svit_data.quality.textscan import CRC, WHITESPACE, TurnScan, crcs, simple_ascii, text_bytes, word_counts
 from svit_data.tasks import GPT
 
 MIN_WORDS = 25
-BINS = 128
-BANDS = 16  # 8 one-byte values per band: a band is one uint64
-THRESHOLD = 0.8
-_EMPTY = np.uint64(2**64 - 1)
-_LOW_BITS = np.uint64(0x0101010101010101)
-_M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
-_P1, _P2, _GOLD = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F), np.uint64(0x165667B19E3779F9)
-
-
-@numba.njit(cache=True, nogil=True)
-def _mix_one(x):  # pragma: no cover - compiled
-    """splitmix64's finalizer: a fixed 64-bit mixer (deterministic across runs and machines)."""
-    x = x ^ (x >> np.uint64(30))
-    x = x * _M1
-    x = x ^ (x >> np.uint64(27))
-    x = x * _M2
-    return x ^ (x >> np.uint64(31))
-
-
-@numba.njit(cache=True, nogil=True)
-def _minhash(words, start, end, out, p1, p2, gold):  # pragma: no cover - compiled
-    """The signature of the document with word hashes ``words[start:end]``, written into ``out``."""
-    low = np.uint64(2**57 - 1)
-    bins = np.full(BINS, _EMPTY, np.uint64)
-    for k in range(start, end - 2):
-        shingle = _mix_one(words[k] * p1 + words[k + 1] * p2 + words[k + 2])
-        b = shingle >> np.uint64(57)
-        value = shingle & low
-        if value < bins[b]:
-            bins[b] = value
-    first = -1
-    for b in range(BINS):
-        if bins[b] != _EMPTY:
-            first = b
-            break
-    following = BINS + first  # the next non-empty bin of the bins after the last non-empty one
-    for b in range(BINS - 1, -1, -1):
-        if bins[b] != _EMPTY:
-            following = b
-        if first < 0:  # no shingle at all: every bin borrows the empty value from afar
-            source, distance = _EMPTY, np.uint64(3 * BINS - 1 - b)
-        else:
-            source, distance = bins[following % BINS], np.uint64(following - b)
-        out[b] = np.uint8(_mix_one(source + distance * gold) >> np.uint64(56))
 
 
 @numba.njit(cache=True, nogil=True)

@@ -247,7 +247,7 @@ def test_box_order_pass_never_passes_what_the_float_parse_fails():
     import re
 
     from svit_data.quality.batch import _MARGIN, CANONICAL
-    from svit_data.quality.textscan import ordered_boxes
+    from svit_data.quality.boxscan import ordered_boxes
 
     rng = random.Random(7)
 
@@ -287,8 +287,8 @@ def test_marked_answer_words_agrees_with_the_rule():
     import re
 
     from svit_data.quality.batch import CANONICAL
+    from svit_data.quality.boxscan import marked_answer_words
     from svit_data.quality.signals import answer_words
-    from svit_data.quality.textscan import marked_answer_words
 
     rng = random.Random(5)
     pieces = ["<st>", "<ed>", "<st>dog<ed>", " [0.1, 0.2, 0.3, 0.4]", "[.5,0.,1,1.0]", " , ", ",", " ", "\t",
