@@ -254,7 +254,7 @@ def check_batch(
     sample = np.repeat(np.arange(n), np.diff(offsets))
     position = np.arange(len(values)) - offsets[sample]
     user, gpt = _np(pc.equal(froms, USER)), _np(pc.equal(froms, GPT))
-    turns = scan(values, gpt)  # answers are signed for the near-duplicate pass on the way
+    turns = scan(values)
     candidate = _candidates(
         task, values, turns, sample, position, user, gpt, offsets, conversation_pairs, leaked_coordinates
     )

@@ -130,17 +130,9 @@ def document_signatures(
     conversations: pa.ListArray, first_row: int, scanned: TurnScan | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """The signatures of a batch's long answers and the pool row of each (ingest computes them per batch,
-    in its worker processes, so that only :func:`confirmed_rows` runs once over the whole pool). Those
-    the scan signed while it read the texts are taken from it where the text is :func:`simple_ascii`."""
+    in its worker processes, so that only :func:`confirmed_rows` runs once over the whole pool)."""
     values, picks, rows, simple = answer_documents(conversations, first_row, scanned)
-    if scanned is None or len(scanned.signed) != len(values):
-        return _signatures_at(values, picks, simple), rows
-    ready = simple[picks] & scanned.signed[picks]
-    out = np.empty((len(picks), BINS), np.uint8)
-    out[ready] = scanned.signatures[scanned.row[picks[ready]]]
-    if not ready.all():
-        out[~ready] = _signatures_at(values, picks[~ready], simple)
-    return out, rows
+    return _signatures_at(values, picks, simple), rows
 
 
 def confirmed_rows(parts: Iterable[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:

@@ -15,8 +15,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from svit_data.quality.minhash import _GOLD, _P1, _P2, BINS, _minhash
-
 WHITESPACE = np.zeros(256, np.bool_)
 WHITESPACE[[*range(9, 14), *range(28, 33)]] = True
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
@@ -133,7 +131,7 @@ def simple_ascii(values: pa.Array, ascii_: np.ndarray | None = None) -> np.ndarr
 
 
 @numba.njit(cache=True, nogil=True)
-def _scan(data, offsets, whitespace, fnv_offset, fnv_prime, signed, crc, p1, p2, gold):  # pragma: no cover
+def _scan(data, offsets, whitespace, fnv_offset, fnv_prime):  # pragma: no cover - compiled
     n = len(offsets) - 1
     ascii_ = np.ones(n, np.bool_)
     printable = np.zeros(n, np.bool_)
@@ -142,21 +140,11 @@ def _scan(data, offsets, whitespace, fnv_offset, fnv_prime, signed, crc, p1, p2,
     ends = np.zeros(n, np.int64)
     words = np.zeros(n, np.int64)
     hashes = np.empty(n, np.uint64)
-    rows, longest = 0, 0
-    for i in range(n):
-        if signed[i]:
-            rows += 1
-            longest = max(longest, offsets[i + 1] - offsets[i])
-    signatures = np.empty((rows, BINS), np.uint8)
-    crcs = np.empty(longest // 2 + 2, np.uint64)  # the word hashes of the text being signed
-    row = 0
     for i in range(n):
         h = fnv_offset
         inside = False
         count = 0
         end = offsets[i + 1]
-        sign = signed[i]
-        value = np.uint32(0)
         for k in range(offsets[i], end):
             byte = data[k]
             if byte >= 128:
@@ -171,8 +159,6 @@ def _scan(data, offsets, whitespace, fnv_offset, fnv_prime, signed, crc, p1, p2,
                     elif data[k + 1] == 101 and data[k + 2] == 100:  # ed
                         ends[i] += 1
             if whitespace[byte]:
-                if inside and sign:
-                    crcs[count - 1] = np.uint64(value ^ np.uint32(0xFFFFFFFF))
                 inside = False
                 continue
             if not inside:
@@ -180,29 +166,19 @@ def _scan(data, offsets, whitespace, fnv_offset, fnv_prime, signed, crc, p1, p2,
                 if count:
                     h = (h ^ np.uint64(32)) * fnv_prime
                 count += 1
-                value = np.uint32(0xFFFFFFFF)
             if 65 <= byte <= 90:
                 byte += 32
             h = (h ^ np.uint64(byte)) * fnv_prime
-            if sign:  # zlib's CRC-32 of the lowercased word
-                value = crc[(value ^ np.uint32(byte)) & np.uint32(0xFF)] ^ (value >> np.uint32(8))
         words[i] = count
         hashes[i] = h
-        if sign:
-            if inside:
-                crcs[count - 1] = np.uint64(value ^ np.uint32(0xFFFFFFFF))
-            _minhash(crcs, 0, count, signatures[row], p1, p2, gold)
-            row += 1
-    return ascii_, printable, brackets, starts, ends, words, hashes, signatures
+    return ascii_, printable, brackets, starts, ends, words, hashes
 
 
 @dataclass
 class TurnScan:
     """What one pass over each text finds: ASCII only, any printable ASCII character (``[!-~]``), the
     counts of ``[``, ``<st>`` and ``<ed>``, whitespace words, and the hash of the normalized text
-    (exact for ASCII texts; see :func:`normalized_hashes`). For the texts ``scan`` was asked to sign,
-    the near-duplicate signature of the text split at ASCII whitespace (the rule's on the texts of
-    :func:`simple_ascii`): ``signatures[row[i]]`` for text ``i`` where ``signed[i]``."""
+    (exact for ASCII texts; see :func:`normalized_hashes`)."""
 
     ascii: np.ndarray
     printable: np.ndarray
@@ -211,23 +187,13 @@ class TurnScan:
     ends: np.ndarray
     words: np.ndarray
     hashes: np.ndarray
-    signatures: np.ndarray
-    signed: np.ndarray
-    row: np.ndarray
 
     def patch(self, at: np.ndarray, other: TurnScan) -> None:
-        """Replace the entries at ``at`` by ``other``'s (texts that changed; their signatures are dropped)."""
-        for name in ("ascii", "printable", "brackets", "starts", "ends", "words", "hashes"):
+        """Replace the entries at ``at`` by ``other``'s (texts that changed)."""
+        for name in self.__dataclass_fields__:
             getattr(self, name)[at] = getattr(other, name)
-        self.signed[at] = False
 
 
-def scan(values: pa.Array, sign: np.ndarray | None = None) -> TurnScan:
-    """One pass over every text; ``sign`` marks the texts to sign as well (near-duplicate documents)."""
+def scan(values: pa.Array) -> TurnScan:
     data, offsets = text_bytes(values)
-    signed = np.zeros(len(offsets) - 1, np.bool_) if sign is None else np.asarray(sign, np.bool_).copy()
-    *found, signatures = _scan(
-        data, offsets, WHITESPACE, _FNV_OFFSET, _FNV_PRIME, signed, CRC, _P1, _P2, _GOLD
-    )
-    row = np.where(signed, np.cumsum(signed) - 1, -1)
-    return TurnScan(*found, signatures, signed, row)
+    return TurnScan(*_scan(data, offsets, WHITESPACE, _FNV_OFFSET, _FNV_PRIME))

@@ -229,33 +229,3 @@ def test_signature_estimates_jaccard():
     sig = signatures(pa.array([" ".join(base), " ".join(base), " ".join(half)]))
     assert (sig[0] == sig[1]).all()
     assert 0.15 < (sig[0] == sig[2]).mean() < 0.6
-
-
-def test_scan_signs_texts_as_the_rule_and_patch_drops_changed_ones():
-    from svit_data.quality.near_duplicates import document_signatures
-    from svit_data.quality.textscan import scan, simple_ascii
-
-    rng = np.random.default_rng(1)
-    pieces = ["Dog", "cat", "a", "b.", "x\ty", "  ", "\x1c", "Ü"]
-    texts = [" ".join(rng.choice(pieces[: 7 + (i % 5 == 0)], 40)) for i in range(300)]
-    texts += ["", " lead", "trail ", "one two"]
-    values = pa.array(texts)
-    sign = rng.random(len(texts)) < 0.7
-    scanned = scan(values, sign)
-    simple = simple_ascii(values)
-    at = np.flatnonzero(sign & simple)
-    assert (
-        len(at) > 50 and (scanned.signatures[scanned.row[at]] == signatures(values.take(pa.array(at)))).all()
-    )
-    assert (scanned.row[~sign] == -1).all() and not scan(values).signed.any()
-    # ingest's path: a batch's documents from the scan equal those computed from the texts
-    batch = conversations(texts)
-    turns = batch.flatten()
-    scanned = scan(turns.field("value"), np.asarray(turns.field("from").to_pylist()) == G)
-    scanned.signatures[scanned.row[[1, 3]]] = 0  # stale rows of texts that a repair changed: not used
-    scanned.patch(np.array([1, 3]), scan(turns.field("value").take(pa.array([1, 3]))))
-    assert not scanned.signed[[1, 3]].any()
-    for got, wanted in zip(
-        document_signatures(batch, 5, scanned), document_signatures(batch, 5), strict=True
-    ):
-        assert (got == wanted).all() and len(got) > 100
