@@ -1,6 +1,5 @@
-"""The MinHash signature of one document from its word hashes: the compiled core of
-:mod:`svit_data.quality.near_duplicates` (whose docstring states the rule), shared with the turn scan
-(:func:`svit_data.quality.textscan.scan`), which signs answers while it reads them."""
+"""The MinHash signature of one document from its word hashes, and the signature constants: the compiled
+core of :mod:`svit_data.quality.near_duplicates`, whose docstring states the rule."""
 
 from __future__ import annotations
 
