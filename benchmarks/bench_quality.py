@@ -8,7 +8,7 @@ pass (signatures per ingest batch, confirmation over the pool) replaced by no-op
 over the ingested pool's ``conversations`` column (signatures from the texts, then the bucket walk, also
 timed alone). The no-op patches are applied when this file is imported with ``SVIT_BENCH_NO_QUALITY=1``
 in the environment (benchmark only: nothing in ``svit_data`` reads it); ingest's worker processes, which
-sources over ``svit_data.pool.PARALLEL_BYTES`` use, are started by ``spawn`` and import this file as their
+sources over ``svit_data.ingest.PARALLEL_BYTES`` use, are started by ``spawn`` and import this file as their
 main module, so they get the patches too.
 
     python benchmarks/make_scale_pool.py --out /tmp/svit-q10k --images 10000
