@@ -20,7 +20,9 @@ QA on two images ("Is there a dog?" "Yes.") is below :data:`MIN_WORDS`, never a 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
@@ -32,6 +34,10 @@ from svit_data.quality.textscan import CRC, WHITESPACE, TurnScan, crcs, simple_a
 from svit_data.tasks import GPT
 
 MIN_WORDS = 25
+# The bucket walk runs in threads from this many documents on (below, a thread's start and its own
+# table cost more than they save), in at most this many (each thread's table: 24 bytes per document).
+THREADED_FROM = 200_000
+MAX_THREADS = 4
 
 
 @numba.njit(cache=True, nogil=True)
@@ -155,21 +161,23 @@ def near_duplicate_rows(batches: Iterable[pa.ListArray]) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
-def _confirm(words, row, allowed):  # pragma: no cover - compiled
-    """Which documents are confirmed, band after band: documents in pool order; the first document with
-    a band value heads its bucket (an open-addressing table, allocated once and cleared per band, maps
-    values to heads) and each later one is compared with its head, unless it is already confirmed,
-    belongs to the same sample, or was found too different from that same head in an earlier band."""
+def _confirm(words, row, allowed, first_band, end_band):  # pragma: no cover - compiled
+    """Which documents are confirmed by bands ``first_band`` to ``end_band - 1``, band after band:
+    documents in pool order; the first document with a band value heads its bucket (an open-addressing
+    table, allocated once and cleared per band, maps values to heads) and each later one is compared
+    with its head, unless it is already confirmed, belongs to the same sample, or was found too
+    different from that same head in an earlier band. A band's heads do not depend on other bands, so
+    the result over all bands is the union of the results over any partition of them."""
     n = words.shape[0]
     size = 1
     while size < 2 * n:
         size *= 2
     mask = np.uint64(size - 1)
     table_keys = np.empty(size, np.uint64)
-    table_heads = np.empty(size, np.int64)
+    table_heads = np.empty(size, np.int32)
     confirmed = np.zeros(n, np.bool_)
     rejected_by = np.full(n, -1, np.int64)
-    for band in range(BANDS):
+    for band in range(first_band, end_band):
         table_heads[:] = -1
         for doc in range(n):
             key = words[doc, band]
@@ -205,4 +213,19 @@ def _confirmed(sig: np.ndarray, row: np.ndarray) -> np.ndarray:
     words = np.ascontiguousarray(sig).view(np.uint64)  # (n, BANDS): band b is words[:, b]
     # the share of equal values is at least THRESHOLD: an exact count, no float rounding
     enough = int(np.ceil(THRESHOLD * BINS - 1e-9))
-    return np.flatnonzero(_confirm(words, np.asarray(row, np.int64), BINS - enough))
+    row = np.asarray(row, np.int64)
+    groups = _band_groups(len(words))
+    if len(groups) == 1:
+        return np.flatnonzero(_confirm(words, row, BINS - enough, 0, BANDS))
+    with ThreadPoolExecutor(len(groups)) as pool:  # the compiled walk releases the GIL
+        parts = list(pool.map(lambda group: _confirm(words, row, BINS - enough, *group), groups))
+    return np.flatnonzero(np.logical_or.reduce(parts))
+
+
+def _band_groups(documents: int) -> list[tuple[int, int]]:
+    """The bands split among threads, each walking its own table (12 bytes per slot, two slots per
+    document): one group below :data:`THREADED_FROM` documents or on one core, at most
+    :data:`MAX_THREADS`."""
+    threads = min(os.cpu_count() or 1, MAX_THREADS) if documents >= THREADED_FROM else 1
+    edges = np.linspace(0, BANDS, threads + 1).round().astype(int)
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
