@@ -132,6 +132,14 @@ def _top(members: np.ndarray, gain: np.ndarray, k: int) -> np.ndarray:
     return members[keep]
 
 
+def _seeded_ranks(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The seeded order of ``n`` candidates (ties in gain go by it) and each candidate's rank in it."""
+    permutation = random_order(n, seed)
+    ranks = np.empty(n, np.int64)
+    ranks[permutation] = np.arange(n)
+    return permutation, ranks
+
+
 def _numpy_order(
     matrix: sp.csr_matrix,
     weights: np.ndarray,
@@ -148,9 +156,7 @@ def _numpy_order(
         (np.ones(matrix.nnz, np.float64), matrix.indices, matrix.indptr), shape=matrix.shape, copy=False
     )
     weights = np.asarray(weights, np.float64)
-    permutation = random_order(n, seed)
-    ranks = np.empty(n, np.int64)
-    ranks[permutation] = np.arange(n)
+    permutation, ranks = _seeded_ranks(n, seed)
     members = split_order(permutation, np.asarray(stratum), len(quotas))  # each in seeded order
     left = np.asarray(quotas, np.int64).copy()
     counts = np.zeros(num_concepts, np.float64)
@@ -194,9 +200,7 @@ def _compiled_order(
     n, num_concepts = matrix.shape
     indptr, indices = matrix.indptr, matrix.indices
     weights = np.asarray(weights, np.float64)
-    permutation = random_order(n, seed)
-    ranks = np.empty(n, np.int64)
-    ranks[permutation] = np.arange(n)
+    permutation, ranks = _seeded_ranks(n, seed)
     num_strata = len(quotas)
     # per candidate its stratum, -1 once picked (one small read per candidate and round)
     stratum = np.asarray(stratum)
