@@ -1,7 +1,6 @@
 """Recipe benchmark: core-150k on an SVIT-scale pool, cold and warm, against a pyarrow floor.
 
-- **floor**: one pass of pyarrow over the pool's text (read the ``conversations`` column, flatten the
-  turn values, lowercase), the least any matcher has to do;
+- **floor**: pyarrow reads the pool's ``conversations``, flattens and lowercases the text: the least any matcher does;
 - **cold**: ``select_recipe("core-150k")`` with no cached matrix: match every sample against the bundled
   vocabulary, cache the matrix, select (diversity then balance), manifest and diagnostics;
 - **warm**: the same with the matrix cached;
@@ -9,8 +8,7 @@
 - **scaling**: diversity (the batched greedy, ``rounds`` mat-vecs) + balance alone (default task quotas)
   on 10%, 30% and 100% of the candidates (size 5% of them), with time / (n log2 n): the selection costs
   O(rounds * nnz + n log n), so it grows about as n log n at a fixed number of rounds;
-- **entropy**: concept-mention entropy (diagnostics.py) of core-150k against the diagnostics' random
-  subset of the same size;
+- **entropy**: concept-mention entropy of core-150k against a random subset of the same size;
 - **end to end**: ``svit-recipe build core-150k --source <JSON>`` with an empty cache (ingest, match,
   select, materialize, write, card) against its floor: pyarrow reading the same records as JSON Lines
   (written once, untimed) and lowercasing their text;
@@ -20,9 +18,8 @@
 - **10M**: selection alone (core-150k's size) on a synthetic matrix of ``--synthetic-rows`` rows whose
   concepts are drawn with the pool matrix's per-concept frequencies, loaded from a cached ``.npz``.
 
-Each timed step runs in its own subprocess so that peak RSS (``ru_maxrss``) is its own. The closing
-table is issue 13's: each step now, its goal, and its ratio to the same run's floor.
-``--steps`` runs only some of the steps (``--steps warm`` reuses the cached pool and matrix).
+Each timed step runs in its own subprocess (peak RSS, ``ru_maxrss``, is its own); ``--steps`` runs only
+some (``--steps warm`` reuses the cached pool and matrix). The closing table is issue 13's.
 
     python benchmarks/make_scale_pool.py --out /tmp/svit-scale       # about 3.0M samples, 4.2M QA
     python benchmarks/bench_recipes.py /tmp/svit-scale --cache /tmp/svit-bench-cache --work /tmp/svit-bench
