@@ -32,13 +32,15 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from svit_data import paths
-from svit_data.errors import SvitError
+from svit_data.errors import InputError, SvitError
 from svit_data.formats.sources import SOURCE_FORMATS, check_format, detect_format, source_files
 from svit_data.frames import check_frame
 from svit_data.mixed_pool import merge_pools
@@ -126,7 +128,28 @@ def open_source(
     spec: SourceSpec, *, images: str | Path | None = None, progress: bool = True, strict: bool = False
 ) -> Pool:
     """Ingest one third-party source once (cached by fingerprint) and return its pool."""
-    path = hub_folder(spec.path) if spec.path.startswith(HUB_PREFIX) else Path(spec.path)
+    hub = spec.path.startswith(HUB_PREFIX)
+    path = hub_folder(spec.path) if hub else Path(spec.path)
+    with _hub_names(spec.path if hub else None, path):
+        return _open_local(spec, path, images=images, progress=progress, strict=strict)
+
+
+@contextmanager
+def _hub_names(hub_path: str | None, local: Path) -> Iterator[None]:
+    """Errors about a Hub source's files name them by their ``hf://`` path, not by their place in the
+    Hub cache (which the user never gave)."""
+    try:
+        yield
+    except InputError as error:
+        if hub_path is None or error.file is None or not Path(error.file).is_relative_to(local):
+            raise
+        name = f"{hub_path.rstrip('/')}/{Path(error.file).relative_to(local).as_posix()}"
+        raise InputError(error.message, file=name, record=error.record, field=error.field) from None
+
+
+def _open_local(
+    spec: SourceSpec, path: Path, *, images: str | Path | None, progress: bool, strict: bool
+) -> Pool:
     files = source_files(path)
     fmt = spec.format or detect_format(files[0])
     frame = spec.box_frame or SOURCE_FORMATS[fmt].box_frame

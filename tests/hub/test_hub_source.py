@@ -165,3 +165,20 @@ def test_a_hub_config_without_data_files_is_one_sentence(hub, hub_env, tmp_path)
     assert result.returncode == 2 and not (tmp_path / "o").exists()
     last = result.stderr.strip().splitlines()[-1]
     assert "folder 'llava' of dataset me/mixed has no .json, .jsonl, .parquet data files" in last
+
+
+def test_errors_in_hub_files_name_their_hf_path(hub, hub_env, tmp_path):
+    """A file of no known format and a broken record: the sentence names the file by its hf:// path, not by
+    its place in the Hub cache."""
+    hub.state.add_repo("me/odd", {"data/train.json": b'[{"question": "what?", "label": 3}]'})
+    broken = b'[{"id": "a", "image": "a.jpg", "conversations": [{"from": "human", "value": 5}]}]'
+    hub.state.add_repo("me/broken", {"llava/part-0.json": broken})
+    for source, name in [
+        ("hf://datasets/me/odd", "hf://datasets/me/odd/data/train.json"),
+        ("x=hf://datasets/me/broken/llava", "hf://datasets/me/broken/llava/part-0.json"),
+    ]:
+        out = tmp_path / name.replace("/", "_")
+        result = run(["build", "full", "--source", source, "--out", str(out), "--quiet"], hub_env)
+        assert result.returncode == 2 and not out.exists(), result.stderr[-2000:]
+        last = result.stderr.strip().splitlines()[-1]
+        assert name in last and "hub" not in last.replace("hf://", "").lower(), last
