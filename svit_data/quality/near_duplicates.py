@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from svit_data.quality.minhash import _GOLD, _LOW_BITS, _P1, _P2, BANDS, BINS, THRESHOLD, _minhash, _mix_one
+from svit_data.quality.prefetch import prefetch
 from svit_data.quality.textscan import CRC, WHITESPACE, TurnScan, crcs, simple_ascii, text_bytes, word_counts
 from svit_data.tasks import GPT
 
@@ -38,6 +39,8 @@ MIN_WORDS = 25
 # table cost more than they save), in at most this many (each thread's table: 24 bytes per document).
 THREADED_FROM = 200_000
 MAX_THREADS = 4
+# The walk prefetches the head of the document this many places ahead (and its table slot at twice that).
+LOOKAHEAD = 8
 
 
 @numba.njit(cache=True, nogil=True)
@@ -161,14 +164,31 @@ def near_duplicate_rows(batches: Iterable[pa.ListArray]) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
+def _head_of(words, band, doc, table_keys, table_heads, mask):  # pragma: no cover - compiled
+    """The slot of ``doc``'s value of ``band`` in the open-addressing table: its bucket's, or the empty
+    slot where it goes."""
+    key = words[doc, band]
+    slot = _mix_one(key) & mask
+    while table_heads[slot] >= 0 and table_keys[slot] != key:
+        slot = (slot + np.uint64(1)) & mask
+    return slot
+
+
+@numba.njit(cache=True, nogil=True)
 def _confirm(words, row, allowed, first_band, end_band):  # pragma: no cover - compiled
     """Which documents are confirmed by bands ``first_band`` to ``end_band - 1``, band after band:
     documents in pool order; the first document with a band value heads its bucket (an open-addressing
     table, allocated once and cleared per band, maps values to heads) and each later one is compared
     with its head, unless it is already confirmed, belongs to the same sample, or was found too
     different from that same head in an earlier band. A band's heads do not depend on other bands, so
-    the result over all bands is the union of the results over any partition of them."""
+    the result over all bands is the union of the results over any partition of them.
+
+    Most of the time goes to waiting for memory (a table slot, then the head's signature and sample,
+    at random places), so the walk asks for them ahead (:func:`prefetch`): the table slot of the
+    document :data:`LOOKAHEAD` * 2 places on, and the head that document :data:`LOOKAHEAD` places on
+    has now (a document in between may still become its head; the lookup at its turn decides)."""
     n = words.shape[0]
+    flat = words.reshape(n * BANDS)
     size = 1
     while size < 2 * n:
         size *= 2
@@ -180,13 +200,20 @@ def _confirm(words, row, allowed, first_band, end_band):  # pragma: no cover - c
     for band in range(first_band, end_band):
         table_heads[:] = -1
         for doc in range(n):
-            key = words[doc, band]
-            slot = _mix_one(key) & mask
-            while table_heads[slot] >= 0 and table_keys[slot] != key:
-                slot = (slot + np.uint64(1)) & mask
+            if doc + 2 * LOOKAHEAD < n:
+                slot = _mix_one(words[doc + 2 * LOOKAHEAD, band]) & mask
+                prefetch(table_keys, slot)
+                prefetch(table_heads, slot)
+            if doc + LOOKAHEAD < n:
+                head = table_heads[_head_of(words, band, doc + LOOKAHEAD, table_keys, table_heads, mask)]
+                if head >= 0:
+                    prefetch(flat, head * BANDS)
+                    prefetch(flat, head * BANDS + BANDS - 1)
+                    prefetch(row, head)
+            slot = _head_of(words, band, doc, table_keys, table_heads, mask)
             head = table_heads[slot]
             if head < 0:
-                table_keys[slot] = key
+                table_keys[slot] = words[doc, band]
                 table_heads[slot] = doc
                 continue
             if confirmed[doc] or row[doc] == row[head] or rejected_by[doc] == head:
