@@ -26,27 +26,27 @@ def _mix_one(x):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _minhash(words, start, end, out, p1, p2, gold):  # pragma: no cover - compiled
-    """The signature of the document with word hashes ``words[start:end]``, written into ``out``."""
+def _minhash(words, start, end, out, bins, p1, p2, gold):  # pragma: no cover - compiled
+    """The signature of the document with word hashes ``words[start:end]``, written into ``out``;
+    ``bins`` is scratch space of ``BINS`` values (one per caller, not per document)."""
     low = np.uint64(2**57 - 1)
-    bins = np.full(BINS, _EMPTY, np.uint64)
+    bins[:] = _EMPTY
     for k in range(start, end - 2):
         shingle = _mix_one(words[k] * p1 + words[k + 1] * p2 + words[k + 2])
         b = shingle >> np.uint64(57)
-        value = shingle & low
-        if value < bins[b]:
-            bins[b] = value
+        bins[b] = min(bins[b], shingle & low)
     first = -1
     for b in range(BINS):
         if bins[b] != _EMPTY:
             first = b
             break
+    if first < 0:  # no shingle at all: every bin borrows the empty value from afar
+        for b in range(BINS):
+            out[b] = np.uint8(_mix_one(_EMPTY + np.uint64(3 * BINS - 1 - b) * gold) >> np.uint64(56))
+        return
     following = BINS + first  # the next non-empty bin of the bins after the last non-empty one
     for b in range(BINS - 1, -1, -1):
         if bins[b] != _EMPTY:
             following = b
-        if first < 0:  # no shingle at all: every bin borrows the empty value from afar
-            source, distance = _EMPTY, np.uint64(3 * BINS - 1 - b)
-        else:
-            source, distance = bins[following % BINS], np.uint64(following - b)
-        out[b] = np.uint8(_mix_one(source + distance * gold) >> np.uint64(56))
+        source = bins[following - BINS] if following >= BINS else bins[following]
+        out[b] = np.uint8(_mix_one(source + np.uint64(following - b) * gold) >> np.uint64(56))

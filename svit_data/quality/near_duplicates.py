@@ -48,8 +48,9 @@ def _signatures(words, starts, p1, p2, gold):  # pragma: no cover - compiled
     """One signature per document from its word hashes ``words[starts[d]:starts[d + 1]]``."""
     n = len(starts) - 1
     out = np.empty((n, BINS), np.uint8)
+    bins = np.empty(BINS, np.uint64)
     for d in range(n):
-        _minhash(words, starts[d], starts[d + 1], out[d], p1, p2, gold)
+        _minhash(words, starts[d], starts[d + 1], out[d], bins, p1, p2, gold)
     return out
 
 
@@ -62,6 +63,7 @@ def _ascii_signatures(data, offsets, picks, whitespace, crc, p1, p2, gold):  # p
         longest = max(longest, offsets[t + 1] - offsets[t])
     words = np.empty(longest // 2 + 2, np.uint64)
     out = np.empty((len(picks), BINS), np.uint8)
+    bins = np.empty(BINS, np.uint64)
     for d in range(len(picks)):
         t = picks[d]
         count = 0
@@ -84,7 +86,7 @@ def _ascii_signatures(data, offsets, picks, whitespace, crc, p1, p2, gold):  # p
         if inside:
             words[count] = np.uint64(value ^ np.uint32(0xFFFFFFFF))
             count += 1
-        _minhash(words, 0, count, out[d], p1, p2, gold)
+        _minhash(words, 0, count, out[d], bins, p1, p2, gold)
     return out
 
 
