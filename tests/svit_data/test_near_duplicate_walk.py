@@ -61,3 +61,41 @@ def test_the_bands_are_split_only_for_many_documents_on_several_cores(monkeypatc
     assert all(a[1] == b[0] for a, b in zip(groups[:-1], groups[1:], strict=True))
     monkeypatch.setattr(near_duplicates.os, "cpu_count", lambda: 1)
     assert near_duplicates._band_groups(10**7) == [(0, BANDS)]
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 8, 9, 16, 17, 40])
+def test_the_walk_follows_the_rule_around_its_lookahead(n):
+    """The walk asks for memory LOOKAHEAD and 2 * LOOKAHEAD documents ahead: pools shorter than, equal
+    to and just over those distances give the rule's result too."""
+    assert near_duplicates.LOOKAHEAD == 8  # the sizes above straddle 8 and 16
+    sig, row = templated_signatures(3, n=n)
+    sig[: n // 2] = sig[0]  # a head with several copies in other samples
+    row = np.arange(n)
+    assert np.array_equal(near_duplicates._confirmed(sig, row), rule_oracle(sig, row))
+    if n > 1:
+        assert len(rule_oracle(sig, row)) >= n // 2 - 1
+
+
+def test_a_prefetch_hint_changes_no_result():
+    numba = pytest.importorskip("numba")
+    from svit_data.quality.prefetch import prefetch
+
+    @numba.njit
+    def total(values, order):
+        sum_ = 0
+        for k in range(len(order)):
+            if k + 4 < len(order):
+                prefetch(values, order[k + 4])
+            sum_ += values[order[k]]
+        return sum_
+
+    values = np.arange(1000, dtype=np.int64) * 3
+    order = np.random.default_rng(0).permutation(1000)
+    assert total(values, order) == values.sum()
+
+    @numba.njit
+    def on_a_matrix(values):
+        prefetch(values, 0)
+
+    with pytest.raises(numba.core.errors.TypingError):  # one-dimensional arrays only
+        on_a_matrix(np.zeros((2, 2)))
