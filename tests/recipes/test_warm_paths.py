@@ -31,11 +31,13 @@ def _pool_matrix(seed: int, n: int = 3_000, concepts: int = 60) -> tuple[np.rand
     return rng, sp.csr_matrix(matrix, dtype=np.uint8)
 
 
-@pytest.mark.parametrize("compiled", [False, True])
-def test_greedy_through_a_row_map_is_the_greedy_of_the_copied_rows(monkeypatch, compiled):
+@pytest.mark.parametrize("compiled,workers", [(False, 1), (True, 1), (True, 3)])
+def test_greedy_through_a_row_map_is_the_greedy_of_the_copied_rows(monkeypatch, compiled, workers):
     if compiled:
         monkeypatch.setattr(diversity, "COMPILED_FROM", 0)
         monkeypatch.setattr(diagnostics, "COMPILED_FROM", 0)
+        monkeypatch.setattr(diversity, "PARALLEL_FROM", 0)
+        monkeypatch.setattr(diversity, "WORKERS", workers)
     for seed in range(4):
         rng, matrix = _pool_matrix(seed)
         rows = np.sort(rng.choice(matrix.shape[0], 2_000, replace=False))
@@ -149,3 +151,13 @@ def test_eligibility_counts_the_pool_wide_flags_as_the_flag_lists_do(tmp_path):
     counted = Counter(c for row, t in zip(flags, train, strict=True) if t for c in row if c in EXCLUDING)
     assert got.excluded_by_reason == dict(sorted(counted.items()))
     assert any(c in row for row in flags for c in ("near_duplicate", "unsupported_by_image"))
+
+
+def test_warm_up_loads_every_compiled_function_of_the_greedy():
+    from svit_data.recipes import greedy_kernel
+
+    thread = diversity.warm_up()
+    thread.join(timeout=600)
+    assert not thread.is_alive()
+    for name in ("round_top", "row_sums", "add_counts", "by_gain", "mentioned"):
+        assert getattr(greedy_kernel, name).signatures, name
