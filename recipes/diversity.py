@@ -41,6 +41,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import scipy.sparse as sp
 
+from svit_data.recipes import shuffle_kernel
 from svit_data.recipes.candidates import Candidates, Ranked, random_order
 from svit_data.recipes.greedy_kernel import add_counts, by_gain, mentioned, round_top, row_sums
 from svit_data.recipes.strata import split_order
@@ -71,11 +72,13 @@ def warm_up() -> threading.Thread:
 
 
 def _tiny_greedy() -> None:
-    """The compiled greedy and the diagnostics' pass on a 2 x 2 matrix: the argument types of a real build."""
+    """The compiled greedy, the diagnostics' pass and the seeded permutation on a 2 x 2 matrix: the argument
+    types of a real build."""
     try:
         matrix = sp.csr_matrix(np.eye(2, dtype=np.uint8))
         _compiled_order(matrix, np.ones(2), np.zeros(2, np.int64), np.array([1]), seed=0, decay=1.0, rounds=1)
         mentioned(matrix.indptr, matrix.indices, np.arange(2), 2)
+        shuffle_kernel.permutation(2, 0)
     except Exception:  # only a head start: the build's own calls compile or fail for themselves
         log.debug("warming up the compiled greedy failed", exc_info=True)
 

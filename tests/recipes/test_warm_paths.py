@@ -15,8 +15,8 @@ import scipy.sparse as sp
 
 from svit_data.pool import Pool
 from svit_data.quality import EXCLUDING
-from svit_data.recipes import diagnostics, diversity
-from svit_data.recipes.candidates import Candidates, Ranked, best
+from svit_data.recipes import diagnostics, diversity, shuffle_kernel
+from svit_data.recipes.candidates import Candidates, Ranked, best, random_order
 from svit_data.recipes.diagnostics import diagnose
 from svit_data.recipes.diversity import greedy_order, greedy_ranked
 from svit_data.recipes.matching import MatchedPool
@@ -161,3 +161,20 @@ def test_warm_up_loads_every_compiled_function_of_the_greedy():
     assert not thread.is_alive()
     for name in ("round_top", "row_sums", "add_counts", "by_gain", "mentioned"):
         assert getattr(greedy_kernel, name).signatures, name
+    assert shuffle_kernel.draws.signatures and shuffle_kernel.swaps.signatures
+
+
+def test_the_compiled_permutation_is_numpys():
+    for n in (0, 1, 2, 3, 5, 64, 65, 1_000, 65_537, 300_001):
+        for seed in (0, 1, 7, 1_000_003, 2**40 + 5, 2**63):
+            assert np.array_equal(
+                shuffle_kernel.permutation(n, seed), np.random.default_rng(seed).permutation(n)
+            )
+
+
+def test_random_order_is_compiled_from_a_size_on(monkeypatch):
+    monkeypatch.setattr(shuffle_kernel, "COMPILED_FROM", 100)
+    monkeypatch.setattr(shuffle_kernel, "permutation", lambda n, seed: np.full(n, -1))
+    assert (random_order(100, 3) == -1).all() and np.array_equal(
+        random_order(99, 3), np.random.default_rng(3).permutation(99)
+    )
