@@ -276,7 +276,9 @@ def load(folder: Path) -> MatchedPool:
     meta = json.loads((folder / "meta.json").read_text())
     with ThreadPoolExecutor(max_workers=1) as reader:  # both reads release the GIL: they overlap
         columns = reader.submit(_read_columns, folder / "columns.parquet")
-        data, indices, indptr = (np.load(folder / f"matrix-{part}.npy") for part in CSR_PARTS)
+        # mapped copy-on-write: pages come from the page cache as they are touched, instead of a read of
+        # 250 MB into fresh memory (0.1-0.4 s of a warm build at 3.0M); writes stay private to the process
+        data, indices, indptr = (np.load(folder / f"matrix-{part}.npy", mmap_mode="c") for part in CSR_PARTS)
         matrix = sp.csr_matrix((data, indices, indptr), shape=tuple(meta["shape"]), copy=False)
         return MatchedPool(
             matrix=matrix,
