@@ -88,7 +88,7 @@ out = []
 for share in (0.1, 0.3, 1.0):
     n = int(c.size * share)
     keep = np.sort(np.random.default_rng(0).permutation(c.size)[:n])
-    part = Candidates(c.matrix[keep], c.yes[keep], c.no[keep], c.weights, c.task[keep])
+    part = Candidates(c.matrix, c.yes[keep], c.no[keep], c.weights, c.task[keep], rows=c.rows[keep])
     runs = []
     for _ in range(3):  # best of three: the machine may be shared
         start = time.perf_counter()

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,8 @@ from svit_data.configs import CONFIGS, RECIPE
 from svit_data.errors import SvitError
 from svit_data.materialize import ConfigRows, check_ids, select_rows
 from svit_data.pool import Pool
-from svit_data.recipes.diagnostics import diagnose, top_concepts
+from svit_data.recipes.diagnostics import diagnose, reference_order, top_concepts
+from svit_data.recipes.diversity import COMPILED_FROM, warm_up
 from svit_data.recipes.manifest import load_ids, make_manifest, write_manifest
 from svit_data.recipes.matching import MatchedPool, match_pool
 from svit_data.recipes.methods import METHODS
@@ -87,6 +89,16 @@ class _Picked:
     balance: BalanceReport
     size: int
     size_rule: str
+    reference: Future | None = None  # the diagnostics' reference permutation, drawn while selecting
+
+
+def _soon(fn: Callable, *args: Any) -> Future:
+    """``fn(*args)`` on a worker thread of its own: for work that releases the GIL (numpy's shuffle)."""
+    executor = ThreadPoolExecutor(max_workers=1)
+    try:
+        return executor.submit(fn, *args)
+    finally:
+        executor.shutdown(wait=False)
 
 
 def _select(
@@ -103,6 +115,7 @@ def _select(
     rows, candidates = candidates_of(matched, excluded, source)
     if candidates.size == 0:
         raise SvitError("the pool has no train samples to select from (every image is in the test list)")
+    reference = _soon(reference_order, candidates.size, seed)
     if ids_file is not None:
         picked = _given(ids_file, matched, rows)
         n, size_rule = len(picked), f"--ids {Path(ids_file).name}"
@@ -114,7 +127,7 @@ def _select(
         ratio = ratio_report(candidates.yes[picked].sum(), candidates.no[picked].sum())
         reached = abs(ratio["yes_share"] - spec.target_yes_share) <= spec.tolerance or ids_file is None
         balance = BalanceReport(ratio, ratio, reached)
-    return _Picked(matched, rows, candidates, picked, balance, n, size_rule)
+    return _Picked(matched, rows, candidates, picked, balance, n, size_rule, reference)
 
 
 def _given(ids_file: str, matched: MatchedPool, rows: np.ndarray) -> np.ndarray:
@@ -136,7 +149,14 @@ def _report(spec: RecipeSpec, p: _Picked, seed: int, source_names: list[str] | N
     """Diagnostics of the selection next to a random subset, with quotas and balance where they apply."""
     c = p.candidates
     raw = diagnose(
-        c.matrix, p.matched.task[p.rows], p.matched.answer_words[p.rows], p.picked, p.balance, seed=seed
+        c.matrix,
+        p.matched.task[p.rows],
+        p.matched.answer_words[p.rows],
+        p.picked,
+        p.balance,
+        seed=seed,
+        rows=c.rows,
+        permutation=p.reference.result() if p.reference is not None else None,
     )
     diagnostics = Diagnostics(
         coverage=SelectedVsRandom(**raw["coverage"]),
@@ -144,7 +164,7 @@ def _report(spec: RecipeSpec, p: _Picked, seed: int, source_names: list[str] | N
         yes_no=YesNoChange(before=YesNo(**raw["yes_no"]["before"]), after=YesNo(**raw["yes_no"]["after"])),
         task_mix=raw["task_mix"],
         answer_length_quantiles=raw["answer_length_quantiles"],
-        top_concepts=top_concepts(c.matrix, p.picked, p.matched.concepts),
+        top_concepts=top_concepts(c.matrix, c.matrix_rows(p.picked), p.matched.concepts),
     )
     method = METHODS[spec.method]
     if method.stratified and spec.task_mix != FREE:
@@ -232,6 +252,8 @@ def select_recipe(
     capping each source beat using everything).
     """
     spec = recipe_spec(name, task_mix)
+    if pool.num_rows >= COMPILED_FROM:  # the greedy and the diagnostics run compiled passes
+        warm_up()
     vocabulary = load_vocabulary(concepts)
     matched = match_pool(pool, vocabulary, progress=progress)
     conditions = tuple(parse_where(text) for text in where)

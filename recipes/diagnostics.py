@@ -48,6 +48,11 @@ def quantiles(values: np.ndarray) -> dict[str, float]:
     return {"p10": float(p10), "p50": float(p50), "p90": float(p90)}
 
 
+def reference_order(n: int, seed: int) -> np.ndarray:
+    """The seeded permutation of ``n`` candidates whose first ones are the random reference subset."""
+    return random_order(n, seed + RANDOM_SEED_OFFSET)
+
+
 def diagnose(
     matrix: sp.csr_matrix,
     task: np.ndarray,
@@ -56,16 +61,24 @@ def diagnose(
     balance: BalanceReport,
     *,
     seed: int,
+    rows: np.ndarray | None = None,
+    permutation: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Diagnostics of ``picked`` (candidate indices) against a seeded random subset of the same size."""
-    n = matrix.shape[0]
-    reference = np.sort(random_order(n, seed + RANDOM_SEED_OFFSET)[: len(picked)])
-    if n >= COMPILED_FROM:  # a compiled loop: no int64 copy of the indices
-        available = mentioned(matrix.indices, matrix.shape[1])
+    """Diagnostics of ``picked`` (candidate indices) against a seeded random subset of the same size;
+    candidate ``i`` is row ``rows[i]`` of ``matrix`` (None: row ``i``). The subset is the first of
+    ``permutation``, :func:`reference_order` of the candidates (None: drawn here)."""
+    n = matrix.shape[0] if rows is None else len(rows)
+    permutation = reference_order(n, seed) if permutation is None else permutation
+    reference = np.sort(permutation[: len(picked)])
+    if n >= COMPILED_FROM:  # a compiled loop: no copy of the rows, no int64 copy of the indices
+        every = np.arange(n) if rows is None else rows
+        available = mentioned(matrix.indptr, matrix.indices, every, matrix.shape[1])
     else:  # below, numba's setup in a fresh process would cost more
-        available = np.bincount(matrix.indices, minlength=matrix.shape[1]) > 0
-    df_selected = document_frequency(matrix, picked)
-    df_random = document_frequency(matrix, reference)
+        own = matrix if rows is None else matrix[rows]
+        available = np.bincount(own.indices, minlength=matrix.shape[1]) > 0
+    chosen, drawn = (picked, reference) if rows is None else (rows[picked], rows[reference])
+    df_selected = document_frequency(matrix, chosen)
+    df_random = document_frequency(matrix, drawn)
     task_counts = np.bincount(task[picked].astype(np.int64), minlength=len(TASK_LABELS))
     return {
         "coverage": {

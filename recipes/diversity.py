@@ -35,13 +35,15 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
 
-from svit_data.recipes.candidates import Candidates, random_order
-from svit_data.recipes.greedy_kernel import by_gain, round_top, row_sums
+from svit_data.recipes import shuffle_kernel
+from svit_data.recipes.candidates import Candidates, Ranked, random_order
+from svit_data.recipes.greedy_kernel import add_counts, by_gain, mentioned, round_top, row_sums
 from svit_data.recipes.strata import split_order
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,31 @@ COMPILED_FROM = 1_000_000
 WORKERS = max(1, min(2, os.cpu_count() or 1))
 PARALLEL_FROM = 200_000
 ROUNDS = 16  # batched greedy rounds: 16 mat-vecs over the SVIT matrix (~45M nonzeros) stay well < 15 s
+
+
+def warm_up() -> threading.Thread:
+    """Load the compiled rounds in a background thread (started, and returned).
+
+    numba's first compiled call in a process sets numba up (imports, then each function's cached machine
+    code): 0.6-0.9 s. A build about to select among at least :data:`COMPILED_FROM` candidates starts this
+    before it loads the matrix, so the set-up overlaps the loading (which releases the GIL) instead of
+    delaying the first round. A call of a function still loading waits for numba's compiler lock.
+    """
+    thread = threading.Thread(target=_tiny_greedy, name="svit-greedy-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
+def _tiny_greedy() -> None:
+    """The compiled greedy, the diagnostics' pass and the seeded permutation on a 2 x 2 matrix: the argument
+    types of a real build."""
+    try:
+        matrix = sp.csr_matrix(np.eye(2, dtype=np.uint8))
+        _compiled_order(matrix, np.ones(2), np.zeros(2, np.int64), np.array([1]), seed=0, decay=1.0, rounds=1)
+        mentioned(matrix.indptr, matrix.indices, np.arange(2), 2)
+        shuffle_kernel.permutation(2, 0)
+    except Exception:  # only a head start: the build's own calls compile or fail for themselves
+        log.debug("warming up the compiled greedy failed", exc_info=True)
 
 
 def marginal_gain(counts: np.ndarray, decay: float) -> np.ndarray:
@@ -71,14 +98,15 @@ def coverage_objective(matrix: sp.csr_matrix, weights: np.ndarray, rows: np.ndar
 def gains(matrix: sp.csr_matrix, per_concept: np.ndarray) -> np.ndarray:
     """``M @ per_concept`` for the 0/1 structure ``M`` of ``matrix``: scipy's ``csr_matvec`` sums, in the
     same order (so the same floats), without a float64 copy of the structure."""
-    return row_sums(matrix.indptr, matrix.indices, np.asarray(per_concept, np.float64))
+    rows = np.arange(matrix.shape[0])
+    return row_sums(matrix.indptr, matrix.indices, rows, np.asarray(per_concept, np.float64))
 
 
 def _round(workers: ThreadPoolExecutor, threads: int, args: tuple) -> tuple[np.ndarray, int]:
     """One round's picks (unordered) and the gains computed: each thread scans its share of the candidates
     for every stratum's best ``k`` (the compiled pass releases the GIL), then the best ``k`` of their union.
     The union holds the true best ``k``, so the picks do not depend on the number of threads."""
-    n, takes, bound, ranks = len(args[0]) - 1, args[6], args[5], args[4]
+    n, takes, bound, ranks = len(args[2]), args[7], args[6], args[5]
     cuts = [n * w // threads for w in range(threads + 1)]
     parts = list(workers.map(lambda w: round_top(*args, cuts[w], cuts[w + 1]), range(threads)))
     picks = []
@@ -99,18 +127,51 @@ def greedy_order(
     seed: int,
     decay: float = 1.0,
     rounds: int = ROUNDS,
+    rows: np.ndarray | None = None,
 ) -> np.ndarray:
     """Every candidate in the order of the module docstring: the batched greedy picks, then the rest.
 
-    ``stratum`` gives each candidate's stratum (task) and ``quotas`` each stratum's quota. From
-    :data:`COMPILED_FROM` candidates on, each round is one compiled pass
-    (:func:`~svit_data.recipes.greedy_kernel.round_top`) that recomputes only the gains that can still
-    make the round's picks; below, a full mat-vec and a partition per round. Both give the same order.
+    ``stratum`` gives each candidate's stratum (task) and ``quotas`` each stratum's quota; candidate ``i``
+    is row ``rows[i]`` of ``matrix`` (None: every row, in order). From :data:`COMPILED_FROM` candidates
+    on, each round is one compiled pass (:func:`~svit_data.recipes.greedy_kernel.round_top`) over
+    ``matrix`` through the row map that recomputes only the gains that can still make the round's picks;
+    below, a full mat-vec and a partition per round on a copy of the rows. Both give the same order.
     """
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds}")
-    run = _compiled_order if matrix.shape[0] >= COMPILED_FROM else _numpy_order
-    return run(matrix, weights, stratum, quotas, seed=seed, decay=decay, rounds=rounds)
+    n = matrix.shape[0] if rows is None else len(rows)
+    if n < COMPILED_FROM:
+        matrix = matrix if rows is None else matrix[rows]
+        return _numpy_order(matrix, weights, stratum, quotas, seed=seed, decay=decay, rounds=rounds)
+    return _compiled_order(matrix, weights, stratum, quotas, seed=seed, decay=decay, rounds=rounds, rows=rows)
+
+
+def greedy_ranked(
+    matrix: sp.csr_matrix,
+    weights: np.ndarray,
+    stratum: np.ndarray,
+    quotas: np.ndarray,
+    *,
+    seed: int,
+    decay: float = 1.0,
+    rounds: int = ROUNDS,
+    rows: np.ndarray | None = None,
+) -> Ranked:
+    """:func:`greedy_order` per stratum, its rest not yet sorted: each stratum's picks (in the order of
+    picking) lead, the candidates not picked follow by their final gain (ties: seeded order) once asked
+    (:meth:`~svit_data.recipes.candidates.Ranked.following`). Sorting all the rest took 0.4 s at SVIT's
+    scale; balance reads a short prefix of it."""
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds}")
+    n = matrix.shape[0] if rows is None else len(rows)
+    kwargs = {"seed": seed, "decay": decay, "rounds": rounds}
+    if n < COMPILED_FROM:
+        matrix = matrix if rows is None else matrix[rows]
+        picks, rest, gain = _numpy_rounds(matrix, weights, stratum, quotas, **kwargs)
+    else:
+        picks, rest, gain = _compiled_rounds(matrix, weights, stratum, quotas, rows=rows, **kwargs)
+    stratum = np.asarray(stratum)
+    return Ranked(split_order(picks, stratum, len(quotas)), split_order(rest, stratum, len(quotas)), gain)
 
 
 def _top(members: np.ndarray, gain: np.ndarray, k: int) -> np.ndarray:
@@ -140,7 +201,22 @@ def _seeded_ranks(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return permutation, ranks
 
 
-def _numpy_order(
+def _numpy_order(matrix: sp.csr_matrix, *args, **kwargs) -> np.ndarray:
+    """:func:`greedy_order` by scipy's mat-vec of the 0/1 structure and a partition per round."""
+    picks, rest, gain = _numpy_rounds(matrix, *args, **kwargs)
+    return np.concatenate([picks, rest[np.argsort(-gain[rest], kind="stable")]])
+
+
+def _compiled_order(matrix: sp.csr_matrix, *args, **kwargs) -> np.ndarray:
+    """:func:`greedy_order` by the compiled rounds (:func:`_compiled_rounds`)."""
+    picks, rest, gain = _compiled_rounds(matrix, *args, **kwargs)
+    return np.concatenate([picks, by_gain(rest, gain)])  # = rest[np.argsort(-gain[rest], kind="stable")]
+
+
+Rounds = tuple[np.ndarray, np.ndarray, np.ndarray]  # picks in order, the rest in seeded order, final gains
+
+
+def _numpy_rounds(
     matrix: sp.csr_matrix,
     weights: np.ndarray,
     stratum: np.ndarray,
@@ -149,8 +225,8 @@ def _numpy_order(
     seed: int,
     decay: float,
     rounds: int,
-) -> np.ndarray:
-    """:func:`greedy_order` by scipy's mat-vec of the 0/1 structure and a partition per round."""
+) -> Rounds:
+    """The rounds by scipy's mat-vec of the 0/1 structure and a partition per round."""
     n, num_concepts = matrix.shape
     structure = sp.csr_matrix(
         (np.ones(matrix.nnz, np.float64), matrix.indices, matrix.indptr), shape=matrix.shape, copy=False
@@ -178,13 +254,11 @@ def _numpy_order(
         batch = batch[np.lexsort((ranks[batch], -gain[batch]))]  # gain descending, ties: seeded order
         order.append(batch)
     rest = permutation[~picked[permutation]]
-    if len(rest):
-        gain = structure @ (weights * marginal_gain(counts, decay))
-        order.append(rest[np.argsort(-gain[rest], kind="stable")])
-    return np.concatenate(order) if order else np.zeros(0, np.int64)
+    gain = structure @ (weights * marginal_gain(counts, decay)) if len(rest) else np.zeros(n)
+    return (np.concatenate(order) if order else np.zeros(0, np.int64)), rest, gain
 
 
-def _compiled_order(
+def _compiled_rounds(
     matrix: sp.csr_matrix,
     weights: np.ndarray,
     stratum: np.ndarray,
@@ -193,29 +267,32 @@ def _compiled_order(
     seed: int,
     decay: float,
     rounds: int,
-) -> np.ndarray:
-    """:func:`greedy_order` by compiled passes that skip candidates whose last computed gain (an upper
+    rows: np.ndarray | None = None,
+) -> Rounds:
+    """The rounds by compiled passes that skip candidates whose last computed gain (an upper
     bound while no per-concept value grows) cannot win; a round whose values grew (negative weights or
-    decay) recomputes every gain."""
-    n, num_concepts = matrix.shape
+    decay) recomputes every gain. Candidate ``i`` is row ``rows[i]`` of ``matrix`` (None: row ``i``)."""
+    rows = np.arange(matrix.shape[0]) if rows is None else rows
+    n, num_concepts = len(rows), matrix.shape[1]
     indptr, indices = matrix.indptr, matrix.indices
     weights = np.asarray(weights, np.float64)
-    permutation, ranks = _seeded_ranks(n, seed)
-    num_strata = len(quotas)
-    # per candidate its stratum, -1 once picked (one small read per candidate and round)
-    stratum = np.asarray(stratum)
-    wide = max(num_strata, int(stratum.max(initial=-1)) + 1) > 127
-    group = stratum.astype(np.int32 if wide else np.int8)
-    live = np.bincount(group, minlength=num_strata)[:num_strata]  # unpicked candidates per stratum
-    if num_concepts <= 1 << 16:  # half the bytes to read per entry: about a quarter off each pass
-        indices = indices.astype(np.uint16)
-    left = np.asarray(quotas, np.int64).copy()
-    counts = np.zeros(num_concepts, np.float64)
-    bound = np.full(n, np.inf)  # each candidate's last computed gain
-    per_concept = None
-    order: list[np.ndarray] = []
     threads = WORKERS if n >= PARALLEL_FROM else 1
     with ThreadPoolExecutor(max_workers=threads) as workers:
+        seeded = workers.submit(_seeded_ranks, n, seed)  # numpy's shuffle releases the GIL: overlaps the rest
+        num_strata = len(quotas)
+        # per candidate its stratum, -1 once picked (one small read per candidate and round)
+        stratum = np.asarray(stratum)
+        wide = max(num_strata, int(stratum.max(initial=-1)) + 1) > 127
+        group = stratum.astype(np.int32 if wide else np.int8)
+        live = np.bincount(group, minlength=num_strata)[:num_strata]  # unpicked candidates per stratum
+        if num_concepts <= 1 << 16:  # half the bytes to read per entry: about a quarter off each pass
+            indices = indices.astype(np.uint16)
+        left = np.asarray(quotas, np.int64).copy()
+        counts = np.zeros(num_concepts, np.float64)
+        bound = np.full(n, np.inf)  # each candidate's last computed gain
+        per_concept = None
+        order: list[np.ndarray] = []
+        permutation, ranks = seeded.result()
         for r in range(rounds):
             if not left.any():
                 break
@@ -223,12 +300,12 @@ def _compiled_order(
             bounded = per_concept is not None and bool(np.all(value <= per_concept))
             per_concept = value
             takes = np.where(left > 0, np.minimum(-(-left // (rounds - r)), live), 0)
-            args = (indptr, indices, per_concept, group, ranks, bound, takes, bounded)
+            args = (indptr, indices, rows, per_concept, group, ranks, bound, takes, bounded)
             batch, computed = _round(workers, threads, args)
             left -= takes
             live -= takes
             group[batch] = -1
-            counts += np.bincount(matrix[batch].indices, minlength=num_concepts)
+            add_counts(indptr, indices, rows, batch, counts)
             batch = batch[np.lexsort((ranks[batch], -bound[batch]))]  # gain descending, ties: seeded order
             order.append(batch)
             log.debug(
@@ -239,10 +316,10 @@ def _compiled_order(
                 float(bound[batch].sum()),
             )
     rest = permutation[group[permutation] >= 0]
-    if len(rest):
-        gain = row_sums(indptr, indices, weights * marginal_gain(counts, decay))
-        order.append(by_gain(rest, gain))  # = rest[np.argsort(-gain[rest], kind="stable")]
-    return np.concatenate(order) if order else np.zeros(0, np.int64)
+    gain = (
+        row_sums(indptr, indices, rows, weights * marginal_gain(counts, decay)) if len(rest) else np.zeros(n)
+    )
+    return (np.concatenate(order) if order else np.zeros(0, np.int64)), rest, gain
 
 
 def diversity_order(
@@ -255,6 +332,23 @@ def diversity_order(
     rounds: int = ROUNDS,
 ) -> np.ndarray:
     """:func:`greedy_order` of the candidates for the given strata and quotas."""
+    c = candidates
     return greedy_order(
-        candidates.matrix, candidates.weights, stratum, quotas, seed=seed, decay=decay, rounds=rounds
+        c.matrix, c.weights, stratum, quotas, seed=seed, decay=decay, rounds=rounds, rows=c.rows
+    )
+
+
+def diversity_ranked(
+    candidates: Candidates,
+    stratum: np.ndarray,
+    quotas: np.ndarray,
+    *,
+    seed: int,
+    decay: float = 1.0,
+    rounds: int = ROUNDS,
+) -> Ranked:
+    """:func:`greedy_ranked` of the candidates for the given strata and quotas."""
+    c = candidates
+    return greedy_ranked(
+        c.matrix, c.weights, stratum, quotas, seed=seed, decay=decay, rounds=rounds, rows=c.rows
     )

@@ -22,15 +22,23 @@ import numpy as np
 
 
 @numba.njit(cache=True, nogil=True)
-def row_sums(indptr, indices, values):  # pragma: no cover
-    """``M @ values`` for the 0/1 structure ``M`` (scipy's ``csr_matvec`` order: the same floats)."""
-    out = np.empty(len(indptr) - 1, np.float64)
-    for i in range(len(indptr) - 1):
+def row_sums(indptr, indices, rows, values):  # pragma: no cover
+    """``(M @ values)[rows]`` for the 0/1 structure ``M`` (scipy's ``csr_matvec`` order: the same floats)."""
+    out = np.empty(len(rows), np.float64)
+    for i in range(len(rows)):
         total = 0.0
-        for j in range(indptr[i], indptr[i + 1]):
+        for j in range(indptr[rows[i]], indptr[rows[i] + 1]):
             total += values[indices[j]]
         out[i] = total
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def add_counts(indptr, indices, rows, picked, counts):  # pragma: no cover
+    """``counts += np.bincount(M[rows[picked]].indices)``: a round's picks added to the per-concept counts."""
+    for i in picked:
+        for j in range(indptr[rows[i]], indptr[rows[i] + 1]):
+            counts[indices[j]] += 1.0
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -72,12 +80,14 @@ def _sift_up(gains, ranks, items, pos):  # pragma: no cover
 
 
 @numba.njit(cache=True, nogil=True)
-def round_top(indptr, indices, values, group, rank, bound, takes, bounded, start, stop):  # pragma: no cover
+def round_top(
+    indptr, indices, rows, values, group, rank, bound, takes, bounded, start, stop
+):  # pragma: no cover
     """Per stratum ``t`` the ``takes[t]`` candidates of highest gain against ``values`` (ties: lower
     ``rank``) among candidates ``start..stop-1`` with ``group == t`` (picked ones have group -1), as rows
-    of a ``(strata, max take)`` array with their counts, and the number of gains computed. ``bound`` holds each candidate's
-    last computed gain (updated in place); with ``bounded`` False every candidate of a stratum that takes
-    is recomputed."""
+    of a ``(strata, max take)`` array with their counts, and the number of gains computed. Candidate ``i``
+    is row ``rows[i]`` of the CSR. ``bound`` holds each candidate's last computed gain (updated in place);
+    with ``bounded`` False every candidate of a stratum that takes is recomputed."""
     strata = len(takes)
     width = max(1, takes.max())
     gains = np.empty((strata, width), np.float64)
@@ -94,7 +104,7 @@ def round_top(indptr, indices, values, group, rank, bound, takes, bounded, start
         if k == 0 or (bounded and bound[i] < floor[t]):
             continue
         total = 0.0
-        for j in range(indptr[i], indptr[i + 1]):
+        for j in range(indptr[rows[i]], indptr[rows[i] + 1]):
             total += values[indices[j]]
         bound[i] = total
         computed += 1
@@ -154,10 +164,11 @@ def by_gain(items, gain):  # pragma: no cover
 
 
 @numba.njit(cache=True, nogil=True)
-def mentioned(indices, num_concepts):  # pragma: no cover
-    """Per concept, whether any entry of the CSR names it (``np.bincount(indices) > 0`` without numpy's
-    int64 copy of the indices; for the diagnostics' coverage)."""
+def mentioned(indptr, indices, rows, num_concepts):  # pragma: no cover
+    """Per concept, whether any of the CSR's ``rows`` names it (``np.bincount(M[rows].indices) > 0``
+    without copying the rows or numpy's int64 copy of the indices; for the diagnostics' coverage)."""
     out = np.zeros(num_concepts, np.bool_)
-    for c in indices:
-        out[c] = True
+    for row in rows:
+        for j in range(indptr[row], indptr[row + 1]):
+            out[indices[j]] = True
     return out

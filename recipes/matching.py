@@ -265,23 +265,28 @@ def save(matched: MatchedPool, folder: Path) -> None:
         (tmp / "meta.json").write_text(json.dumps(meta))
 
 
+def _read_columns(path: Path) -> dict:
+    columns = pq.read_table(path)
+    return {"ids": columns["id"].combine_chunks()} | {
+        name: columns[name].to_numpy() for name in ("task", "test", "yes", "no", "answer_words")
+    }
+
+
 def load(folder: Path) -> MatchedPool:
     meta = json.loads((folder / "meta.json").read_text())
-    data, indices, indptr = (np.load(folder / f"matrix-{part}.npy") for part in CSR_PARTS)
-    matrix = sp.csr_matrix((data, indices, indptr), shape=tuple(meta["shape"]), copy=False)
-    columns = pq.read_table(folder / "columns.parquet")
-    return MatchedPool(
-        matrix=matrix,
-        ids=columns["id"].combine_chunks(),
-        task=columns["task"].to_numpy(),
-        test=columns["test"].to_numpy(),
-        yes=columns["yes"].to_numpy(),
-        no=columns["no"].to_numpy(),
-        answer_words=columns["answer_words"].to_numpy(),
-        concepts=meta["concepts"],
-        weights=np.asarray(meta["weights"], np.float64),
-        key=meta["key"],
-    )
+    with ThreadPoolExecutor(max_workers=1) as reader:  # both reads release the GIL: they overlap
+        columns = reader.submit(_read_columns, folder / "columns.parquet")
+        # mapped copy-on-write: pages come from the page cache as they are touched, instead of a read of
+        # 250 MB into fresh memory (0.1-0.4 s of a warm build at 3.0M); writes stay private to the process
+        data, indices, indptr = (np.load(folder / f"matrix-{part}.npy", mmap_mode="c") for part in CSR_PARTS)
+        matrix = sp.csr_matrix((data, indices, indptr), shape=tuple(meta["shape"]), copy=False)
+        return MatchedPool(
+            matrix=matrix,
+            **columns.result(),
+            concepts=meta["concepts"],
+            weights=np.asarray(meta["weights"], np.float64),
+            key=meta["key"],
+        )
 
 
 def match_pool(pool: Pool, vocabulary: Vocabulary, *, progress: bool = True) -> MatchedPool:

@@ -19,11 +19,13 @@ from svit_data.recipes.selection import Candidates
 def candidates_of(
     matched: MatchedPool, excluded: np.ndarray | None = None, source: np.ndarray | None = None
 ) -> tuple[np.ndarray, Candidates]:
-    """Pool rows of the train samples (less ``excluded`` rows), and the selection inputs restricted to them;
-    ``source``: the source index of every pool row (for ``task_mix="sources"``)."""
+    """Pool rows of the train samples (less ``excluded`` rows), and the selection inputs restricted to them
+    (the pool's matrix through the row map, not a copy); ``source``: the source index of every pool row
+    (for ``task_mix="sources"``)."""
     rows = np.flatnonzero(~matched.test if excluded is None else ~matched.test & ~excluded)
     return rows, Candidates(
-        matrix=matched.matrix[rows],
+        matrix=matched.matrix,
+        rows=rows,
         yes=matched.yes[rows],
         no=matched.no[rows],
         weights=matched.weights,

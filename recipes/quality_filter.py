@@ -88,7 +88,7 @@ def eligibility(
     if not include_flagged:
         first = 0
         excluding = pa.array(sorted(EXCLUDING), pa.string())
-        for batch in pool.iter_batches(columns=["flags"]):
+        for batch in pool.iter_batches(columns=["flags"], pool_flags=False):  # the pool-wide ones below
             flags = batch.column(0)
             codes = pc.list_flatten(flags)
             rows = first + pc.list_parent_indices(flags).to_numpy(zero_copy_only=False).astype(np.int64)
@@ -100,6 +100,11 @@ def eligibility(
                 dict(zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True))
             )
             first += batch.num_rows
+        for code, rows in pool.pool_flags():  # what Pool.add_pool_flags adds to each row's list
+            if code in EXCLUDING and len(rows):
+                keep[rows] = False
+                if train[rows].any():
+                    by_reason[code] += int(train[rows].sum())
     by_where: dict[str, int] = {}
     if where:
         columns = [c.signal for c in where if c.signal != "concepts"]

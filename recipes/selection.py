@@ -44,9 +44,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from svit_data.recipes.candidates import Candidates, descending, random_order, tie_rank
-from svit_data.recipes.diversity import ROUNDS, diversity_order
-from svit_data.recipes.strata import CANDIDATES, split_order, strata_of, take_quotas
+from svit_data.recipes.candidates import Candidates, Ranked, descending, random_order, tie_rank
+from svit_data.recipes.diversity import ROUNDS, diversity_order, diversity_ranked
+from svit_data.recipes.strata import CANDIDATES, split_order, strata_of
 from svit_data.recipes.yesno import ratio_report, yes_share
 
 log = logging.getLogger(__name__)
@@ -74,18 +74,12 @@ def select_diversity(
     task_mix: str = CANDIDATES,
 ) -> np.ndarray:
     stratum, quotas = strata_of(candidates.task, candidates.size, size, task_mix, candidates.source)
-    order = diversity_order(candidates, stratum, quotas, seed=seed, decay=decay, rounds=rounds)
-    return np.sort(take_quotas(order, stratum, quotas))
-
-
-def _swaps(part: np.ndarray, quota: int, excess: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-    """One stratum's excess and other samples in priority order, and the excess count in its top."""
-    lean = excess[part]
-    return part[lean], part[~lean], int(lean[:quota].sum())
+    ranked = diversity_ranked(candidates, stratum, quotas, seed=seed, decay=decay, rounds=rounds)
+    return np.sort(np.concatenate(ranked.heads))  # each stratum's picks: its quota
 
 
 def balance_order(
-    order: np.ndarray,
+    order: np.ndarray | Ranked,
     yes: np.ndarray,
     no: np.ndarray,
     size: int,
@@ -98,24 +92,42 @@ def balance_order(
     """``size`` indices from ``order`` (priority first) with a yes share closest to ``target``.
 
     With ``stratum`` and ``quotas`` (summing to ``size``), exactly ``quotas[t]`` of stratum ``t``.
+    ``order`` may come per stratum (:class:`~svit_data.recipes.candidates.Ranked`, each stratum's first
+    ``quotas[t]`` as its heads): the rest is then read only as far as the swaps need.
     """
     if stratum is None or quotas is None:
         stratum, quotas = np.zeros(len(yes), np.int64), np.array([size], np.int64)
     if int(quotas.sum()) != size:
         raise ValueError(f"quotas sum to {int(quotas.sum())}, not the size {size}")
-    parts = split_order(order, stratum, len(quotas))
-    top = np.concatenate([part[:q] for part, q in zip(parts, quotas, strict=True)])
+    if not isinstance(order, Ranked):
+        parts = split_order(order, stratum, len(quotas))
+        order = Ranked(
+            [part[:q] for part, q in zip(parts, quotas, strict=True)],
+            [part[q:] for part, q in zip(parts, quotas, strict=True)],
+        )
+    if len(order.heads) != len(quotas) or len(order.rest) > len(quotas):
+        raise ValueError(f"{len(order.heads)} strata in the order, {len(quotas)} quotas")
+    top = np.concatenate(order.heads)
     before = ratio_report(yes[top].sum(), no[top].sum())
-    total_yes, total_no = int(yes[order].sum()), int(no[order].sum())
+    everyone = np.concatenate([top, *order.rest])
+    total_yes, total_no = int(yes[everyone].sum()), int(no[everyone].sum())
     if total_yes + total_no == 0:
-        note = f"no yes/no answers among {len(order):,} candidates: nothing to balance, selection left as is"
+        note = (
+            f"no yes/no answers among {len(everyone):,} candidates: nothing to balance, selection left as is"
+        )
         log.warning("balance: %s", note)
         return np.sort(top), BalanceReport(before, before, False, note)
     share = yes_share(before["yes"], before["no"])
     too_many_yes = share > target
     y, n = yes.astype(np.int64), no.astype(np.int64)
     excess = (y * (1 - target) > n * target) if too_many_yes else (n * target > y * (1 - target))
-    split = [_swaps(part, int(q), excess) for part, q in zip(parts, quotas, strict=True)]
+    # per stratum: its excess heads, in order (the swaps drop them from the end), and its other samples:
+    # the other heads, then the first other samples of the rest (the swaps add them in order)
+    split = []
+    for t, head in enumerate(order.heads):
+        lean = excess[head]
+        k0 = int(lean.sum())
+        split.append((head[lean], np.concatenate([head[~lean], order.following(t, ~excess, k0)]), k0))
     keys, strata, dy, dn = [], [], [], []
     for t, ((ex, other, k0), q) in enumerate(zip(split, quotas, strict=True)):
         j = np.arange(1, k0 - max(0, int(q) - len(other)) + 1)  # the j-th swap of stratum t
@@ -150,7 +162,7 @@ def balance_order(
     elif not reached:
         note = (
             f"could reach a yes share of {after['yes_share']:.3f} only (target {target} +- {tolerance}): "
-            f"the {len(order):,} candidates have {total_yes:,} yes and {total_no:,} no answers"
+            f"the {len(everyone):,} candidates have {total_yes:,} yes and {total_no:,} no answers"
         )
         if len(quotas) > 1:
             note += " and the task quotas are kept (task_mix='free' drops them)"
@@ -160,7 +172,7 @@ def balance_order(
 
 def _balance(
     candidates: Candidates,
-    order: np.ndarray,
+    order: np.ndarray | Ranked,
     size: int,
     stratum: np.ndarray,
     quotas: np.ndarray,
@@ -206,8 +218,8 @@ def select_core(
     task_mix: str = CANDIDATES,
 ) -> tuple[np.ndarray, BalanceReport]:
     stratum, quotas = strata_of(candidates.task, candidates.size, size, task_mix, candidates.source)
-    order = diversity_order(candidates, stratum, quotas, seed=seed, decay=decay, rounds=rounds)
-    return _balance(candidates, order, size, stratum, quotas, target, tolerance)
+    ranked = diversity_ranked(candidates, stratum, quotas, seed=seed, decay=decay, rounds=rounds)
+    return _balance(candidates, ranked, size, stratum, quotas, target, tolerance)
 
 
 __all__ = [

@@ -69,9 +69,3 @@ def split_order(order: np.ndarray, stratum: np.ndarray, num_strata: int) -> list
     keys = stratum[order]
     parts = max(num_strata, int(keys.max()) + 1 if len(keys) else 0)
     return [order[keys == t] for t in range(parts)]
-
-
-def take_quotas(order: np.ndarray, stratum: np.ndarray, quotas: np.ndarray) -> np.ndarray:
-    """The first ``quotas[t]`` entries of ``order`` in each stratum ``t`` (unsorted)."""
-    parts = split_order(order, stratum, len(quotas))
-    return np.concatenate([part[:q] for part, q in zip(parts, quotas, strict=True)])

@@ -75,20 +75,24 @@ class Pool:
         return pa.schema([schema.field(c) for c in columns]) if columns is not None else schema
 
     def iter_batches(
-        self, columns: list[str] | None = None, batch_size: int = 65_536
+        self, columns: list[str] | None = None, batch_size: int = 65_536, *, pool_flags: bool = True
     ) -> Iterator[pa.RecordBatch]:
-        """Batches in pool order; the ``flags`` column includes the pool-wide flags (:meth:`add_pool_flags`)."""
+        """Batches in pool order; the ``flags`` column includes the pool-wide flags (:meth:`add_pool_flags`)
+        unless ``pool_flags`` is False (then only the files' own: :meth:`pool_flags` has the others)."""
         first = 0
         for file in self.files:
             for batch in pq.ParquetFile(file).iter_batches(batch_size=batch_size, columns=columns):
-                yield self.add_pool_flags(batch, first)
+                yield self.add_pool_flags(batch, first) if pool_flags else batch
                 first += batch.num_rows
 
+    def pool_flags(self) -> list[tuple[str, np.ndarray]]:
+        """The pool-wide flags, each a reason code and its sorted pool rows: near-duplicates, and the flags
+        of ``svit-recipe verify`` (unsupported by the image, ungrounded boxes)."""
+        return [("near_duplicate", self.near_duplicates), *self.verified_flags.items()]
+
     def add_pool_flags(self, rows: pa.RecordBatch | pa.Table, first: int) -> pa.RecordBatch | pa.Table:
-        """``rows`` (pool rows from position ``first`` on) with the pool-wide flags added: near-duplicates,
-        and the flags of ``svit-recipe verify`` (unsupported by the image, ungrounded boxes)."""
-        rows = _add_flag(rows, self.near_duplicates, first, "near_duplicate")
-        for code, flagged in self.verified_flags.items():
+        """``rows`` (pool rows from position ``first`` on) with the pool-wide flags (:meth:`pool_flags`) added."""
+        for code, flagged in self.pool_flags():
             rows = _add_flag(rows, flagged, first, code)
         return rows
 

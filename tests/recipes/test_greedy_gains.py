@@ -100,7 +100,9 @@ def test_by_gain_is_numpys_stable_sort_of_the_negated_gains():
         gain[items] = values
         assert np.array_equal(by_gain(items, gain), items[np.argsort(-gain[items], kind="stable")]), trial
     indices = rng.integers(0, 40, 500).astype(np.int32)
-    assert np.array_equal(mentioned(indices, 50), np.bincount(indices, minlength=50) > 0)
+    indptr, rows = np.array([0, 200, 200, 500]), np.array([0, 2])
+    assert np.array_equal(mentioned(indptr, indices, rows, 50), np.bincount(indices, minlength=50) > 0)
+    assert not mentioned(indptr, indices, rows[:0], 50).any()
 
 
 @pytest.mark.parametrize("workers", [1, 2, 3])

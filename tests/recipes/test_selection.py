@@ -1,4 +1,5 @@
 import logging
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -25,7 +26,9 @@ from svit_data.recipes.vocabulary import load_vocabulary
 
 
 def sample_candidates(pool) -> Candidates:
-    return candidates_of(match_pool(pool, load_vocabulary(), progress=False))[1]
+    """The bundled pool's candidates with a matrix of their own rows (``matrix`` is candidates x concepts)."""
+    c = candidates_of(match_pool(pool, load_vocabulary(), progress=False))[1]
+    return replace(c, matrix=c.own_matrix(), rows=None)
 
 
 def toy(rows: list[list[int]], concepts: int, yes=None, no=None, weights=None) -> Candidates:
