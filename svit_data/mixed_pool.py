@@ -2,7 +2,9 @@
 
 Each source's own near-duplicate rows come with its pool; one more pass over the mixed pool in pool order
 (cached by the mix's fingerprint) flags a long answer that templates another source's, so a LLaVA answer
-copying an SVIT one is flagged ``near_duplicate`` and the first copy in pool order stays clean.
+copying an SVIT one is flagged ``near_duplicate`` and the first copy in pool order stays clean. That pass
+reads the signatures each source's ingest stored (:mod:`svit_data.pool_signatures`) instead of signing
+every long answer again.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ import pyarrow.parquet as pq
 
 from svit_data import paths
 from svit_data.pool import Pool
-from svit_data.quality.near_duplicates import near_duplicate_rows
+from svit_data.pool_signatures import pool_signatures
+from svit_data.quality.minhash import BINS
+from svit_data.quality.near_duplicates import confirmed_rows, near_duplicate_rows
 from svit_data.tasks import NO_TASK_LABEL
 
 EXAMPLES = 3
@@ -33,10 +37,28 @@ def near_duplicates_of(files: list[Path]) -> np.ndarray:
     )
 
 
-def _found_across(merged: Pool, within: np.ndarray) -> dict[str, Any]:
+def mixed_near_duplicates(pools: list[Pool]) -> np.ndarray:
+    """:func:`near_duplicates_of` the pools' files, from the signatures each pool stored at ingest: each
+    pool's signatures are copied into one array (rows numbered on from the earlier pools)."""
+    stored, offset = [], 0
+    for pool in pools:
+        signatures, rows = pool_signatures(pool.root, pool.files, pool.num_rows)
+        stored.append((signatures, rows + offset))
+        offset += pool.num_rows
+    total = sum(len(rows) for _, rows in stored)
+    signatures, rows, at = np.empty((total, BINS), np.uint8), np.empty(total, np.int64), 0
+    for sig, row in stored:
+        signatures[at : at + len(row)] = sig
+        rows[at : at + len(row)] = row
+        at += len(row)
+    del stored
+    return confirmed_rows([(signatures, rows)])
+
+
+def _found_across(pools: list[Pool], merged: Pool, within: np.ndarray) -> dict[str, Any]:
     """The pass over the whole mixed pool: its near-duplicate rows and the quality counts of the rows it
     adds to the sources' own (``within``)."""
-    across = near_duplicates_of(merged.files)
+    across = mixed_near_duplicates(pools)
     new = np.setdiff1d(across, within)
     added: dict[str, Any] = {"rows": across.tolist(), "flagged": 0, "per_task": {}, "examples": []}
     if len(new):
@@ -49,7 +71,9 @@ def _found_across(merged: Pool, within: np.ndarray) -> dict[str, Any]:
     return added
 
 
-def cross_source_near_duplicates(merged: Pool, within: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
+def cross_source_near_duplicates(
+    pools: list[Pool], merged: Pool, within: np.ndarray
+) -> tuple[np.ndarray, dict[str, Any]]:
     """The near-duplicate rows of the mixed pool (its sources' own, ``within``, plus those found over the
     whole pool in pool order), and the quality counts the rows found across sources add; cached by the
     mix's fingerprint (a mix of the same sources finds the same rows)."""
@@ -57,7 +81,7 @@ def cross_source_near_duplicates(merged: Pool, within: np.ndarray) -> tuple[np.n
     if cached.is_file():
         added = json.loads(cached.read_text())
     else:
-        added = _found_across(merged, within)
+        added = _found_across(pools, merged, within)
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_suffix(".tmp")
         tmp.write_text(json.dumps(added))
@@ -96,7 +120,7 @@ def merge_pools(pools: list[Pool]) -> Pool:
         near_duplicates=np.concatenate(near).astype(np.int64),
         quality=quality,
     )
-    merged.near_duplicates, added = cross_source_near_duplicates(merged, merged.near_duplicates)
+    merged.near_duplicates, added = cross_source_near_duplicates(pools, merged, merged.near_duplicates)
     quality["flagged"] += added["flagged"]
     for task, count in added["per_task"].items():
         into = quality["per_task"].setdefault(task, {})

@@ -7,7 +7,8 @@ the fingerprint hashes the source files, the image-size table, the image index a
 settings (repairs on or off), so a changed source is ingested again and an unchanged one never is.
 
 After the files are ingested, one pass over the answers finds near-duplicate long answers across the
-pool (:mod:`svit_data.quality.near_duplicates`); those rows are kept in ``pool.json`` and added to
+pool (:mod:`svit_data.quality.near_duplicates`; the answers' signatures are kept next to the parts for
+mixes of this pool, :mod:`svit_data.pool_signatures`); those rows are kept in ``pool.json`` and added to
 the ``flags`` column whenever the pool is read. ``pool.json`` also holds the flag counts per task
 and reason and three example ids per reason (the card shows them).
 """
@@ -34,6 +35,7 @@ from svit_data.atomic import staged_folder
 from svit_data.errors import InputError, SvitError
 from svit_data.formats.jsonstream import iter_json_records
 from svit_data.ingest import EXAMPLES, PARALLEL_BYTES, IngestJob, run_jobs
+from svit_data.pool_signatures import save_signatures, stack
 from svit_data.quality.near_duplicates import confirmed_rows
 from svit_data.schema import POOL_SCHEMA
 from svit_data.tasks import ALL_TASKS_FILE, SVIT_SOURCE, TASK_FILES, TASKS
@@ -331,11 +333,16 @@ def _ingest(
             given = ", ".join(str(p) for ps in task_files.values() for p in ps)
             raise SvitError(f"the source holds no samples: {given} contain no records")
         first = np.cumsum([0] + [result.count for result in results])
-        near = confirmed_rows(
+        documents = stack(
             (sig, row + start)
             for result, start in zip(results, first[:-1], strict=True)
             for sig, row in result.documents
         )
+        for result in results:
+            result.documents = []  # stacked: each batch's copy can go
+        near = confirmed_rows([documents])
+        save_signatures(tmp, documents)  # for mixes of this pool (svit_data.mixed_pool)
+        del documents
         quality = quality_summary(results, near, [tmp / name for name in files])
         if strict and quality["flagged"]:
             first = next(iter(quality["examples"].items()))

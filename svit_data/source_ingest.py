@@ -38,6 +38,7 @@ from svit_data.formats.jsonsplit import file_range, is_splittable
 from svit_data.formats.jsonstream import FileRange
 from svit_data.formats.sources import read_source
 from svit_data.ingest import EXAMPLES, PARALLEL_BYTES, IngestResult, _stop_workers
+from svit_data.pool_signatures import save_signatures, stack
 from svit_data.quality.near_duplicates import confirmed_rows
 from svit_data.source_batches import SourceBatch
 from svit_data.tasks import NO_TASK_LABEL
@@ -208,7 +209,11 @@ def ingest_source(job: SourceJob, root: Path) -> None:
             result, flagged_rows = part.result, part.flagged_rows
         if result.count == 0:
             raise InputError("holds no records", file=str(job.path))
-        near = confirmed_rows(result.documents)
+        documents = stack(result.documents)
+        result.documents = []
+        near = confirmed_rows([documents])
+        save_signatures(tmp, documents)  # for mixes of this source (svit_data.mixed_pool)
+        del documents
         counts = {code: count for (_, code), count in result.flag_counts.items()}
         examples = dict(result.examples)
         if len(near):

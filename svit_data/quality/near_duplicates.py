@@ -151,8 +151,8 @@ def confirmed_rows(parts: Iterable[tuple[np.ndarray, np.ndarray]]) -> np.ndarray
     parts = [(sig, row) for sig, row in parts if len(row)]
     if not parts:
         return np.zeros(0, np.int64)
-    sig = np.concatenate([sig for sig, _ in parts])
-    row = np.concatenate([row for _, row in parts])
+    sig = parts[0][0] if len(parts) == 1 else np.concatenate([sig for sig, _ in parts])
+    row = parts[0][1] if len(parts) == 1 else np.concatenate([row for _, row in parts])
     return np.unique(row[_confirmed(sig, row)])
 
 

@@ -1,0 +1,138 @@
+"""Signatures stored at ingest: a mixed pool's near-duplicates from them equal a pass that signs every long
+answer again (hand-made sources and a real LLaVA slice); a missing, cut or mismatched file is computed
+again (and stored), never read as a wrong result."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from svit_data.mixed_pool import mixed_near_duplicates, near_duplicates_of
+from svit_data.pool_signatures import (
+    ROWS_FILE,
+    SIGNATURES_FILE,
+    compute_signatures,
+    load_signatures,
+    pool_signatures,
+)
+from svit_data.quality.near_duplicates import MIN_WORDS
+from svit_data.sources import SourceSpec, open_source, open_sources
+
+
+def long_answers(pool, count: int) -> list[str]:
+    """The first ``count`` answers of at least MIN_WORDS + 5 words in the pool."""
+    found = []
+    for turns in pool.table(["conversations"])["conversations"].to_pylist():
+        found += [
+            t["value"] for t in turns if t["from"] == "gpt" and len(t["value"].split()) >= MIN_WORDS + 5
+        ]
+        if len(found) >= count:
+            return found[:count]
+    raise AssertionError("the pool has too few long answers")
+
+
+def record(n: int, answer: str) -> dict:
+    return {
+        "id": f"r{n}",
+        "image": f"coco/train2017/{n:012d}.jpg",
+        "conversations": [
+            {"from": "human", "value": "<image>\nDescribe the image."},
+            {"from": "gpt", "value": answer},
+        ],
+    }
+
+
+def templated_records(svit, start: int = 0) -> list[dict]:
+    """Records copying SVIT long answers with one word changed, some twice, and one of their own."""
+    answers = long_answers(svit, 6)
+    own = ("A wide green field stretches under a pale sky with a red barn " * 3).strip()
+    texts = [" ".join([*a.split()[:-1], "indeed."]) for a in answers] + answers[:2] + [own, own.upper()]
+    return [record(start + n, text) for n, text in enumerate(texts)]
+
+
+def pools_of(specs: list[SourceSpec]) -> list:
+    return [open_sources([spec], progress=False) for spec in specs]
+
+
+def test_ingest_stores_the_signatures_a_pass_over_the_written_pool_gives(tmp_path: Path):
+    svit = open_sources([SourceSpec("svit", "sample")], progress=False)
+    path = tmp_path / "inst.json"
+    path.write_text(json.dumps(templated_records(svit)))
+    inst = open_source(SourceSpec("inst", str(path)), progress=False)
+    for pool in (svit, inst):
+        stored = load_signatures(pool.root, pool.num_rows)
+        assert stored is not None, pool.root
+        again = compute_signatures(pool.files)
+        assert np.array_equal(stored[0], again[0]) and np.array_equal(stored[1], again[1])
+        assert len(stored[1]) > 0
+
+
+def test_mixed_near_duplicates_from_stored_signatures_equal_a_recomputed_pass(tmp_path: Path):
+    svit = open_sources([SourceSpec("svit", "sample")], progress=False)
+    path = tmp_path / "inst.json"
+    path.write_text(json.dumps(templated_records(svit)))
+    specs = [SourceSpec("svit", "sample"), SourceSpec("inst", str(path))]
+    merged = open_sources(specs, progress=False)
+    pools = pools_of(specs)
+    recomputed = near_duplicates_of(merged.files)
+    assert mixed_near_duplicates(pools).tolist() == recomputed.tolist()
+    first_inst = svit.num_rows
+    assert {first_inst + n for n in range(8)} <= set(recomputed.tolist())  # the copies are found
+    assert np.array_equal(merged.near_duplicates, np.union1d(recomputed, merged.near_duplicates))
+
+
+def test_a_real_llava_slice_mixed_with_svit_gives_the_recomputed_rows(tmp_path: Path, shared_fixtures: Path):
+    real = json.loads((shared_fixtures / "llava" / "scienceqa_llava_format.sample.json").read_text())
+    svit = open_sources([SourceSpec("svit", "sample")], progress=False)
+    records = real + templated_records(svit, start=len(real))
+    for n, item in enumerate(records):
+        item["id"] = f"q{n}"
+    path = tmp_path / "scienceqa.json"
+    path.write_text(json.dumps(records))
+    specs = [SourceSpec("svit", "sample"), SourceSpec("sqa", str(path))]
+    merged = open_sources(specs, progress=False)
+    recomputed = near_duplicates_of(merged.files)
+    assert mixed_near_duplicates(pools_of(specs)).tolist() == recomputed.tolist()
+    assert np.isin(svit.num_rows + len(real) + np.arange(8), recomputed).all()
+
+
+def damage(root: Path, how: str) -> None:
+    if how == "missing":
+        (root / SIGNATURES_FILE).unlink()
+    elif how == "cut":
+        data = (root / SIGNATURES_FILE).read_bytes()
+        (root / SIGNATURES_FILE).write_bytes(data[: len(data) - 200])
+    elif how == "rows-shorter":
+        rows = np.load(root / ROWS_FILE)
+        np.save(root / ROWS_FILE, rows[:-1])
+    elif how == "rows-out-of-range":
+        rows = np.load(root / ROWS_FILE)
+        rows[-1] = 10**9
+        np.save(root / ROWS_FILE, rows)
+    elif how == "wrong-width":
+        np.save(root / SIGNATURES_FILE, np.zeros((len(np.load(root / ROWS_FILE)), 64), np.uint8))
+
+
+@pytest.mark.parametrize("how", ["missing", "cut", "rows-shorter", "rows-out-of-range", "wrong-width"])
+def test_a_damaged_signature_file_is_computed_again_and_stored(tmp_path: Path, how: str, caplog):
+    svit = open_sources([SourceSpec("svit", "sample")], progress=False)
+    path = tmp_path / "inst.json"
+    path.write_text(json.dumps(templated_records(svit)))
+    inst = open_source(SourceSpec("inst", str(path)), progress=False)
+    expected = compute_signatures(inst.files)
+    damage(inst.root, how)
+    assert load_signatures(inst.root, inst.num_rows) is None
+    with caplog.at_level(logging.WARNING, logger="svit_data.pool_signatures"):
+        signatures, rows = pool_signatures(inst.root, inst.files, inst.num_rows)
+    assert np.array_equal(signatures, expected[0]) and np.array_equal(rows, expected[1])
+    assert (how == "missing") == (not caplog.records)  # a damaged file is named in a warning
+    stored = load_signatures(inst.root, inst.num_rows)  # stored again, whole
+    assert stored is not None and np.array_equal(stored[0], expected[0])
+    specs = [SourceSpec("svit", "sample"), SourceSpec("inst", str(path))]
+    merged_files = [*svit.files, *inst.files]
+    damage(inst.root, how)
+    assert mixed_near_duplicates(pools_of(specs)).tolist() == near_duplicates_of(merged_files).tolist()
