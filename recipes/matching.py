@@ -232,6 +232,28 @@ def compute_matrix(pool: Pool, vocabulary: Vocabulary, *, progress: bool = True)
     )
 
 
+def stacked(parts: list[MatchedPool]) -> MatchedPool:
+    """The matched pools one above the other: a sample's row depends on that sample alone, so a mixed
+    pool's matrix is its sources' matrices stacked in pool order (``key`` is the first part's)."""
+    first = parts[0]
+
+    def cat(name: str) -> np.ndarray:
+        return np.concatenate([getattr(p, name) for p in parts])
+
+    return MatchedPool(
+        matrix=sp.vstack([p.matrix for p in parts], format="csr", dtype=np.uint8),
+        ids=pa.concat_arrays([p.ids for p in parts]),
+        task=cat("task"),
+        test=cat("test"),
+        yes=cat("yes"),
+        no=cat("no"),
+        answer_words=cat("answer_words"),
+        concepts=first.concepts,
+        weights=first.weights,
+        key=first.key,
+    )
+
+
 def cache_key(pool: Pool, vocabulary: Vocabulary) -> str:
     return f"{pool.fingerprint}-{vocabulary.hash}-m{MATCHING_VERSION}"
 
@@ -295,7 +317,11 @@ def match_pool(pool: Pool, vocabulary: Vocabulary, *, progress: bool = True) -> 
     if (folder / "meta.json").is_file():
         log.info("concept matrix from cache %s", folder)
         return load(folder)
-    matched = compute_matrix(pool, vocabulary, progress=progress)
+    if pool.parts:  # a mixed pool: its sources' matrices (each cached by its own pool) one above the other
+        matched = stacked([match_pool(part, vocabulary, progress=progress) for part in pool.parts])
+        matched.key = cache_key(pool, vocabulary)
+    else:
+        matched = compute_matrix(pool, vocabulary, progress=progress)
     save(matched, folder)
     log.info(
         "concept matrix: %s samples x %d concepts, %s entries (cached in %s)",

@@ -119,6 +119,7 @@ def merge_pools(pools: list[Pool]) -> Pool:
         formats={name: f for p in pools for name, f in p.formats.items()},
         near_duplicates=np.concatenate(near).astype(np.int64),
         quality=quality,
+        parts=list(pools),
     )
     merged.near_duplicates, added = cross_source_near_duplicates(pools, merged, merged.near_duplicates)
     quality["flagged"] += added["flagged"]

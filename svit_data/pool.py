@@ -64,6 +64,7 @@ class Pool:
     formats: dict[str, str] = field(default_factory=dict)  # source name -> format read ("svit", "llava", ...)
     # flags of svit-recipe verify (svit_data.verified): reason code -> sorted pool rows
     verified_flags: dict[str, np.ndarray] = field(default_factory=dict)
+    parts: list[Pool] = field(default_factory=list)  # a mixed pool's sources' pools, in pool order
 
     @property
     def num_rows(self) -> int:
