@@ -39,7 +39,8 @@ def near_duplicates_of(files: list[Path]) -> np.ndarray:
 
 def mixed_near_duplicates(pools: list[Pool]) -> np.ndarray:
     """:func:`near_duplicates_of` the pools' files, from the signatures each pool stored at ingest: each
-    pool's signatures are copied into one array (rows numbered on from the earlier pools)."""
+    pool's signatures are copied into one array (rows numbered on from the earlier pools). The first pool's
+    own near-duplicates are those its ingest found (the walk compares only the later pools' documents)."""
     stored, offset = [], 0
     for pool in pools:
         signatures, rows = pool_signatures(pool.root, pool.files, pool.num_rows)
@@ -51,8 +52,10 @@ def mixed_near_duplicates(pools: list[Pool]) -> np.ndarray:
         signatures[at : at + len(row)] = sig
         rows[at : at + len(row)] = row
         at += len(row)
+    first_doc = len(stored[0][1])
     del stored
-    return confirmed_rows([(signatures, rows)])
+    # the first pool's documents are compared with earlier ones of the same pool only: its own rows
+    return np.union1d(pools[0].near_duplicates, confirmed_rows([(signatures, rows)], first_doc))
 
 
 def _found_across(pools: list[Pool], merged: Pool, within: np.ndarray) -> dict[str, Any]:

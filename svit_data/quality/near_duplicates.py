@@ -146,14 +146,15 @@ def document_signatures(
     return _signatures_at(values, picks, simple), rows
 
 
-def confirmed_rows(parts: Iterable[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-    """Sorted pool rows flagged ``near_duplicate``, from :func:`document_signatures` in pool order."""
+def confirmed_rows(parts: Iterable[tuple[np.ndarray, np.ndarray]], first_doc: int = 0) -> np.ndarray:
+    """Sorted pool rows flagged ``near_duplicate``, from :func:`document_signatures` in pool order.
+    ``first_doc``: the documents before it head buckets but are not compared (their rows are known)."""
     parts = [(sig, row) for sig, row in parts if len(row)]
     if not parts:
         return np.zeros(0, np.int64)
     sig = parts[0][0] if len(parts) == 1 else np.concatenate([sig for sig, _ in parts])
     row = parts[0][1] if len(parts) == 1 else np.concatenate([row for _, row in parts])
-    return np.unique(row[_confirmed(sig, row)])
+    return np.unique(row[_confirmed(sig, row, first_doc)])
 
 
 def near_duplicate_rows(batches: Iterable[pa.ListArray]) -> np.ndarray:
@@ -177,13 +178,15 @@ def _head_of(words, band, doc, table_keys, table_heads, mask):  # pragma: no cov
 
 
 @numba.njit(cache=True, nogil=True)
-def _confirm(words, row, allowed, first_band, end_band):  # pragma: no cover - compiled
+def _confirm(words, row, allowed, first_band, end_band, first_doc):  # pragma: no cover - compiled
     """Which documents are confirmed by bands ``first_band`` to ``end_band - 1``, band after band:
     documents in pool order; the first document with a band value heads its bucket (an open-addressing
     table, allocated once and cleared per band, maps values to heads) and each later one is compared
     with its head, unless it is already confirmed, belongs to the same sample, or was found too
     different from that same head in an earlier band. A band's heads do not depend on other bands, so
-    the result over all bands is the union of the results over any partition of them.
+    the result over all bands is the union of the results over any partition of them. Documents before
+    ``first_doc`` head buckets but are not compared: whether a later document is confirmed does not
+    depend on them being confirmed, so its result is the same.
 
     Most of the time goes to waiting for memory (a table slot, then the head's signature and sample,
     at random places), so the walk asks for them ahead (:func:`prefetch`): the table slot of the
@@ -218,7 +221,7 @@ def _confirm(words, row, allowed, first_band, end_band):  # pragma: no cover - c
                 table_keys[slot] = words[doc, band]
                 table_heads[slot] = doc
                 continue
-            if confirmed[doc] or row[doc] == row[head] or rejected_by[doc] == head:
+            if doc < first_doc or confirmed[doc] or row[doc] == row[head] or rejected_by[doc] == head:
                 continue
             differ = 0
             for k in range(BANDS):  # 8 values per uint64: count the bytes that differ
@@ -237,7 +240,7 @@ def _confirm(words, row, allowed, first_band, end_band):  # pragma: no cover - c
     return confirmed
 
 
-def _confirmed(sig: np.ndarray, row: np.ndarray) -> np.ndarray:
+def _confirmed(sig: np.ndarray, row: np.ndarray, first_doc: int = 0) -> np.ndarray:
     """Indices of documents confirmed as near-duplicates of an earlier document of another sample."""
     words = np.ascontiguousarray(sig).view(np.uint64)  # (n, BANDS): band b is words[:, b]
     # the share of equal values is at least THRESHOLD: an exact count, no float rounding
@@ -245,9 +248,9 @@ def _confirmed(sig: np.ndarray, row: np.ndarray) -> np.ndarray:
     row = np.asarray(row, np.int64)
     groups = _band_groups(len(words))
     if len(groups) == 1:
-        return np.flatnonzero(_confirm(words, row, BINS - enough, 0, BANDS))
+        return np.flatnonzero(_confirm(words, row, BINS - enough, 0, BANDS, first_doc))
     with ThreadPoolExecutor(len(groups)) as pool:  # the compiled walk releases the GIL
-        parts = list(pool.map(lambda group: _confirm(words, row, BINS - enough, *group), groups))
+        parts = list(pool.map(lambda group: _confirm(words, row, BINS - enough, *group, first_doc), groups))
     return np.flatnonzero(np.logical_or.reduce(parts))
 
 

@@ -19,7 +19,8 @@ from svit_data.pool_signatures import (
     load_signatures,
     pool_signatures,
 )
-from svit_data.quality.near_duplicates import MIN_WORDS
+from svit_data.quality.minhash import BINS
+from svit_data.quality.near_duplicates import MIN_WORDS, confirmed_rows
 from svit_data.sources import SourceSpec, open_source, open_sources
 
 
@@ -80,6 +81,7 @@ def test_mixed_near_duplicates_from_stored_signatures_equal_a_recomputed_pass(tm
     pools = pools_of(specs)
     recomputed = near_duplicates_of(merged.files)
     assert mixed_near_duplicates(pools).tolist() == recomputed.tolist()
+    assert len(svit.near_duplicates) > 0  # the first pool's own rows come from its ingest
     first_inst = svit.num_rows
     assert {first_inst + n for n in range(8)} <= set(recomputed.tolist())  # the copies are found
     assert np.array_equal(merged.near_duplicates, np.union1d(recomputed, merged.near_duplicates))
@@ -136,3 +138,16 @@ def test_a_damaged_signature_file_is_computed_again_and_stored(tmp_path: Path, h
     merged_files = [*svit.files, *inst.files]
     damage(inst.root, how)
     assert mixed_near_duplicates(pools_of(specs)).tolist() == near_duplicates_of(merged_files).tolist()
+
+
+def test_a_walk_from_a_later_document_finds_the_same_later_rows():
+    rng = np.random.default_rng(4)
+    base = rng.integers(0, 256, (60, BINS), dtype=np.uint8)
+    sig = np.concatenate([base, base[:30], base[10:40]])  # exact copies, some within the first part
+    sig[70:75, :10] = 7  # copies with a tenth of their values changed (Jaccard estimate above 0.9)
+    row = np.concatenate([np.arange(60), 60 + np.arange(30) // 2, 80 + np.arange(30)])
+    whole = confirmed_rows([(sig, row)])
+    for first_doc in (0, 45, 60, 90, 120):
+        later = confirmed_rows([(sig, row)], first_doc)
+        assert later.tolist() == whole[np.isin(whole, row[first_doc:])].tolist(), first_doc
+    assert len(whole) > 30
