@@ -8,19 +8,25 @@ Visual Genome id (GQA's images are Visual Genome's), and any other name keys by 
 (not its base name alone: ScienceQA names every image ``image.png`` in its own folder).
 With Visual Genome's ``image_data.json`` (its ``coco_id``), a COCO id of a VG image becomes that VG id, so
 SVIT's images (VG ids, part of them COCO images) and LLaVA-Instruct's (COCO train2017 names) meet. Two
-sources share an image when a key is in both.
+sources share an image when a key is in both. The counts are cached per pool fingerprint and set of COCO
+links (``pools/<fingerprint>-overlap-<links hash>.json``): a warm build does not read every image name.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import defaultdict
 from itertools import combinations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from svit_data import paths
+from svit_data.atomic import write_text
 from svit_data.decontam import image_of_file
 from svit_data.pool import Pool
 
@@ -75,11 +81,19 @@ def image_overlap(
     if len(pool.source_counts) < 2:
         return None
     coco_to_vg = coco_to_vg or {}
-    keys = source_images(pool, coco_to_vg)
-    names = [n for n in pool.source_counts if n in keys]
-    return {
-        "image_data": Path(image_data).name if image_data is not None else None,
-        "coco_links": len(coco_to_vg),
-        "images": {n: len(keys[n]) for n in names},
-        "shared": [[a, b, len(keys[a] & keys[b])] for a, b in combinations(names, 2)],
-    }
+    links = np.array(sorted(coco_to_vg.items()), np.int64).tobytes()
+    digest = hashlib.sha1(links, usedforsecurity=False).hexdigest()[:12]
+    cached = paths.cache_dir() / "pools" / f"{pool.fingerprint}-overlap-{digest}.json"
+    if cached.is_file():
+        counts = json.loads(cached.read_text())
+    else:
+        keys = source_images(pool, coco_to_vg)
+        names = [n for n in pool.source_counts if n in keys]
+        counts = {
+            "images": {n: len(keys[n]) for n in names},
+            "shared": [[a, b, len(keys[a] & keys[b])] for a, b in combinations(names, 2)],
+        }
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        write_text(cached, json.dumps(counts))
+    image_data = Path(image_data).name if image_data is not None else None
+    return {"image_data": image_data, "coco_links": len(coco_to_vg), **counts}

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pyarrow.compute as pc
+import pytest
 
 from svit_data.cli import main
 from svit_data.folder import read_state
@@ -73,6 +74,12 @@ def test_shared_images_per_pair_of_sources(tmp_path, svit_cache):
     assert overlap["images"] == {"svit": sample_images, "inst": 6, "other": 3}
     assert overlap["shared"] == [["svit", "inst", 4], ["svit", "other", 0], ["inst", "other", 2]]
     assert image_overlap(pool)["shared"][0] == ["svit", "inst", 2]  # without links: the VG/GQA names only
+    import svit_data.image_overlap as module
+
+    with pytest.MonkeyPatch.context() as patch:  # cached per pool and links: not read again
+        patch.setattr(module, "source_images", lambda *a: pytest.fail("image names read again"))
+        assert image_overlap(pool, {c: v for v, c in coco.items()}, image_data) == overlap
+        assert image_overlap(pool)["shared"][0] == ["svit", "inst", 2]
     assert image_overlap(open_sources(specs[:1], progress=False)) is None
 
     out = tmp_path / "svit"
