@@ -102,8 +102,13 @@ def check_ids(pool: Pool, ids: list[str]) -> None:
     array = np.asarray(ids, dtype=object)
     if len(array) > 1 and not all(a < b for a, b in zip(array[:-1], array[1:], strict=False)):
         raise ValueError("selection ids must be sorted and unique")
-    known = pc.is_in(pa.array(ids, pa.string()), value_set=pool.table(["id"])["id"])
-    missing = len(ids) - pc.sum(known).as_py() if ids else 0
+    if not ids:
+        return
+    # the pool's ids looked up among the (fewer) selected ones: a hash table of the selection, not of
+    # the pool; the distinct pool ids found are the selected ids the pool holds
+    pool_ids = pool.table(["id"])["id"]
+    found = pool_ids.filter(pc.is_in(pool_ids, value_set=pa.array(ids, pa.string())))
+    missing = len(ids) - pc.count_distinct(found).as_py()
     if missing:
         raise SvitError(f"{missing} selected ids are not in the pool")
 
