@@ -99,8 +99,10 @@ def _signatures_at(values: pa.Array, picks: np.ndarray, simple: np.ndarray) -> n
         out[easy] = _ascii_signatures(data, offsets, picks[easy], WHITESPACE, CRC, _P1, _P2, _GOLD)
     if not easy.all():
         texts = values.take(pa.array(picks[~easy]))
-        split = pc.utf8_split_whitespace(pc.utf8_lower(texts))
-        words = crcs(split.flatten())
+        # split, then lowercase the words (the same words: no character's lowercase is whitespace);
+        # pyarrow 26's split of utf8_lower's output sometimes loses the last text's trailing empty word
+        split = pc.utf8_split_whitespace(texts)
+        words = crcs(pc.utf8_lower(split.flatten()))
         starts = split.offsets.to_numpy().astype(np.int64) - split.offsets[0].as_py()
         out[~easy] = _signatures(words, starts, _P1, _P2, _GOLD)
     return out
