@@ -42,7 +42,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from svit_data.recipes import shuffle_kernel
-from svit_data.recipes.candidates import Candidates, Ranked, random_order
+from svit_data.recipes.candidates import Candidates, Ranked, best, random_order
 from svit_data.recipes.greedy_kernel import add_counts, by_gain, mentioned, round_top, row_sums
 from svit_data.recipes.strata import split_order
 
@@ -174,25 +174,6 @@ def greedy_ranked(
     return Ranked(split_order(picks, stratum, len(quotas)), split_order(rest, stratum, len(quotas)), gain)
 
 
-def _top(members: np.ndarray, gain: np.ndarray, k: int) -> np.ndarray:
-    """The ``k`` of ``members`` (in seeded order) of highest gain, by gain descending, ties in that order.
-
-    O(len(members)) by a partition around the k-th largest gain, then a sort of the k taken.
-    """
-    if k <= 0:
-        return members[:0]
-    values = gain[members]
-    if k < len(members):
-        threshold = np.partition(values, len(values) - k)[len(values) - k]
-        above = np.flatnonzero(values > threshold)
-        level = np.flatnonzero(values == threshold)[: k - len(above)]
-        keep = np.sort(np.concatenate([above, level]))
-    else:
-        keep = np.arange(len(members))
-    keep = keep[np.argsort(-values[keep], kind="stable")]
-    return members[keep]
-
-
 def _seeded_ranks(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """The seeded order of ``n`` candidates (ties in gain go by it) and each candidate's rank in it."""
     permutation = random_order(n, seed)
@@ -246,7 +227,7 @@ def _numpy_rounds(
         for t in np.flatnonzero(left):
             members[t] = members[t][~picked[members[t]]]
             take = min(-(-int(left[t]) // (rounds - r)), len(members[t]))
-            batch.append(_top(members[t], gain, take))
+            batch.append(best(members[t], gain, take))  # ties in seeded order
             left[t] -= take
         batch = np.concatenate(batch)
         picked[batch] = True
