@@ -302,9 +302,14 @@ def load(folder: Path) -> MatchedPool:
         # 250 MB into fresh memory (0.1-0.4 s of a warm build at 3.0M); writes stay private to the process
         data, indices, indptr = (np.load(folder / f"matrix-{part}.npy", mmap_mode="c") for part in CSR_PARTS)
         matrix = sp.csr_matrix((data, indices, indptr), shape=tuple(meta["shape"]), copy=False)
+        columns = columns.result()
+        if len(columns["ids"]) != matrix.shape[0] or int(indptr[-1]) != len(indices):
+            raise ValueError(
+                f"{len(columns['ids'])} ids and {int(indptr[-1])} entries for a {matrix.shape} matrix"
+            )
         return MatchedPool(
             matrix=matrix,
-            **columns.result(),
+            **columns,
             concepts=meta["concepts"],
             weights=np.asarray(meta["weights"], np.float64),
             key=meta["key"],
@@ -315,8 +320,14 @@ def match_pool(pool: Pool, vocabulary: Vocabulary, *, progress: bool = True) -> 
     """The pool's matrix for ``vocabulary``: from the cache, or computed once and cached."""
     folder = cache_path(pool, vocabulary)
     if (folder / "meta.json").is_file():
-        log.info("concept matrix from cache %s", folder)
-        return load(folder)
+        try:
+            cached = load(folder)
+        except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as error:
+            # written atomically, so only damage from outside (a disk error, a hand edit): computed again
+            log.warning("the concept matrix cached in %s is unreadable (%s): matching again", folder, error)
+        else:
+            log.info("concept matrix from cache %s", folder)
+            return cached
     if pool.parts:  # a mixed pool: its sources' matrices (each cached by its own pool) one above the other
         matched = stacked([match_pool(part, vocabulary, progress=progress) for part in pool.parts])
         matched.key = cache_key(pool, vocabulary)

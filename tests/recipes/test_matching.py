@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -111,3 +113,40 @@ def test_the_cached_matrix_round_trips_exactly(pool, tmp_path):
     assert isinstance(back, sp.csr_matrix) and back.dtype == np.uint8 and back.shape == matched.matrix.shape
     for part in ("data", "indices", "indptr"):
         assert np.array_equal(getattr(back, part), getattr(matched.matrix, part)), part
+
+
+@pytest.mark.parametrize("damage", ["cut-indices", "bad-meta", "short-columns", "no-data"])
+def test_a_damaged_matrix_cache_is_computed_again_and_replaced(pool, damage, caplog, monkeypatch):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    expected = matching.compute_matrix(pool, load_vocabulary(), progress=False)
+    match_pool(pool, load_vocabulary(), progress=False)  # cached
+    folder = matching.cache_path(pool, load_vocabulary())
+
+    def replace(name: str, content: bytes) -> None:
+        # a new file renamed over the old one: an earlier load maps the old file, which must not change
+        (folder / f"{name}.new").write_bytes(content)
+        os.replace(folder / f"{name}.new", folder / name)
+
+    if damage == "cut-indices":
+        replace("matrix-indices.npy", (folder / "matrix-indices.npy").read_bytes()[:-100])
+    elif damage == "bad-meta":
+        replace("meta.json", b'{"concepts": [')
+    elif damage == "short-columns":
+        columns = pq.read_table(folder / "columns.parquet")
+        pq.write_table(columns.slice(0, columns.num_rows - 1), folder / "short.parquet")
+        os.replace(folder / "short.parquet", folder / "columns.parquet")
+    else:
+        (folder / "matrix-data.npy").unlink()
+    with caplog.at_level("WARNING", logger=matching.__name__):
+        again = match_pool(pool, load_vocabulary(), progress=False)
+    assert "unreadable" in caplog.text and str(folder) in caplog.text
+    assert (again.matrix != expected.matrix).nnz == 0 and again.ids.equals(expected.ids)
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the matrix was computed again")
+
+    monkeypatch.setattr(matching, "compute_matrix", fail)  # the replaced cache reads whole
+    back = match_pool(pool, load_vocabulary(), progress=False)
+    assert (back.matrix != expected.matrix).nnz == 0 and isinstance(back.ids, pa.Array)
