@@ -359,18 +359,17 @@ def build_recipe(
         )
     elif size_rule not in ("recipe default", "every candidate"):  # say the size this build really has
         description = f"{description} This build: {len(selection.ids):,} samples ({size_rule})."
-    check_ids(pool, selection.ids)  # the selection contract: sorted, unique, every id in the pool
+    rows = check_ids(pool, selection.ids)  # the selection contract: sorted, unique, every id in the pool
     everything = (
         spec.method == ALL
         and exclude_images is None
         and not (selection.recipe.diagnostics.quality or {}).get("excluded")
     )
-    ids = None if everything else selection.ids
     return ConfigRows(
         name=config,
         description=description,
         features=FEATURES,
-        splits={TRAIN: select_rows(pool, ids=ids, split=TRAIN)},
+        splits={TRAIN: select_rows(pool, rows=None if everything else rows, split=TRAIN)},
         kind=RECIPE,
         pool_fingerprint=pool.fingerprint,
         task_mix=selection.recipe.diagnostics.task_mix,

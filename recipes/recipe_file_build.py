@@ -168,7 +168,7 @@ def build_recipe_file(
             f"Rebuilt from the id list {Path(ids_file).name} ({len(ids):,} ids). " + state.objective
         )
     state.recipe_file = RECIPE_FILE_NAME
-    check_ids(pool, ids)
+    rows = check_ids(pool, ids)
     write_manifest(config, state.manifest, ids)
     description = recipe.description or f"Mixed selection from the recipe file {recipe.path.name}."
     if recipe.llava_mix is not None and parts is not None:
@@ -192,7 +192,7 @@ def build_recipe_file(
         name=config,
         description=description,
         features=FEATURES,
-        splits={TRAIN: select_rows(pool, ids=ids, split=TRAIN)},
+        splits={TRAIN: select_rows(pool, rows=rows, split=TRAIN)},
         kind=RECIPE,
         pool_fingerprint=pool.fingerprint,
         task_mix=diagnostics.task_mix,

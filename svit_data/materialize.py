@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -60,16 +62,19 @@ def select_rows(
     *,
     tasks: Iterable[str] | None = None,
     ids: Iterable[str] | None = None,
+    rows: np.ndarray | None = None,
     split: str | None = None,
     batch_size: int = 8_192,
 ) -> Iterator[pa.Table]:
-    """Pool rows in pool order, restricted to ``tasks``, ``ids`` and ``split``, with images embedded.
+    """Pool rows in pool order, restricted to ``tasks``, ``ids``, ``rows`` (a mask over the pool's rows,
+    as :func:`check_ids` returns it) and ``split``, with images embedded.
 
-    The wanted rows are found once, as positions in the pool (one pass over its ``id``, ``task`` and
-    ``image_id`` columns); each batch then ``take``s its sorted positions, and a row group with none
-    is never decoded."""
-    columns = pool.table(["id", "task", "image_id"])
-    keep = np.ones(columns.num_rows, bool)
+    The wanted rows are found once, as positions in the pool (one pass over the ``id``, ``task`` and
+    ``image_id`` columns the filters need); each batch then ``take``s its sorted positions, and a row
+    group with none is never decoded."""
+    needed = [name for name, used in (("id", ids), ("task", tasks), ("image_id", split)) if used is not None]
+    columns = pool.table(needed or ["task"])
+    keep = np.ones(columns.num_rows, bool) if rows is None else rows.copy()
     if tasks is not None:
         task_set = pa.array(sorted(set(tasks)), pa.string())
         keep &= pc.is_in(columns["task"], value_set=task_set).to_numpy(zero_copy_only=False)
@@ -80,37 +85,67 @@ def select_rows(
         test = _test_mask(columns).to_numpy(zero_copy_only=False)
         keep &= test if split == TEST else ~test
     del columns
+    wanted_groups = []  # (file, its metadata, row group, first pool row, wanted rows in the group)
     start = 0
     for file in pool.files:
-        parquet = pq.ParquetFile(file)
-        for group in range(parquet.num_row_groups):
-            rows = parquet.metadata.row_group(group).num_rows
+        metadata = pq.ParquetFile(file).metadata
+        for group in range(metadata.num_row_groups):
+            rows = metadata.row_group(group).num_rows
             wanted = np.flatnonzero(keep[start : start + rows])
-            first, start = start, start + rows
-            if not len(wanted):
-                continue
-            # configs carry the sample columns (flags included, with the pool-wide near-duplicate
-            # flags that iter_batches adds), not the pool's signals
-            table = pool.add_pool_flags(parquet.read_row_group(group, columns=list(FEATURES)), first)
-            for first in range(0, len(wanted), batch_size):
-                part = table.take(pa.array(wanted[first : first + batch_size]))
-                yield embed_images(part, pool.images_root)
+            if len(wanted):
+                wanted_groups.append((file, metadata, group, start, wanted))
+            start += rows
+    for table, wanted in _read_ahead(pool, wanted_groups):
+        for first in range(0, len(wanted), batch_size):
+            part = table.take(pa.array(wanted[first : first + batch_size]))
+            yield embed_images(part, pool.images_root)
 
 
-def check_ids(pool: Pool, ids: list[str]) -> None:
-    """Raise if ``ids`` is not sorted and unique or names samples missing from the pool."""
+READ_AHEAD = 2  # row groups decoded at once, on threads (decoding holds no GIL; a group is ~50K rows)
+
+
+def _read_group(pool: Pool, file: Path, metadata: pq.FileMetaData, group: int, first: int) -> pa.Table:
+    # configs carry the sample columns (flags included, with the pool-wide near-duplicate flags that
+    # iter_batches adds), not the pool's signals
+    table = pq.ParquetFile(file, metadata=metadata).read_row_group(group, columns=list(FEATURES))
+    return pool.add_pool_flags(table, first)
+
+
+def _read_ahead(pool: Pool, groups: list) -> Iterator[tuple[pa.Table, np.ndarray]]:
+    """The row groups ``groups`` decoded in order, up to :data:`READ_AHEAD` of them at once: one
+    group's text column is most of its decoding, so groups side by side keep both cores busy."""
+    if len(groups) <= 1 or READ_AHEAD <= 1:
+        for file, metadata, group, first, wanted in groups:
+            yield _read_group(pool, file, metadata, group, first), wanted
+        return
+    with ThreadPoolExecutor(READ_AHEAD) as executor:
+        pending: deque = deque()
+        for file, metadata, group, first, wanted in groups:
+            pending.append((executor.submit(_read_group, pool, file, metadata, group, first), wanted))
+            if len(pending) > READ_AHEAD:
+                future, rows = pending.popleft()
+                yield future.result(), rows
+        while pending:
+            future, rows = pending.popleft()
+            yield future.result(), rows
+
+
+def check_ids(pool: Pool, ids: list[str]) -> np.ndarray:
+    """Raise if ``ids`` is not sorted and unique or names samples missing from the pool; else the mask of
+    the pool rows they name (for :func:`select_rows`' ``rows``: the pool's ids are read once)."""
     array = np.asarray(ids, dtype=object)
     if len(array) > 1 and not all(a < b for a, b in zip(array[:-1], array[1:], strict=False)):
         raise ValueError("selection ids must be sorted and unique")
+    pool_ids = pool.table(["id"])["id"]
     if not ids:
-        return
+        return np.zeros(len(pool_ids), bool)
     # the pool's ids looked up among the (fewer) selected ones: a hash table of the selection, not of
     # the pool; the distinct pool ids found are the selected ids the pool holds
-    pool_ids = pool.table(["id"])["id"]
-    found = pool_ids.filter(pc.is_in(pool_ids, value_set=pa.array(ids, pa.string())))
-    missing = len(ids) - pc.count_distinct(found).as_py()
+    mask = pc.is_in(pool_ids, value_set=pa.array(ids, pa.string()))
+    missing = len(ids) - pc.count_distinct(pool_ids.filter(mask)).as_py()
     if missing:
         raise SvitError(f"{missing} selected ids are not in the pool")
+    return mask.to_numpy(zero_copy_only=False)
 
 
 SPLITS_OF_POOL = (TRAIN, TEST)

@@ -7,6 +7,7 @@ import pickle
 import shutil
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -248,6 +249,19 @@ def test_select_rows_filters_task_ids_and_split_and_embeds_images(sample_pool):
         check_ids(sample_pool, sorted([*wanted, "referring_qa/0/0"]))
     with pytest.raises(ValueError, match="sorted"):
         check_ids(sample_pool, list(reversed(wanted)))
+
+
+def test_select_rows_reads_row_groups_ahead_in_pool_order(sample_pool, monkeypatch):
+    import svit_data.materialize as materialize
+
+    wanted = sample_pool.table(["id"])["id"].to_pylist()[::7]
+    monkeypatch.setattr(materialize, "READ_AHEAD", 1)
+    one = pa.concat_tables(select_rows(sample_pool, ids=sorted(wanted), batch_size=50))
+    monkeypatch.setattr(materialize, "READ_AHEAD", 3)
+    tables = list(select_rows(sample_pool, ids=sorted(wanted), batch_size=50))
+    assert len(tables) > 3 and one.num_rows == len(wanted)
+    assert pa.concat_tables(tables).equals(one)
+    assert pa.concat_tables(tables)["id"].to_pylist() == wanted  # pool order, every group in turn
 
 
 def split_sample(tmp_path: Path, monkeypatch) -> Path:
