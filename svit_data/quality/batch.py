@@ -8,11 +8,12 @@ the check it stands for, and tests run both paths on the same records):
 
 - its turns alternate user, gpt (:func:`~svit_data.quality.samples.alternates`) and its conversation's QA
   count is near the quota (:func:`~svit_data.quality.samples.check_quota`, called once per count);
-- every answer holds a printable ASCII character (so it is not blank), and no QA pair holds a hint word
-  of :func:`~svit_data.quality.text.text_checks_may_find` (matched ignoring case; the two characters that
-  ``str.lower`` turns into ASCII, ``İ`` and the Kelvin sign, count as hints) unless the pair is plain
-  ASCII (no control character other than tab and newlines, where RE2 and ``re`` read the patterns the
-  same way) and the text checks' own patterns, run by RE2 as the checks run them, find nothing;
+- every answer holds an ASCII character from ``!`` to DEL (one ``str.strip`` keeps, so it is not blank),
+  and no QA pair holds a hint word of :func:`~svit_data.quality.text.text_checks_may_find` (matched
+  ignoring ASCII case by the turn scan; the two characters that ``str.lower`` turns into ASCII, ``İ`` and
+  the Kelvin sign, count as hints) unless the pair is plain ASCII (no control character other than tab
+  and newlines, where RE2 and ``re`` read the patterns the same way) and the text checks' own patterns,
+  run by RE2 as the checks run them, find nothing;
 - outside referring QA, no turn holds ``[`` (the box checks look for nothing else there; a caller that
   drops ``leaked_coordinates``, their only finding there, skips this condition);
 - in referring QA, every turn either has no ``[`` and as many ``<st>`` as ``<ed>``, or is *canonical*
@@ -38,14 +39,7 @@ from svit_data.quality.boxscan import marked_answer_words, ordered_boxes
 from svit_data.quality.referring import count_boxes
 from svit_data.quality.samples import check_quota, check_sample, normalize
 from svit_data.quality.signals import BOXES, answer_words
-from svit_data.quality.text import (
-    BOX_WORDS,
-    ERROR_HINTS,
-    ERROR_REPLY,
-    MARKED,
-    SOURCE_HINTS,
-    SOURCE_MENTION,
-)
+from svit_data.quality.text import BOX_WORDS, ERROR_REPLY, MARKED, SOURCE_MENTION
 from svit_data.quality.textpairs import repeated_pairs, same_normalized
 from svit_data.quality.textscan import (
     TurnScan,
@@ -55,16 +49,6 @@ from svit_data.quality.textscan import (
 )
 from svit_data.tasks import GPT, REFERRING_QA, USER
 
-# the hints, ignoring case, and the two characters that str.lower() turns into ASCII (case-sensitive:
-# ignoring case, RE2 would fold the Kelvin sign into every "k")
-_HINT_RE = (
-    "(?i:"
-    + "|".join(
-        "".join(c if c.isalnum() or c in " '" else "\\" + c for c in hint)
-        for hint in ERROR_HINTS + SOURCE_HINTS
-    )
-    + ")|\u0130|\u212a"
-)
 _VALUE = r"(?:0(?:\.[0-9]*)?|1(?:\.0*)?|\.[0-9]+)"
 _BOX = rf"\[\s*{_VALUE}\s*,\s*{_VALUE}\s*,\s*{_VALUE}\s*,\s*{_VALUE}\s*\]"
 CANONICAL = rf"^(?:[^<\[]|<st>[^<\[]*<ed>(?:\s*{_BOX}(?:\s*,\s*{_BOX})*)?)*$"
@@ -134,7 +118,7 @@ def _candidates(
     candidate |= _any_per_sample(~boxes_clean, sample, n)
     # text checks: only QA pairs with a hint word can be flagged; those in plain ASCII are tried with
     # the checks' own patterns (RE2 reads them as re does there), the others go to check_sample
-    hinted = _np(pc.match_substring_regex(values, _HINT_RE))
+    hinted = turns.hinted
     answer = np.flatnonzero(~candidate[sample] & gpt & (position % 2 == 1) & (hinted | np.roll(hinted, 1)))
     if len(answer):
         question, text = values.take(pa.array(answer - 1)), values.take(pa.array(answer))

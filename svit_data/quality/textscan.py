@@ -15,10 +15,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from svit_data.quality import swar
+from svit_data.quality.text import ERROR_HINTS, SOURCE_HINTS
+
 WHITESPACE = np.zeros(256, np.bool_)
 WHITESPACE[[*range(9, 14), *range(28, 33)]] = True
-_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
-_FNV_PRIME = np.uint64(0x100000001B3)
 
 
 def _crc_table() -> np.ndarray:
@@ -65,36 +66,10 @@ def word_counts(values: pa.Array) -> np.ndarray:
     return _word_counts(data, offsets, WHITESPACE)
 
 
-@numba.njit(cache=True, nogil=True)
-def _normalized_hashes(data, offsets, whitespace, fnv_offset, fnv_prime):  # pragma: no cover - compiled
-    n = len(offsets) - 1
-    out = np.empty(n, np.uint64)
-    for i in range(n):
-        h = fnv_offset
-        inside = False
-        words = 0
-        for k in range(offsets[i], offsets[i + 1]):
-            byte = data[k]
-            if whitespace[byte]:
-                inside = False
-                continue
-            if not inside:
-                inside = True
-                if words:
-                    h = (h ^ np.uint64(32)) * fnv_prime
-                words += 1
-            if 65 <= byte <= 90:
-                byte += 32
-            h = (h ^ np.uint64(byte)) * fnv_prime
-        out[i] = h
-    return out
-
-
 def normalized_hashes(values: pa.Array) -> np.ndarray:
     """A 64-bit hash of ``" ".join(text.lower().split())`` per text, exact for ASCII texts (and for
-    texts that are already normalized, whatever their characters)."""
-    data, offsets = text_bytes(values)
-    return _normalized_hashes(data, offsets, WHITESPACE, _FNV_OFFSET, _FNV_PRIME)
+    texts that are already normalized, whatever their characters): equal normalized texts hash equal."""
+    return scan(values).hashes
 
 
 @numba.njit(cache=True, nogil=True)
@@ -130,8 +105,113 @@ def simple_ascii(values: pa.Array, ascii_: np.ndarray | None = None) -> np.ndarr
     return ascii_ & nonempty & ~WHITESPACE[first] & ~WHITESPACE[last]
 
 
+_SLOT_BITS = 10
+
+
+def _hint_table(hints: tuple[str, ...]) -> tuple[np.ndarray, np.uint64, np.uint64, np.ndarray, np.ndarray]:
+    """What :func:`_scan` looks hints up with: a table of 2**_SLOT_BITS slots holding, each in its own
+    slot (``word * multiplier mod 2**32 >> (32 - _SLOT_BITS)``), the little-endian words of each hint's
+    bytes 0-3 and of bytes 1-4 of the longer ones, shifted into the top half of a uint64; the multiplier;
+    bytes 0-2 of the one four-byte hint in bytes 5-7 of a uint64 (1, which no window matches, if none);
+    the hints as padded bytes and their lengths."""
+    if min(map(len, hints)) < 4 or any(hint != hint.lower() or not hint.isascii() for hint in hints):
+        raise ValueError("hint words must be lowercase ASCII of at least four characters")
+    if sum(len(hint) == 4 for hint in hints) > 1:
+        raise ValueError("at most one hint word may have four characters")
+    encoded = [hint.encode("ascii") for hint in hints]
+    words = {
+        int.from_bytes(text[at : at + 4], "little")
+        for text in encoded
+        for at in (0, 1)
+        if len(text) >= at + 4
+    }
+
+    def slot(word: int, multiplier: int) -> int:
+        return (word * multiplier) % 2**32 >> (32 - _SLOT_BITS)
+
+    for multiplier in range(0x9E3779B1, 0x9E3779B1 + 20000, 2):  # the first that gives distinct slots
+        if len({slot(word, multiplier) for word in words}) == len(words):
+            break
+    else:  # pragma: no cover - a few dozen words in 1,024 slots
+        raise RuntimeError("no multiplier separates the hint words")
+    table = np.zeros(1 << _SLOT_BITS, np.uint64)
+    for word in words:
+        table[slot(word, multiplier)] = word << 32
+    short = [int.from_bytes(text[:3], "little") << 40 for text in encoded if len(text) == 4]
+    padded = np.zeros((len(hints), max(map(len, hints))), np.uint8)
+    for row, text in enumerate(encoded):
+        padded[row, : len(text)] = np.frombuffer(text, np.uint8)
+    lengths = np.array(list(map(len, encoded)), np.int64)
+    return table, np.uint64(multiplier), np.uint64(short[0] if short else 1), padded, lengths
+
+
+HINT_TABLE = _hint_table(ERROR_HINTS + SOURCE_HINTS)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _lower(byte):  # pragma: no cover - compiled
+    return byte + 32 if 65 <= byte <= 90 else byte
+
+
 @numba.njit(cache=True, nogil=True)
-def _scan(data, offsets, whitespace, fnv_offset, fnv_prime):  # pragma: no cover - compiled
+def _hint_at(data, at, end, hints, lengths):  # pragma: no cover - compiled
+    """Whether a hint starts at ``data[at]`` (ignoring ASCII case)."""
+    for h in range(len(hints)):
+        if at + lengths[h] > end:
+            continue
+        same = True
+        for j in range(lengths[h]):
+            if _lower(data[at + j]) != hints[h, j]:
+                same = False
+                break
+        if same:
+            return True
+    return False
+
+
+@numba.njit(cache=True, nogil=True)
+def _wide_hint(data, begin, end):  # pragma: no cover - compiled
+    """Whether the text holds U+0130 or U+212A (UTF-8 C4 B0, E2 84 AA): ``str.lower`` turns them into ASCII."""
+    for k in range(begin, end - 1):
+        if data[k] == 0xC4 and data[k + 1] == 0xB0:
+            return True
+        if data[k] == 0xE2 and k + 2 < end and data[k + 1] == 0x84 and data[k + 2] == 0xAA:
+            return True
+    return False
+
+
+@numba.njit(cache=True, nogil=True)
+def _normalized(data, begin, end, whitespace):  # pragma: no cover - compiled
+    """(words, hash of the normalized text: words lowercased, joined by one space), byte by byte: what
+    :func:`_scan` reads eight bytes at a time where the text is its own normalized form but for case."""
+    state, word, fill, length, inside, count = np.uint64(0), np.uint64(0), 0, 0, False, 0
+    for k in range(begin, end):
+        byte = data[k]
+        if whitespace[byte]:
+            inside = False
+            continue
+        emit = 1
+        if not inside:
+            inside = True
+            if count:  # the space before the word
+                word |= np.uint64(32) << np.uint64(8 * fill)
+                fill += 1
+                if fill == 8:
+                    state, word, fill = swar.mix(state, word), np.uint64(0), 0
+                emit += 1
+            count += 1
+        word |= np.uint64(_lower(byte)) << np.uint64(8 * fill)
+        fill += 1
+        if fill == 8:
+            state, word, fill = swar.mix(state, word), np.uint64(0), 0
+        length += emit
+    if fill:
+        state = swar.mix(state, word)
+    return count, swar.finish(state, length)
+
+
+@numba.njit(cache=True, nogil=True)
+def _scan(data, offsets, whitespace, grams, multiplier, short, hints, lengths):  # pragma: no cover - compiled
     n = len(offsets) - 1
     ascii_ = np.ones(n, np.bool_)
     printable = np.zeros(n, np.bool_)
@@ -140,38 +220,64 @@ def _scan(data, offsets, whitespace, fnv_offset, fnv_prime):  # pragma: no cover
     ends = np.zeros(n, np.int64)
     words = np.zeros(n, np.int64)
     hashes = np.empty(n, np.uint64)
+    hinted = np.zeros(n, np.bool_)
+    top, slot = np.uint64(0xFFFFFFFF00000000), np.uint64(64 - _SLOT_BITS)
+    tail = np.uint64(0xFFFFFF0000000000)  # bytes 1-3 of a window
     for i in range(n):
-        h = fnv_offset
-        inside = False
-        count = 0
-        end = offsets[i + 1]
-        for k in range(offsets[i], end):
-            byte = data[k]
-            if byte >= 128:
-                ascii_[i] = False
-            elif 33 <= byte <= 126:
-                printable[i] = True
-                if byte == 91:  # [
-                    brackets[i] += 1
-                elif byte == 60 and k + 3 < end and data[k + 3] == 62:  # <..>
-                    if data[k + 1] == 115 and data[k + 2] == 116:  # st
-                        starts[i] += 1
-                    elif data[k + 1] == 101 and data[k + 2] == 100:  # ed
-                        ends[i] += 1
-            if whitespace[byte]:
-                inside = False
-                continue
-            if not inside:
-                inside = True
-                if count:
-                    h = (h ^ np.uint64(32)) * fnv_prime
-                count += 1
-            if 65 <= byte <= 90:
-                byte += 32
-            h = (h ^ np.uint64(byte)) * fnv_prime
-        words[i] = count
-        hashes[i] = h
-    return ascii_, printable, brackets, starts, ends, words, hashes
+        begin, end = offsets[i], offsets[i + 1]
+        high_any, shown, odd = np.uint64(0), np.uint64(0), np.uint64(0)
+        count, square, opened, closed = 0, 0, 0, 0
+        before = swar.HIGH  # the text's start counts as a space
+        previous, state = np.uint64(0), np.uint64(0)  # the last eight bytes lowercased; the hash
+        hint = False
+        k = begin
+        while k < end:
+            word, valid = swar.load_text(data, k, end)
+            high, low7 = word & swar.HIGH, word & swar.LOW7
+            above = swar.at_least(low7, 33)
+            space = ~(high | above) & valid  # bytes 0-32 (other than space and ASCII whitespace: odd)
+            after = (space << np.uint64(8)) | (before >> np.uint64(56))
+            count += swar.lanes(valid & ~space & after)
+            odd |= (space & ~swar.at_least(low7, 32)) | (space & after)  # not its own normalized form
+            before = space
+            high_any |= high
+            shown |= above & ~high
+            square += swar.lanes(swar.equal(word, 91))  # [
+            less = swar.equal(word, 60)  # <
+            if less:
+                for j in range(8):
+                    at = k + j
+                    if less >> np.uint64(8 * j + 7) & np.uint64(1) and at + 3 < end and data[at + 3] == 62:
+                        if data[at + 1] == 115 and data[at + 2] == 116:  # <st>
+                            opened += 1
+                        elif data[at + 1] == 101 and data[at + 2] == 100:  # <ed>
+                            closed += 1
+            lower = word | ((~high & swar.at_least(low7, 65) & ~swar.at_least(low7, 91)) >> np.uint64(2))
+            state = swar.mix(state, lower)
+            # every other four-byte window starting at k - 3 to k + 4, each in the top half of a word; the
+            # table holds each hint's bytes 0-3 and 1-4, so a hint at either parity meets one of them,
+            # but for the four-letter hint "list" (its "lis" in bytes 1-3 of a window stands in)
+            wide = (previous >> np.uint64(40)) | (lower << np.uint64(24))  # bytes k - 3 to k + 4
+            found = False
+            for j in range(0, 8, 2):
+                window = (
+                    (wide << np.uint64(32 - 8 * j)) & top if j < 3 else (lower << np.uint64(56 - 8 * j)) & top
+                )
+                found |= (grams[(window * multiplier) >> slot] == window) | ((window & tail) == short)
+            if found and not hint:
+                for at in range(max(k - 4, begin), min(k + 5, end)):
+                    hint = hint or _hint_at(data, at, end, hints, lengths)
+            previous = lower
+            k += 8
+        if odd or (end > begin and data[end - 1] == 32):
+            count, hashes[i] = _normalized(data, begin, end, whitespace)
+        else:
+            hashes[i] = swar.finish(state, end - begin)
+        if high_any and not hint:
+            hint = _wide_hint(data, begin, end)
+        ascii_[i], printable[i], hinted[i] = high_any == 0, shown != 0, hint
+        words[i], brackets[i], starts[i], ends[i] = count, square, opened, closed
+    return ascii_, printable, brackets, starts, ends, words, hashes, hinted
 
 
 @dataclass
@@ -187,6 +293,7 @@ class TurnScan:
     ends: np.ndarray
     words: np.ndarray
     hashes: np.ndarray
+    hinted: np.ndarray
 
     def patch(self, at: np.ndarray, other: TurnScan) -> None:
         """Replace the entries at ``at`` by ``other``'s (texts that changed)."""
@@ -196,4 +303,4 @@ class TurnScan:
 
 def scan(values: pa.Array) -> TurnScan:
     data, offsets = text_bytes(values)
-    return TurnScan(*_scan(data, offsets, WHITESPACE, _FNV_OFFSET, _FNV_PRIME))
+    return TurnScan(*_scan(data, offsets, WHITESPACE, *HINT_TABLE))
