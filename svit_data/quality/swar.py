@@ -51,16 +51,15 @@ def load8(typingctx, array, index):  # pragma: no cover - compiled
 def load_text(data, k, end):  # pragma: no cover - compiled
     """The bytes ``data[k:min(k + 8, end)]`` as a uint64 (zero above ``end``) and the mask of their lanes."""
     rest = end - k
-    if k + 8 <= len(data):
-        word = load8(data, k)
-    else:  # the last bytes of the buffer: no 8-byte load past its end
-        word = np.uint64(0)
-        for j in range(min(rest, 8)):
-            word |= np.uint64(data[k + j]) << np.uint64(8 * j)
-    if rest >= 8:
-        return word, HIGH
+    if rest >= 8:  # within the buffer too, as end is
+        return load8(data, k), HIGH
     keep = (np.uint64(1) << np.uint64(8 * rest)) - np.uint64(1)
-    return word & keep, HIGH & keep
+    if k + 8 <= len(data):
+        return load8(data, k) & keep, HIGH & keep
+    word = np.uint64(0)  # the last bytes of the buffer: no 8-byte load past its end
+    for j in range(rest):
+        word |= np.uint64(data[k + j]) << np.uint64(8 * j)
+    return word, HIGH & keep
 
 
 @numba.njit(inline="always")

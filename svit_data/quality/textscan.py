@@ -282,9 +282,12 @@ def _scan(data, offsets, whitespace, grams, multiplier, short, hints, lengths): 
 
 @dataclass
 class TurnScan:
-    """What one pass over each text finds: ASCII only, any printable ASCII character (``[!-~]``), the
-    counts of ``[``, ``<st>`` and ``<ed>``, whitespace words, and the hash of the normalized text
-    (exact for ASCII texts; see :func:`normalized_hashes`)."""
+    """What one pass over each text finds: ASCII only; any ASCII character from ``!`` to DEL (one that
+    ``str.strip`` keeps); the counts of ``[``, ``<st>`` and ``<ed>``; whitespace words; the hash of the
+    normalized text (exact for ASCII texts; see :func:`normalized_hashes`); and whether a hint word of
+    :data:`~svit_data.quality.text.ERROR_HINTS` or :data:`~svit_data.quality.text.SOURCE_HINTS` occurs
+    ignoring ASCII case, or ``İ`` or the Kelvin sign (the two characters ``str.lower`` turns into ASCII
+    letters): a superset of the texts where a hint occurs in ``text.lower()``."""
 
     ascii: np.ndarray
     printable: np.ndarray
@@ -302,5 +305,8 @@ class TurnScan:
 
 
 def scan(values: pa.Array) -> TurnScan:
+    """One pass over each text's bytes, eight at a time (:mod:`~svit_data.quality.swar`); texts that are
+    not their own normalized form but for case (tabs, newlines, control bytes, two spaces in a row, a
+    space at either end) have their words and hash read again byte by byte."""
     data, offsets = text_bytes(values)
     return TurnScan(*_scan(data, offsets, WHITESPACE, *HINT_TABLE))

@@ -116,6 +116,8 @@ QUESTIONS = [
     "Where is the \u212aite?",  # Kelvin sign: str.lower() turns it into "k"
     "How many <st>dogs<ed> [0.1, 0.1, 0.2, 0.2] are there?",
     "x < y?",
+    "Please\tprovide the picture?",  # a tab is not the hint's space
+    "What does the \u017fign say?",  # long s: RE2 ignoring case reads it as "s", str.lower() does not
     "",
 ]
 ANSWERS = [
@@ -139,6 +141,11 @@ ANSWERS = [
     "The café is open\u00a0today, très bien.",
     "The CAFÉ is open.",
     "the café is open.",
+    "\x7f",
+    "As An AI, I CaNnOt see it.",
+    "abcdefgSoRrY, a LIST of descr\u0130ptions.",
+    "A realistic scene, forgiven.",
+    "\tThe given list.\n",
     "A sign\x1cwith\x0bcontrol\fspaces.",
     "  Leading and trailing spaces.  ",
     "The bounding box is clear.",
