@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from svit_data.quality.base import Finding
-from svit_data.quality.boxscan import marked_answer_words, ordered_boxes
+from svit_data.quality.boxscan import canonical_texts, marked_answer_words, ordered_boxes
 from svit_data.quality.referring import count_boxes
 from svit_data.quality.samples import check_quota, check_sample, normalize
 from svit_data.quality.signals import BOXES, answer_words
@@ -94,7 +94,7 @@ def _box_clean(values: pa.Array, turns: TurnScan) -> np.ndarray:
     has = np.flatnonzero(turns.brackets > 0)
     if not len(has):
         return clean
-    ok = _np(pc.match_substring_regex(values.take(pa.array(has)), CANONICAL))
+    ok = canonical_texts(values, has)
     good = np.flatnonzero(ok)
     if len(good):  # boxes with nearly equal corners go to the exact check
         ok[good] = ordered_boxes(values, has[good], _MARGIN)
@@ -176,12 +176,11 @@ def _signals(
     turn_boxes = np.where(canonical_turns, turns.brackets, 0)
     at = np.flatnonzero((turns.starts > 0) & (turns.brackets > 0) & ~canonical_turns)
     if len(at):
-        texts = values.take(pa.array(at))
-        canonical = _np(pc.match_substring_regex(texts, CANONICAL))
+        canonical = canonical_texts(values, at)
         turn_boxes[at[canonical]] = turns.brackets[at[canonical]]
-        odd = np.flatnonzero(~canonical)
-        for i, text in zip(odd, texts.take(pa.array(odd)).to_pylist(), strict=True):
-            turn_boxes[at[i]] = count_boxes(text)
+        odd = at[~canonical]
+        for i, text in zip(odd, values.take(pa.array(odd, pa.int64())).to_pylist(), strict=True):
+            turn_boxes[i] = count_boxes(text)
     # answer words: the scan's count where str.split() splits only at ASCII whitespace
     words = turns.words.copy()
     edit = answers[(turns.brackets[answers] > 0) | (turns.starts[answers] > 0) | (turns.ends[answers] > 0)]

@@ -12,6 +12,110 @@ import pyarrow as pa
 from svit_data.quality.textscan import WHITESPACE, text_bytes
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _re2_space(byte):  # pragma: no cover - compiled
+    return byte == 32 or byte == 9 or byte == 10 or byte == 12 or byte == 13  # RE2's \s
+
+
+@numba.njit(cache=True, nogil=True)
+def _number(data, k, end):  # pragma: no cover - compiled
+    """The end of a box number ``0``, ``0.d*``, ``1``, ``1.0*`` or ``.d+`` at ``k``, or -1."""
+    if k >= end:
+        return -1
+    first = data[k]
+    if first == 48 or first == 49:  # 0 or 1, then an optional fraction (of zeros after 1)
+        k += 1
+        if k < end and data[k] == 46:
+            k += 1
+            while k < end and (48 <= data[k] <= 57 if first == 48 else data[k] == 48):
+                k += 1
+        return k
+    if first != 46:
+        return -1
+    k += 1
+    if k >= end or not 48 <= data[k] <= 57:
+        return -1
+    while k < end and 48 <= data[k] <= 57:
+        k += 1
+    return k
+
+
+@numba.njit(cache=True, nogil=True)
+def _box(data, k, end):  # pragma: no cover - compiled
+    """The end of a box ``[ n , n , n , n ]`` (RE2 spaces around each number) starting at ``k``, or -1."""
+    k += 1  # [
+    for c in range(4):
+        while k < end and _re2_space(data[k]):
+            k += 1
+        k = _number(data, k, end)
+        if k < 0:
+            return -1
+        while k < end and _re2_space(data[k]):
+            k += 1
+        if k >= end or data[k] != (93 if c == 3 else 44):  # ] after the last number, else ,
+            return -1
+        k += 1
+    return k
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _marker(data, k, end, second, third):  # pragma: no cover - compiled
+    return k + 3 < end and data[k + 1] == second and data[k + 2] == third and data[k + 3] == 62
+
+
+@numba.njit(cache=True, nogil=True)
+def _canonical(data, offsets, picks):  # pragma: no cover - compiled
+    out = np.zeros(len(picks), np.bool_)
+    for d in range(len(picks)):
+        k, end = offsets[picks[d]], offsets[picks[d] + 1]
+        ok = True
+        while ok and k < end:
+            byte = data[k]
+            if byte == 91:  # a [ outside a reference's boxes
+                ok = False
+            elif byte != 60:
+                k += 1
+            elif not _marker(data, k, end, 115, 116):  # a < that does not open <st>
+                ok = False
+            else:
+                k += 4
+                while k < end and data[k] != 60 and data[k] != 91:
+                    k += 1
+                if k >= end or not _marker(data, k, end, 101, 100):  # <ed>
+                    ok = False
+                    break
+                k += 4
+                first = True
+                while True:  # boxes: " [..]" after <ed>, then ", [..]" each
+                    j = k
+                    while j < end and _re2_space(data[j]):
+                        j += 1
+                    if not first:
+                        if j >= end or data[j] != 44:
+                            break
+                        j += 1
+                        while j < end and _re2_space(data[j]):
+                            j += 1
+                    if j >= end or data[j] != 91:
+                        break
+                    j = _box(data, j, end)
+                    if j < 0:  # a [ that opens no box: nothing else may take it
+                        ok = False
+                        break
+                    k, first = j, False
+        out[d] = ok
+    return out
+
+
+def canonical_texts(values: pa.Array, picks: np.ndarray) -> np.ndarray:
+    """Per pick: whether ``values[pick]`` matches :data:`svit_data.quality.batch.CANONICAL` (as RE2
+    reads it: ``\\s`` is tab, newline, form feed, carriage return or space). Every ``[`` must open a box
+    right after ``<ed>`` or after a box and a comma, and every ``<`` must open ``<st>`` or, after it,
+    ``<ed>``, so the text is read left to right without going back."""
+    data, offsets = text_bytes(values)
+    return _canonical(data, offsets, np.asarray(picks, np.int64))
+
+
 @numba.njit(cache=True, nogil=True)
 def _ordered_boxes(data, offsets, picks, margin):  # pragma: no cover - compiled
     out = np.ones(len(picks), np.bool_)

@@ -329,3 +329,44 @@ def test_marked_answer_words_agrees_with_the_rule():
     assert taken[canonical & np.array([t.isascii() and "\x0b" not in t for t in texts])].all()
     assert not taken[np.array(["[" in t or "<e<st>d>" in t for t in texts]) & ~canonical].any()
     assert (canonical & np.array(["[" in t for t in texts]) & taken).sum() > 300
+
+
+def test_canonical_pass_agrees_with_re2():
+    """The compiled reading of CANONICAL gives what RE2 gives (the rule as the batch path ran it), on
+    texts assembled from markers, boxes, RE2's and others' whitespace and numbers on every edge."""
+    from svit_data.quality.batch import CANONICAL
+    from svit_data.quality.boxscan import canonical_texts
+
+    pieces = [
+        "<st>",
+        "<ed>",
+        "cat",
+        " ",
+        "\t",
+        "\n",
+        "\x0b",
+        "\x0c",
+        "\r",
+        "[",
+        "]",
+        ",",
+        ", ",
+        "0",
+        "1",
+        ".",
+    ]
+    pieces += ["0.5", "1.0", "1.05", ".25", "00", "2", "<", "st>", "é", "\u2003", "[0.1, 0.2, 0.3, 0.4]"]
+    pieces += ["[0,0,1,1]", "[ .5 ,1. , 0., 1 ]", "[1., .0, 0.,1]"]
+    rng = random.Random(11)
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randrange(0, 14))) for _ in range(20000)]
+    for _ in range(5000):
+        boxes = ", ".join(rng.choice(pieces[-4:]) for _ in range(rng.randrange(1, 4)))
+        texts.append(
+            f"The <st>cat<ed>{rng.choice(['', ' ', chr(10), chr(11)])}{boxes}{rng.choice(['', '.', ' [', ','])}"
+        )
+    array = pa.array(texts)
+    want = pc.match_substring_regex(array, CANONICAL).to_numpy(zero_copy_only=False)
+    assert 0.2 < want.mean() < 0.8
+    assert canonical_texts(array, np.arange(len(texts))).tolist() == want.tolist()
+    picks = np.array([5, 3, 3, 20004])
+    assert canonical_texts(array.slice(1), picks).tolist() == want[picks + 1].tolist()
