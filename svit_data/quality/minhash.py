@@ -25,6 +25,15 @@ def _mix_one(x):  # pragma: no cover - compiled
     return x ^ (x >> np.uint64(31))
 
 
+@numba.njit(inline="always")
+def _top_byte(x):  # pragma: no cover - compiled
+    """The top 8 bits of :func:`_mix_one` (its last step does not change them)."""
+    x = x ^ (x >> np.uint64(30))
+    x = x * _M1
+    x = x ^ (x >> np.uint64(27))
+    return np.uint8((x * _M2) >> np.uint64(56))
+
+
 @numba.njit(cache=True, nogil=True)
 def _minhash(words, start, end, out, bins, p1, p2, gold):  # pragma: no cover - compiled
     """The signature of the document with word hashes ``words[start:end]``, written into ``out``;
@@ -44,9 +53,16 @@ def _minhash(words, start, end, out, bins, p1, p2, gold):  # pragma: no cover - 
         for b in range(BINS):
             out[b] = np.uint8(_mix_one(_EMPTY + np.uint64(3 * BINS - 1 - b) * gold) >> np.uint64(56))
         return
+    # right to left, without branches: each bin becomes its source value (its own, or the next non-empty
+    # bin's to the right, circularly) plus the distance times gold; then every bin is mixed (a loop that
+    # the compiler vectorizes)
     following = BINS + first  # the next non-empty bin of the bins after the last non-empty one
+    source = bins[first]
     for b in range(BINS - 1, -1, -1):
-        if bins[b] != _EMPTY:
-            following = b
-        source = bins[following - BINS] if following >= BINS else bins[following]
-        out[b] = np.uint8(_mix_one(source + np.uint64(following - b) * gold) >> np.uint64(56))
+        value = bins[b]
+        full = value != _EMPTY
+        following = b if full else following
+        source = value if full else source
+        bins[b] = source + np.uint64(following - b) * gold
+    for b in range(BINS):
+        out[b] = _top_byte(bins[b])

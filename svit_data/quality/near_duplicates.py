@@ -29,9 +29,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from svit_data.quality.asciiwords import SLICES, word_cache, word_hashes
 from svit_data.quality.minhash import _GOLD, _LOW_BITS, _P1, _P2, BANDS, BINS, THRESHOLD, _minhash, _mix_one
 from svit_data.quality.prefetch import prefetch
-from svit_data.quality.textscan import CRC, WHITESPACE, TurnScan, crcs, simple_ascii, text_bytes, word_counts
+from svit_data.quality.textscan import TurnScan, crcs, simple_ascii, text_bytes, word_counts
 from svit_data.tasks import GPT
 
 MIN_WORDS = 25
@@ -55,37 +56,20 @@ def _signatures(words, starts, p1, p2, gold):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _ascii_signatures(data, offsets, picks, whitespace, crc, p1, p2, gold):  # pragma: no cover - compiled
-    """Signatures of the ASCII texts ``picks``: lowercase, split at whitespace, zlib's CRC-32 per word,
-    MinHash, in one pass per text."""
+def _ascii_signatures(data, offsets, picks, tables, p1, p2, gold):  # pragma: no cover - compiled
+    """Signatures of the ASCII texts ``picks``: lowercase, split at whitespace, zlib's CRC-32 per word
+    (:func:`~svit_data.quality.asciiwords.word_hashes`, 8 bytes at a time), MinHash."""
     longest = 0
     for t in picks:
         longest = max(longest, offsets[t + 1] - offsets[t])
+    bits = np.empty(longest // 64 + 2, np.uint64)
     words = np.empty(longest // 2 + 2, np.uint64)
+    cache = word_cache()
     out = np.empty((len(picks), BINS), np.uint8)
     bins = np.empty(BINS, np.uint64)
     for d in range(len(picks)):
         t = picks[d]
-        count = 0
-        inside = False
-        value = np.uint32(0)
-        for k in range(offsets[t], offsets[t + 1]):
-            byte = data[k]
-            if whitespace[byte]:
-                if inside:
-                    words[count] = np.uint64(value ^ np.uint32(0xFFFFFFFF))
-                    count += 1
-                    inside = False
-                continue
-            if not inside:
-                inside = True
-                value = np.uint32(0xFFFFFFFF)
-            if 65 <= byte <= 90:
-                byte += 32
-            value = crc[(value ^ np.uint32(byte)) & np.uint32(0xFF)] ^ (value >> np.uint32(8))
-        if inside:
-            words[count] = np.uint64(value ^ np.uint32(0xFFFFFFFF))
-            count += 1
+        count = word_hashes(data, offsets[t], offsets[t + 1], bits, words, cache, tables)
         _minhash(words, 0, count, out[d], bins, p1, p2, gold)
     return out
 
@@ -96,7 +80,7 @@ def _signatures_at(values: pa.Array, picks: np.ndarray, simple: np.ndarray) -> n
     easy = simple[picks]
     if easy.any():
         data, offsets = text_bytes(values)
-        out[easy] = _ascii_signatures(data, offsets, picks[easy], WHITESPACE, CRC, _P1, _P2, _GOLD)
+        out[easy] = _ascii_signatures(data, offsets, picks[easy], SLICES, _P1, _P2, _GOLD)
     if not easy.all():
         texts = values.take(pa.array(picks[~easy]))
         # split, then lowercase the words (the same words: no character's lowercase is whitespace);
