@@ -60,9 +60,9 @@ def word_cache():  # pragma: no cover - compiled
 
 
 @numba.njit(inline="always")
-def _load(data, at):  # pragma: no cover - compiled
-    """8 bytes from ``at`` (zeros past the end of ``data``)."""
-    if at + 8 <= len(data):
+def _load(data, at, inside):  # pragma: no cover - compiled
+    """8 bytes from ``at`` (zeros past the end of ``data``); ``inside``: the caller knows they are in it."""
+    if inside or at + 8 <= len(data):
         return load8(data, at)
     value = np.uint64(0)
     for j in range(len(data) - at):
@@ -93,17 +93,16 @@ def _crc_step(register, x, c, tables):  # pragma: no cover - compiled
     return np.uint64(sliced) ^ ((register >> np.uint64(8 * c - 1)) >> np.uint64(1))
 
 
-@numba.njit(cache=True, nogil=True)
-def nonspace_bits(data, start, end, bits):  # pragma: no cover - compiled
-    """Bit ``i`` of ``bits`` (uint64, at least ``(end - start) // 64 + 2`` of them) set when byte
-    ``start + i`` of the ASCII ``data`` is not whitespace; 0 from ``end`` on. Returns the words used."""
+@numba.njit(inline="always")
+def _nonspace_bits(data, start, end, bits, inside):  # pragma: no cover - compiled
+    """:func:`nonspace_bits`; ``inside``: ``data`` has 7 bytes at least after ``end``."""
     size = end - start
     used = (size + 63) // 64
     for w in range(used):
         acc = np.uint64(0)
         base = start + 64 * w
         for j in range(min(8, (size - 64 * w + 7) // 8)):
-            x = _load(data, base + 8 * j)
+            x = _load(data, base + 8 * j, inside)
             space = ((x + _GE9) & ~(x + _GE14)) | ((x + _GE28) & ~(x + _GE33))
             acc |= ((((~space & _TOPS) >> np.uint64(7)) * _PACK) >> np.uint64(56)) << np.uint64(8 * j)
         bits[w] = acc
@@ -114,11 +113,16 @@ def nonspace_bits(data, start, end, bits):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def word_hashes(data, start, end, bits, out, cache, tables):  # pragma: no cover - compiled
-    """``zlib.crc32`` of each lowercased word of the ASCII ``data[start:end]``, in order, into ``out``
-    (at least ``(end - start + 1) // 2`` long); returns how many. ``bits``: scratch of
-    ``(end - start) // 64 + 2`` uint64; ``cache``: :func:`word_cache`; ``tables``: :data:`SLICES`."""
-    used = nonspace_bits(data, start, end, bits)
+def nonspace_bits(data, start, end, bits):  # pragma: no cover - compiled
+    """Bit ``i`` of ``bits`` (uint64, at least ``(end - start) // 64 + 2`` of them) set when byte
+    ``start + i`` of the ASCII ``data`` is not whitespace; 0 from ``end`` on. Returns the words used."""
+    return _nonspace_bits(data, start, end, bits, False)
+
+
+@numba.njit(inline="always")
+def _word_hashes(data, start, end, bits, out, cache, tables, inside):  # pragma: no cover - compiled
+    """:func:`word_hashes`; ``inside``: ``data`` has 7 bytes at least after ``end``."""
+    used = _nonspace_bits(data, start, end, bits, inside)
     count = 0
     previous = np.uint64(0)
     for w in range(used):
@@ -143,11 +147,11 @@ def word_hashes(data, start, end, bits, out, cache, tables):  # pragma: no cover
                 length += np.int64(trailing_zeros(~bits[k]))
             at = start + 64 * w + np.int64(bit)
             c = min(length, 8)
-            x = _lower(_load(data, at))
-            # the key: the word's bytes (all below 128) with the top bit of its last byte set, so that
-            # words that differ only in trailing zero bytes get different keys, and no key is 0
-            shift = np.uint64(64 - 8 * c)
-            key = ((x << shift) >> shift) | (np.uint64(0x80) << np.uint64(8 * c - 8))
+            x = _lower(_load(data, at, inside))
+            # the key: the word's bytes (all below 128) moved to the top, the top bit of its first byte
+            # set: the lowest byte with its top bit set says where the word starts, so no two words
+            # (NUL bytes included) share a key, and no key is 0
+            key = (x | np.uint64(0x80)) << np.uint64(64 - 8 * c)
             slot = ((key * _CACHE_MUL) >> np.uint64(64 - _CACHE_BITS)) * np.uint64(2)
             if cache[slot] == key:
                 register = cache[slot + np.uint64(1)]
@@ -158,7 +162,17 @@ def word_hashes(data, start, end, bits, out, cache, tables):  # pragma: no cover
             while length > 8:
                 at += 8
                 length -= 8
-                register = _crc_step(register, _lower(_load(data, at)), min(length, 8), tables)
+                register = _crc_step(register, _lower(_load(data, at, inside)), min(length, 8), tables)
             out[count] = register ^ _FULL
             count += 1
     return count
+
+
+@numba.njit(cache=True, nogil=True)
+def word_hashes(data, start, end, bits, out, cache, tables):  # pragma: no cover - compiled
+    """``zlib.crc32`` of each lowercased word of the ASCII ``data[start:end]``, in order, into ``out``
+    (at least ``(end - start + 1) // 2`` long); returns how many. ``bits``: scratch of
+    ``(end - start) // 64 + 2`` uint64; ``cache``: :func:`word_cache`; ``tables``: :data:`SLICES`."""
+    if end + 7 <= len(data):  # all but the last texts of a buffer: 8-byte reads need no bounds
+        return _word_hashes(data, start, end, bits, out, cache, tables, True)
+    return _word_hashes(data, start, end, bits, out, cache, tables, False)

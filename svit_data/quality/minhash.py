@@ -35,13 +35,18 @@ def _top_byte(x):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _minhash(words, start, end, out, bins, p1, p2, gold):  # pragma: no cover - compiled
+def _minhash(words, start, end, out, bins, shingles, p1, p2, gold):  # pragma: no cover - compiled
     """The signature of the document with word hashes ``words[start:end]``, written into ``out``;
-    ``bins`` is scratch space of ``BINS`` values (one per caller, not per document)."""
+    ``bins`` (``BINS`` values) and ``shingles`` (``end - start`` values at least) are scratch space, one
+    per caller. The mixes of all shingles, and of all bins at the end, are loops of their own, which the
+    compiler vectorizes."""
     low = np.uint64(2**57 - 1)
     bins[:] = _EMPTY
-    for k in range(start, end - 2):
-        shingle = _mix_one(words[k] * p1 + words[k + 1] * p2 + words[k + 2])
+    count = end - start - 2
+    for k in range(count):
+        shingles[k] = _mix_one(words[start + k] * p1 + words[start + k + 1] * p2 + words[start + k + 2])
+    for k in range(count):
+        shingle = shingles[k]
         b = shingle >> np.uint64(57)
         bins[b] = min(bins[b], shingle & low)
     first = -1
@@ -53,16 +58,16 @@ def _minhash(words, start, end, out, bins, p1, p2, gold):  # pragma: no cover - 
         for b in range(BINS):
             out[b] = np.uint8(_mix_one(_EMPTY + np.uint64(3 * BINS - 1 - b) * gold) >> np.uint64(56))
         return
-    # right to left, without branches: each bin becomes its source value (its own, or the next non-empty
-    # bin's to the right, circularly) plus the distance times gold; then every bin is mixed (a loop that
-    # the compiler vectorizes)
-    following = BINS + first  # the next non-empty bin of the bins after the last non-empty one
+    # right to left, without branches: each bin becomes its source value (its own, or that of the next
+    # non-empty bin to the right, circularly) plus its distance to it times gold, counted up one gold
+    # per empty bin from the first non-empty bin's distance to the end
     source = bins[first]
+    offset = np.uint64(first) * gold
     for b in range(BINS - 1, -1, -1):
         value = bins[b]
         full = value != _EMPTY
-        following = b if full else following
         source = value if full else source
-        bins[b] = source + np.uint64(following - b) * gold
+        offset = np.uint64(0) if full else offset + gold
+        bins[b] = source + offset
     for b in range(BINS):
         out[b] = _top_byte(bins[b])

@@ -50,8 +50,12 @@ def _signatures(words, starts, p1, p2, gold):  # pragma: no cover - compiled
     n = len(starts) - 1
     out = np.empty((n, BINS), np.uint8)
     bins = np.empty(BINS, np.uint64)
+    longest = 0
     for d in range(n):
-        _minhash(words, starts[d], starts[d + 1], out[d], bins, p1, p2, gold)
+        longest = max(longest, starts[d + 1] - starts[d])
+    shingles = np.empty(longest, np.uint64)
+    for d in range(n):
+        _minhash(words, starts[d], starts[d + 1], out[d], bins, shingles, p1, p2, gold)
     return out
 
 
@@ -64,13 +68,14 @@ def _ascii_signatures(data, offsets, picks, tables, p1, p2, gold):  # pragma: no
         longest = max(longest, offsets[t + 1] - offsets[t])
     bits = np.empty(longest // 64 + 2, np.uint64)
     words = np.empty(longest // 2 + 2, np.uint64)
+    shingles = np.empty(longest // 2 + 2, np.uint64)
     cache = word_cache()
     out = np.empty((len(picks), BINS), np.uint8)
     bins = np.empty(BINS, np.uint64)
     for d in range(len(picks)):
         t = picks[d]
         count = word_hashes(data, offsets[t], offsets[t + 1], bits, words, cache, tables)
-        _minhash(words, 0, count, out[d], bins, p1, p2, gold)
+        _minhash(words, 0, count, out[d], bins, shingles, p1, p2, gold)
     return out
 
 
