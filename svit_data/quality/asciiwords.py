@@ -123,7 +123,7 @@ def nonspace_bits(data, start, end, bits):  # pragma: no cover - compiled
 def _word_hashes(data, start, end, bits, out, cache, tables, inside):  # pragma: no cover - compiled
     """:func:`word_hashes`; ``inside``: ``data`` has 7 bytes at least after ``end``."""
     used = _nonspace_bits(data, start, end, bits, inside)
-    count = 0
+    count = np.uint64(0)  # unsigned: an index that needs no check for negative values
     previous = np.uint64(0)
     for w in range(used):
         word = bits[w]
@@ -164,8 +164,8 @@ def _word_hashes(data, start, end, bits, out, cache, tables, inside):  # pragma:
                 length -= 8
                 register = _crc_step(register, _lower(_load(data, at, inside)), min(length, 8), tables)
             out[count] = register ^ _FULL
-            count += 1
-    return count
+            count += np.uint64(1)
+    return np.int64(count)
 
 
 @numba.njit(cache=True, nogil=True)
