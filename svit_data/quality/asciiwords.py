@@ -9,9 +9,9 @@ last. Here instead:
   set exactly when ``x >= c``, with no carry into the next byte) and packs the result into one bit per
   byte, 64 bytes per uint64;
 * :func:`word_hashes` walks the bits where a word starts, takes the word's length from the bits, reads
-  its first 8 bytes as one uint64 and lowercases them at once. Words of up to 8 bytes (nearly all) are
-  looked up in a small cache keyed by those bytes; a miss, and the rest of a longer word, take a
-  slicing-by-8 CRC-32 step (8 independent table lookups per 8 bytes instead of a chain of 8).
+  its first 8 bytes as one uint64 and lowercases them at once. Those bytes (the whole word for nearly
+  all words) are looked up in a small cache of CRC-32 registers; a miss, and the rest of a longer word,
+  take a slicing-by-8 CRC-32 step (8 independent table lookups per 8 bytes instead of a chain of 8).
 
 The CRC-32 register is linear: the register after bytes ``d`` from register ``s`` is the register after
 ``d`` from 0, XOR the register after as many zero bytes from ``s``; and zero bytes in front of a
@@ -28,7 +28,6 @@ import numpy as np
 from svit_data.quality.bits import load8, trailing_zeros
 from svit_data.quality.textscan import CRC
 
-_BYTES = np.uint64(0x0101010101010101)
 _TOPS = np.uint64(0x8080808080808080)
 # (top bits >> 7) * _PACK gathers the 8 byte flags into the top byte, bit j from byte j (no carries)
 _PACK = np.uint64(0x0102040810204080)
