@@ -5,7 +5,7 @@ and 28-32, where ``str.split()`` splits ASCII text); its hash is ``zlib.crc32`` 
 A byte at a time, that is a lookup, a branch and a table CRC-32 step per byte, each step waiting for the
 last. Here instead:
 
-* :func:`nonspace_bits` compares 8 bytes at once (for bytes below 128, ``x + (128 - c)`` has its top bit
+* :func:`_nonspace_bits` compares 8 bytes at once (for bytes below 128, ``x + (128 - c)`` has its top bit
   set exactly when ``x >= c``, with no carry into the next byte) and packs the result into one bit per
   byte, 64 bytes per uint64;
 * :func:`word_hashes` walks the bits where a word starts, takes the word's length from the bits, reads
@@ -94,7 +94,9 @@ def _crc_step(register, x, c, tables):  # pragma: no cover - compiled
 
 @numba.njit(inline="always")
 def _nonspace_bits(data, start, end, bits, inside):  # pragma: no cover - compiled
-    """:func:`nonspace_bits`; ``inside``: ``data`` has 7 bytes at least after ``end``."""
+    """Bit ``i`` of ``bits`` (uint64, at least ``(end - start) // 64 + 2`` of them) set when byte
+    ``start + i`` of the ASCII ``data`` is not whitespace; 0 from ``end`` on. Returns the words used.
+    ``inside``: ``data`` has 7 bytes at least after ``end`` (no 8-byte read needs a bounds check)."""
     size = end - start
     used = (size + 63) // 64
     for w in range(used):
@@ -109,13 +111,6 @@ def _nonspace_bits(data, start, end, bits, inside):  # pragma: no cover - compil
         bits[used - 1] &= (np.uint64(1) << np.uint64(size % 64)) - np.uint64(1)
     bits[used] = 0
     return used
-
-
-@numba.njit(cache=True, nogil=True)
-def nonspace_bits(data, start, end, bits):  # pragma: no cover - compiled
-    """Bit ``i`` of ``bits`` (uint64, at least ``(end - start) // 64 + 2`` of them) set when byte
-    ``start + i`` of the ASCII ``data`` is not whitespace; 0 from ``end`` on. Returns the words used."""
-    return _nonspace_bits(data, start, end, bits, False)
 
 
 @numba.njit(inline="always")
