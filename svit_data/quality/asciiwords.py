@@ -25,7 +25,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from svit_data.quality.bits import load8, trailing_zeros
+from svit_data.quality.swar import load8, trailing_zeros
 from svit_data.quality.textscan import CRC
 
 _TOPS = np.uint64(0x8080808080808080)

@@ -47,6 +47,18 @@ def load8(typingctx, array, index):  # pragma: no cover - compiled
     return types.uint64(array, index), codegen
 
 
+@intrinsic
+def trailing_zeros(typingctx, value):  # pragma: no cover - compiled
+    """The number of zero bits below the lowest set bit of a uint64 (64 for zero)."""
+    if value != types.uint64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.cttz(args[0], ir.Constant(ir.IntType(1), 0))
+
+    return types.uint64(value), codegen
+
+
 @numba.njit(inline="always")
 def load_text(data, k, end):  # pragma: no cover - compiled
     """The bytes ``data[k:min(k + 8, end)]`` as a uint64 (zero above ``end``) and the mask of their lanes."""
