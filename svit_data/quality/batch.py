@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from svit_data.quality.base import Finding
-from svit_data.quality.boxscan import canonical_texts, marked_answer_words, ordered_boxes
+from svit_data.quality.boxscan import canonical_texts, marked_answer_words
 from svit_data.quality.referring import count_boxes
 from svit_data.quality.samples import check_quota, check_sample, normalize
 from svit_data.quality.signals import BOXES, answer_words
@@ -94,11 +94,7 @@ def _box_clean(values: pa.Array, turns: TurnScan) -> np.ndarray:
     has = np.flatnonzero(turns.brackets > 0)
     if not len(has):
         return clean
-    ok = canonical_texts(values, has)
-    good = np.flatnonzero(ok)
-    if len(good):  # boxes with nearly equal corners go to the exact check
-        ok[good] = ordered_boxes(values, has[good], _MARGIN)
-    clean[has] = ok
+    clean[has] = canonical_texts(values, has, _MARGIN)  # nearly equal corners go to the exact check
     return clean
 
 

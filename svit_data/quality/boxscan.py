@@ -9,6 +9,7 @@ import numba
 import numpy as np
 import pyarrow as pa
 
+from svit_data.quality.swar import equal, load_text, trailing_zeros
 from svit_data.quality.textscan import WHITESPACE, text_bytes
 
 
@@ -63,96 +64,102 @@ def _marker(data, k, end, second, third):  # pragma: no cover - compiled
     return k + 3 < end and data[k + 1] == second and data[k + 2] == third and data[k + 3] == 62
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _next_special(data, k, end):  # pragma: no cover - compiled
+    """The index of the first ``<`` or ``[`` in ``data[k:end]``, or ``end``; eight bytes at a time."""
+    while k < end:
+        word, live = load_text(data, k, end)
+        hit = (equal(word, 60) | equal(word, 91)) & live
+        if hit:
+            return k + (np.int64(trailing_zeros(hit)) >> 3)
+        k += 8
+    return end
+
+
 @numba.njit(cache=True, nogil=True)
-def _canonical(data, offsets, picks):  # pragma: no cover - compiled
+def _ordered(data, k, end, margin):  # pragma: no cover - compiled
+    """Whether the box ``[n, n, n, n]`` of plain numbers at ``k`` has ``x2 - x1`` and ``y2 - y1`` of at
+    least ``margin``, each number read to within 1e-15 (later digits change it by less than 1e-18)."""
+    x1 = y1 = 0.0
+    for c in range(4):
+        while k < end and not (48 <= data[k] <= 57 or data[k] == 46):  # to a digit or "."
+            k += 1
+        whole, fraction, scale = 0.0, 0, 1
+        while k < end and 48 <= data[k] <= 57:
+            whole = 10 * whole + (data[k] - 48)
+            k += 1
+        if k < end and data[k] == 46:
+            k += 1
+            while k < end and 48 <= data[k] <= 57:
+                if scale < 10**18:
+                    fraction = 10 * fraction + (data[k] - 48)
+                    scale *= 10
+                k += 1
+        value = whole + fraction / scale
+        if c == 0:
+            x1 = value
+        elif c == 1:
+            y1 = value
+        elif c == 2 and value - x1 < margin:
+            return False
+        elif c == 3 and value - y1 < margin:
+            return False
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def _canonical(data, offsets, picks, order, margin):  # pragma: no cover - compiled
     out = np.zeros(len(picks), np.bool_)
     for d in range(len(picks)):
         k, end = offsets[picks[d]], offsets[picks[d] + 1]
         ok = True
-        while ok and k < end:
-            byte = data[k]
-            if byte == 91:  # a [ outside a reference's boxes
+        while ok:
+            k = _next_special(data, k, end)  # bytes other than < and [ need no look
+            if k >= end:
+                break
+            if data[k] == 91 or not _marker(data, k, end, 115, 116):  # a [ outside boxes, a < not <st>
                 ok = False
-            elif byte != 60:
-                k += 1
-            elif not _marker(data, k, end, 115, 116):  # a < that does not open <st>
+                break
+            k = _next_special(data, k + 4, end)
+            if k >= end or not _marker(data, k, end, 101, 100):  # <ed>
                 ok = False
-            else:
-                k += 4
-                while k < end and data[k] != 60 and data[k] != 91:
-                    k += 1
-                if k >= end or not _marker(data, k, end, 101, 100):  # <ed>
-                    ok = False
-                    break
-                k += 4
-                first = True
-                while True:  # boxes: " [..]" after <ed>, then ", [..]" each
-                    j = k
+                break
+            k += 4
+            first = True
+            while True:  # boxes: " [..]" after <ed>, then ", [..]" each
+                j = k
+                while j < end and _re2_space(data[j]):
+                    j += 1
+                if not first:
+                    if j >= end or data[j] != 44:
+                        break
+                    j += 1
                     while j < end and _re2_space(data[j]):
                         j += 1
-                    if not first:
-                        if j >= end or data[j] != 44:
-                            break
-                        j += 1
-                        while j < end and _re2_space(data[j]):
-                            j += 1
-                    if j >= end or data[j] != 91:
-                        break
-                    j = _box(data, j, end)
-                    if j < 0:  # a [ that opens no box: nothing else may take it
-                        ok = False
-                        break
-                    k, first = j, False
+                if j >= end or data[j] != 91:
+                    break
+                box = j
+                j = _box(data, j, end)
+                if j < 0 or (order and not _ordered(data, box, j, margin)):  # a [ that opens no box
+                    ok = False
+                    break
+                k, first = j, False
         out[d] = ok
     return out
 
 
-def canonical_texts(values: pa.Array, picks: np.ndarray) -> np.ndarray:
+def canonical_texts(values: pa.Array, picks: np.ndarray, margin: float | None = None) -> np.ndarray:
     """Per pick: whether ``values[pick]`` matches :data:`svit_data.quality.batch.CANONICAL` (as RE2
     reads it: ``\\s`` is tab, newline, form feed, carriage return or space). Every ``[`` must open a box
     right after ``<ed>`` or after a box and a comma, and every ``<`` must open ``<st>`` or, after it,
-    ``<ed>``, so the text is read left to right without going back."""
+    ``<ed>``, so the text is read left to right without going back.
+
+    With a ``margin``, also whether every box has ``x2 - x1`` and ``y2 - y1`` of at least ``margin``
+    plus 1e-12. The numbers are read to within 1e-15, so True implies the same of the numbers as a float
+    parser reads them; near that bound it says False."""
     data, offsets = text_bytes(values)
-    return _canonical(data, offsets, np.asarray(picks, np.int64))
-
-
-@numba.njit(cache=True, nogil=True)
-def _ordered_boxes(data, offsets, picks, margin):  # pragma: no cover - compiled
-    out = np.ones(len(picks), np.bool_)
-    corners = np.zeros(4, np.float64)
-    for d in range(len(picks)):
-        k, end = offsets[picks[d]], offsets[picks[d] + 1]
-        while k < end and out[d]:
-            if data[k] != 91:  # [
-                k += 1
-                continue
-            for c in range(4):
-                while k < end and not (48 <= data[k] <= 57 or data[k] == 46):  # to a digit or "."
-                    k += 1
-                whole, fraction, scale = 0.0, 0, 1
-                while k < end and 48 <= data[k] <= 57:
-                    whole = 10 * whole + (data[k] - 48)
-                    k += 1
-                if k < end and data[k] == 46:
-                    k += 1
-                    while k < end and 48 <= data[k] <= 57:
-                        if scale < 10**18:  # later digits change the value by less than 1e-18
-                            fraction = 10 * fraction + (data[k] - 48)
-                            scale *= 10
-                        k += 1
-                corners[c] = whole + fraction / scale
-            if corners[2] - corners[0] < margin or corners[3] - corners[1] < margin:
-                out[d] = False
-    return out
-
-
-def ordered_boxes(values: pa.Array, picks: np.ndarray, margin: float) -> np.ndarray:
-    """For the texts ``values[picks]``, known to be canonical (every ``[`` opens a box of four plain
-    numbers ``0``-``1``: :data:`svit_data.quality.batch.CANONICAL`): True where every box has
-    ``x2 - x1`` and ``y2 - y1`` of at least ``margin`` plus 1e-12. The numbers are read to within 1e-15,
-    so True implies the same of the numbers as a float parser reads them; near that bound it says False."""
-    data, offsets = text_bytes(values)
-    return _ordered_boxes(data, offsets, np.asarray(picks, np.int64), margin + 1e-12)
+    order = margin is not None
+    return _canonical(data, offsets, np.asarray(picks, np.int64), order, (margin or 0.0) + 1e-12)
 
 
 @numba.njit(cache=True, nogil=True)

@@ -248,13 +248,13 @@ def test_clean_samples_are_proven_clean_without_the_per_sample_rule(monkeypatch)
 
 
 def test_box_order_pass_never_passes_what_the_float_parse_fails():
-    """ordered_boxes reads canonical box numbers itself: where it says True, every box has both sides of
+    """canonical_texts with a margin reads canonical box numbers itself: where it says True, every box has both sides of
     at least the margin as Python's float() reads them, also for sides a hair from the margin; and it
     says True wherever every side is far from the margin."""
     import re
 
     from svit_data.quality.batch import _MARGIN, CANONICAL
-    from svit_data.quality.boxscan import ordered_boxes
+    from svit_data.quality.boxscan import canonical_texts
 
     rng = random.Random(7)
 
@@ -280,7 +280,7 @@ def test_box_order_pass_never_passes_what_the_float_parse_fails():
         wanted.append(ok)
         clear.append(far)
     assert all(re.fullmatch(CANONICAL, t) for t in texts)
-    got = ordered_boxes(pa.array(["no box", *texts]), np.arange(1, len(texts) + 1), _MARGIN)
+    got = canonical_texts(pa.array(["no box", *texts]), np.arange(1, len(texts) + 1), _MARGIN)
     wanted, clear = np.array(wanted), np.array(clear)
     assert not (got & ~wanted).any()
     assert (got[clear] == wanted[clear]).all() and wanted[clear].sum() > 100
@@ -364,9 +364,14 @@ def test_canonical_pass_agrees_with_re2():
         texts.append(
             f"The <st>cat<ed>{rng.choice(['', ' ', chr(10), chr(11)])}{boxes}{rng.choice(['', '.', ' [', ','])}"
         )
+    fill = ["x" * r for r in range(1, 18)]  # < and [ on every lane of the pass's 8-byte steps
+    for _ in range(5000):
+        texts.append("".join(rng.choice(fill + pieces) for _ in range(rng.randrange(0, 10))))
     array = pa.array(texts)
     want = pc.match_substring_regex(array, CANONICAL).to_numpy(zero_copy_only=False)
     assert 0.2 < want.mean() < 0.8
+    ordered = canonical_texts(array, np.arange(len(texts)), 1e-9)
+    assert not (ordered & ~want).any() and (ordered != want).any()
     assert canonical_texts(array, np.arange(len(texts))).tolist() == want.tolist()
     picks = np.array([5, 3, 3, 20004])
     assert canonical_texts(array.slice(1), picks).tolist() == want[picks + 1].tolist()
