@@ -9,7 +9,7 @@ import numba
 import numpy as np
 import pyarrow as pa
 
-from svit_data.quality.swar import equal, load_text, trailing_zeros
+from svit_data.quality.swar import HIGH, at_least, equal, lanes, load8, load_text, trailing_zeros
 from svit_data.quality.textscan import WHITESPACE, text_bytes
 
 
@@ -70,6 +70,18 @@ def _next_special(data, k, end):  # pragma: no cover - compiled
     while k < end:
         word, live = load_text(data, k, end)
         hit = (equal(word, 60) | equal(word, 91)) & live
+        if hit:
+            return k + (np.int64(trailing_zeros(hit)) >> 3)
+        k += 8
+    return end
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _next_byte(data, k, end, byte):  # pragma: no cover - compiled
+    """The index of the first ``byte`` in ``data[k:end]``, or ``end``; eight bytes at a time."""
+    while k < end:
+        word, live = load_text(data, k, end)
+        hit = equal(word, byte) & live
         if hit:
             return k + (np.int64(trailing_zeros(hit)) >> 3)
         k += 8
@@ -176,6 +188,19 @@ def _marked_words(data, offsets, picks, canonical, whitespace):  # pragma: no co
         k, end = offsets[picks[d]], offsets[picks[d] + 1]
         count, inside, taken = 0, False, True
         while k < end:
+            if k + 8 <= end:  # eight plain bytes without < or [ whose last is no space: counted at once
+                word = load8(data, k)
+                space = equal(word, 32) | equal(word, 9) | equal(word, 10) | equal(word, 13)
+                if (
+                    not word & HIGH
+                    and not (~at_least(word, 32) & HIGH & ~space)  # control bytes other than spaces
+                    and not (equal(word, 127) | equal(word, 60) | equal(word, 91) | space >> np.uint64(56))
+                ):
+                    after_space = (space << np.uint64(8)) | (np.uint64(0) if inside else np.uint64(0x80))
+                    count += lanes(HIGH & ~space & after_space)
+                    inside = True
+                    k += 8
+                    continue
             byte = data[k]
             if not (32 <= byte <= 126 or 9 <= byte <= 10 or byte == 13):
                 taken = False  # not plain ASCII
@@ -200,9 +225,7 @@ def _marked_words(data, offsets, picks, canonical, whitespace):  # pragma: no co
                     break
                 k = after
                 while True:
-                    while k < end and data[k] != 93:  # ]
-                        k += 1
-                    k += 1
+                    k = _next_byte(data, k, end, 93) + 1  # past the ]
                     j = _skip_space(data, k, end)
                     if j < end and data[j] == 44:  # ,
                         j = _skip_space(data, j + 1, end)
