@@ -118,7 +118,8 @@ def answer_documents(
     offsets = conversations.offsets.to_numpy()
     row = np.repeat(np.arange(len(conversations)) + first_row, np.diff(offsets - offsets[0]))
     answers = np.flatnonzero(pc.equal(turns.field("from"), GPT).to_numpy(zero_copy_only=False))
-    simple = simple_ascii(values, None if scanned is None else scanned.ascii)
+    # only answers are signed: the other texts need not be read
+    simple = simple_ascii(values, None if scanned is None else scanned.ascii, answers)
     # utf8_split_whitespace's count wherever it is str.split()'s
     words = word_counts(values) if scanned is None else scanned.words.copy()
     other = answers[~simple[answers]]

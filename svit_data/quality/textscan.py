@@ -90,19 +90,24 @@ def crcs(values: pa.Array) -> np.ndarray:
     return _crcs(data, offsets, CRC)
 
 
-def simple_ascii(values: pa.Array, ascii_: np.ndarray | None = None) -> np.ndarray:
+def simple_ascii(
+    values: pa.Array, ascii_: np.ndarray | None = None, picks: np.ndarray | None = None
+) -> np.ndarray:
     """Texts that are ASCII, non-empty, and neither start nor end with whitespace: on these pyarrow's
     ``utf8_split_whitespace`` gives exactly ``str.split()`` (elsewhere it yields empty words at the edges).
-    ``ascii_``: which texts are ASCII, when a scan already knows."""
+    ``ascii_``: which texts are ASCII, when a scan already knows; ``picks``: the only texts asked about
+    (the others read False)."""
     data, offsets = text_bytes(values)
-    nonempty = offsets[1:] > offsets[:-1]
-    if not nonempty.any():
-        return nonempty
-    first = data[np.where(nonempty, offsets[:-1], 0)]
-    last = data[np.where(nonempty, offsets[1:] - 1, 0)]
     if ascii_ is None:
         ascii_ = pc.string_is_ascii(values).to_numpy(zero_copy_only=False)
-    return ascii_ & nonempty & ~WHITESPACE[first] & ~WHITESPACE[last]
+    picks = np.arange(len(values)) if picks is None else np.asarray(picks, np.int64)
+    start, stop = offsets[picks], offsets[picks + 1]
+    nonempty = stop > start
+    simple = np.zeros(len(values), np.bool_)
+    if nonempty.any():
+        first, last = data[np.where(nonempty, start, 0)], data[np.where(nonempty, stop - 1, 0)]
+        simple[picks] = ascii_[picks] & nonempty & ~WHITESPACE[first] & ~WHITESPACE[last]
+    return simple
 
 
 _SLOT_BITS = 10
