@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 from svit_data.quality.asciiwords import SLICES, word_cache, word_hashes
 from svit_data.quality.minhash import _GOLD, _LOW_BITS, _P1, _P2, BANDS, BINS, THRESHOLD, _minhash, _mix_one
 from svit_data.quality.prefetch import prefetch
-from svit_data.quality.textscan import TurnScan, crcs, simple_ascii, text_bytes, word_counts
+from svit_data.quality.textscan import TurnScan, crcs, simple_ascii, split_whitespace, text_bytes, word_counts
 from svit_data.tasks import GPT
 
 MIN_WORDS = 25
@@ -88,9 +88,8 @@ def _signatures_at(values: pa.Array, picks: np.ndarray, simple: np.ndarray) -> n
         out[easy] = _ascii_signatures(data, offsets, picks[easy], SLICES, _P1, _P2, _GOLD)
     if not easy.all():
         texts = values.take(pa.array(picks[~easy]))
-        # split, then lowercase the words (the same words: no character's lowercase is whitespace);
-        # pyarrow 26's split of utf8_lower's output sometimes loses the last text's trailing empty word
-        split = pc.utf8_split_whitespace(texts)
+        # split, then lowercase the words (the same words: no character's lowercase is whitespace)
+        split = split_whitespace(texts)
         words = crcs(pc.utf8_lower(split.flatten()))
         starts = split.offsets.to_numpy().astype(np.int64) - split.offsets[0].as_py()
         out[~easy] = _signatures(words, starts, _P1, _P2, _GOLD)
@@ -100,7 +99,7 @@ def _signatures_at(values: pa.Array, picks: np.ndarray, simple: np.ndarray) -> n
 def signatures(texts: pa.Array) -> np.ndarray:
     """One ``BINS``-byte signature per text (rows of uint8); texts need at least 3 words.
 
-    pyarrow's ``utf8_lower`` and ``utf8_split_whitespace`` are the rule. ASCII texts without whitespace
+    pyarrow's ``utf8_lower`` and ``utf8_split_whitespace`` (its Unicode kernel) are the rule. ASCII texts without whitespace
     at either end (where that split is ``str.split()``) are lowercased, split and hashed by one compiled
     pass; the others go through pyarrow's kernels, then their words are hashed the same way."""
     if isinstance(texts, pa.ChunkedArray):
@@ -124,7 +123,7 @@ def answer_documents(
     words = word_counts(values) if scanned is None else scanned.words.copy()
     other = answers[~simple[answers]]
     if len(other):
-        words[other] = pc.list_value_length(pc.utf8_split_whitespace(values.take(pa.array(other))))
+        words[other] = pc.list_value_length(split_whitespace(values.take(pa.array(other))))
     picks = answers[words[answers] >= MIN_WORDS]
     return values, picks, row[picks], simple
 

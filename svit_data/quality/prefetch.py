@@ -15,6 +15,8 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from svit_data.quality.intrinsic_util import array_and_index, element_pointer
+
 # llvm.prefetch(address, rw=0: read, locality=3: keep in all cache levels, cache=1: data); the name
 # with the typed pointer is the one LLVM 14 (numba 0.60) knows, later LLVMs read it as llvm.prefetch.p0
 _PREFETCH = "llvm.prefetch.p0i8"
@@ -23,15 +25,11 @@ _PREFETCH = "llvm.prefetch.p0i8"
 @intrinsic
 def prefetch(typingctx, array, index):  # pragma: no cover - compiled
     """Hint that ``array[index]`` will be read soon (numba-compiled code only)."""
-    if not isinstance(array, types.Array) or array.ndim != 1 or not isinstance(index, types.Integer):
+    if not array_and_index(array, index):
         return None
 
     def codegen(context, builder, signature, args):
-        data, at = args
-        kind = signature.args[0]
-        pointer = cgutils.get_item_pointer(
-            context, builder, kind, context.make_array(kind)(context, builder, data), [at]
-        )
+        pointer = element_pointer(context, builder, signature, args)
         byte_pointer, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
         hint = cgutils.get_or_insert_function(
             builder.module, ir.FunctionType(ir.VoidType(), [byte_pointer, i32, i32, i32]), _PREFETCH

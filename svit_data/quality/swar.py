@@ -14,8 +14,9 @@ import numba
 import numpy as np
 from llvmlite import ir
 from numba import types
-from numba.core import cgutils
 from numba.extending import intrinsic
+
+from svit_data.quality.intrinsic_util import array_and_index, element_pointer
 
 if sys.byteorder != "little":  # pragma: no cover - every platform svit supports is little-endian
     raise ImportError("svit_data.quality.swar reads bytes as little-endian words")
@@ -32,15 +33,11 @@ _FIN2 = np.uint64(0x94D049BB133111EB)
 def load8(typingctx, array, index):  # pragma: no cover - compiled
     """The eight bytes ``array[index:index + 8]`` of a one-dimensional uint8 array as one uint64, read
     at any alignment. Reads no bounds: ``index + 8 <= len(array)`` is the caller's to ensure."""
-    if not isinstance(array, types.Array) or array.ndim != 1 or not isinstance(index, types.Integer):
+    if not array_and_index(array, index):
         return None
 
     def codegen(context, builder, signature, args):
-        data, at = args
-        kind = signature.args[0]
-        pointer = cgutils.get_item_pointer(
-            context, builder, kind, context.make_array(kind)(context, builder, data), [at]
-        )
+        pointer = element_pointer(context, builder, signature, args)
         word = ir.IntType(64).as_pointer()
         return builder.load(builder.bitcast(pointer, word), align=1)
 

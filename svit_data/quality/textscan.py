@@ -90,6 +90,21 @@ def crcs(values: pa.Array) -> np.ndarray:
     return _crcs(data, offsets, CRC)
 
 
+_NON_ASCII = pa.array(["\u00e9"])
+
+
+def split_whitespace(values: pa.Array) -> pa.ListArray:
+    """pyarrow's ``utf8_split_whitespace`` of ``values``, always by its Unicode kernel.
+
+    On an array of ASCII texts pyarrow 26 sometimes splits with its ASCII kernel instead, depending on
+    memory it should not read: that kernel does not split at 0x1c-0x1f and yields one empty word for a
+    run of whitespace at an edge where the Unicode kernel yields one per character. A non-ASCII text
+    appended (and dropped from the result) keeps the Unicode kernel."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    return pc.utf8_split_whitespace(pa.concat_arrays([values, _NON_ASCII])).slice(0, len(values))
+
+
 def simple_ascii(
     values: pa.Array, ascii_: np.ndarray | None = None, picks: np.ndarray | None = None
 ) -> np.ndarray:

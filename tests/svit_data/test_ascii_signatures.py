@@ -14,6 +14,7 @@ import pytest
 from svit_data.quality import asciiwords
 from svit_data.quality.minhash import _EMPTY, _GOLD, _M1, _M2, _P1, _P2, BINS
 from svit_data.quality.near_duplicates import signatures
+from svit_data.quality.textscan import split_whitespace
 
 _MASK = 2**64 - 1
 # str.split()'s whitespace among ASCII bytes
@@ -33,7 +34,7 @@ def plain_signature(text: str) -> bytes:
     """The rule read plainly: pyarrow's whitespace words (``str.split()``'s, plus an empty word at an
     edge with whitespace), their CRC-32s once lowercased, one-permutation MinHash, rotation
     densification."""
-    words = pc.utf8_split_whitespace(pa.array([text])).to_pylist()[0]
+    words = pc.utf8_split_whitespace(pa.array([text, "\u00e9"])).to_pylist()[0]  # the Unicode kernel
     hashes = [zlib.crc32(word.lower().encode()) for word in words]
     bins: list[int | None] = [None] * BINS
     for k in range(len(hashes) - 2):
@@ -135,3 +136,16 @@ def test_signatures_follow_the_plain_rule_on_hostile_texts():
 
 def test_a_text_with_no_shingle_gets_the_empty_signature():
     assert signatures(pa.array(["just two", "three words here"]))[0].tobytes() == plain_signature("just two")
+
+
+def test_pyarrow_words_come_from_the_unicode_kernel_whatever_the_array_holds():
+    """pyarrow 26 splits an all-ASCII array by its ASCII kernel at times (no split at 0x1c-0x1f, one empty
+    word per edge run): split_whitespace never does, so these texts sign the same alone or in company."""
+    texts = ["a b c d \x1f", "w x y z  ", "\x1c p q r", "s\x1dt u v w"]
+    expected = [pc.utf8_split_whitespace(pa.array([t, "\u00e9"])).to_pylist()[0] for t in texts]
+    assert expected[0][-2:] == ["", ""] and expected[1][-2:] == ["", ""] and "s" in expected[3]
+    for company in ([], ["plain ascii words here"], ["\u00e9t\u00e9 caf\u00e9 na\u00efve"]):
+        for text, words in zip(texts, expected, strict=True):
+            array = pa.array([*company, text])
+            assert split_whitespace(array).to_pylist()[-1] == words
+            assert signatures(array)[-1].tobytes() == plain_signature(text)

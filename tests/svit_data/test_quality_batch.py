@@ -211,7 +211,7 @@ def test_strict_reports_the_earlier_flag_before_a_later_broken_record(tmp_path):
 
 def test_compiled_text_passes_agree_with_python():
     from svit_data.quality.samples import normalize
-    from svit_data.quality.textscan import normalized_hashes, simple_ascii, word_counts
+    from svit_data.quality.textscan import normalized_hashes, simple_ascii, split_whitespace, word_counts
 
     rng = random.Random(3)
     texts = [
@@ -224,7 +224,7 @@ def test_compiled_text_passes_agree_with_python():
     same = [normalize(a) == normalize(b) for a, b in zip(texts, texts[1:], strict=False)]
     hashes = normalized_hashes(array)
     assert (hashes[:-1] == hashes[1:]).tolist() == same
-    split = pc.utf8_split_whitespace(array).to_pylist()
+    split = split_whitespace(array).to_pylist()
     assert all(split[i] == texts[i].split() for i in np.flatnonzero(simple_ascii(array)))
 
 
