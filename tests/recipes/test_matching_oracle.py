@@ -118,6 +118,9 @@ def test_same_matrix_across_eight_byte_steps():
         "Televisio",  # 9
         "refrigeratorsdog",  # 16
         "Refrigeratorsdogs",  # 17
+        " Refrigerator door handle ",
+        " zefrigerator door handle ",  # a listed long word but for its first byte
+        " abcdefghs ",
         "a" * 63,
         "dog" * 22,
         ",.;!?-",
