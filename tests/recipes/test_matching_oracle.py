@@ -108,6 +108,44 @@ def test_same_matrix_on_hostile_text():
     assert assert_same(rows(samples[:5] + samples[-1:]), HOSTILE) > 5  # the all-ASCII path alone
 
 
+def test_same_matrix_across_eight_byte_steps():
+    """Words, punctuation runs, boxes and markers at every offset around 8- and 64-byte steps, and cut
+    at a text's end (the last text also ends the batch's buffer)."""
+    pieces = [
+        "dog",
+        "puppies",  # 7 bytes
+        "DOGhouse",  # 8
+        "Televisio",  # 9
+        "refrigeratorsdog",  # 16
+        "Refrigeratorsdogs",  # 17
+        " Refrigerator door handle ",
+        " zefrigerator door handle ",  # a listed long word but for its first byte
+        " abcdefghs ",
+        "a" * 63,
+        "dog" * 22,
+        ",.;!?-",
+        "...",
+        " ",
+        "  \t\x1c",
+        "<st>",
+        "<ed>",
+        "<st>dog<ed>",
+        "[0.1, 0.2, 0.3, 0.4]",
+        "[1,2,3,4],[5,6,7,8]",
+        "[",
+        "yes",
+        "No,",
+    ]
+    rng = np.random.default_rng(8)
+    samples = []
+    for pad in range(17):
+        for _ in range(3):
+            text = "x" * pad + "".join(rng.choice(pieces, rng.integers(1, 12)))
+            samples.append([("user", text), ("gpt", text[: rng.integers(0, len(text) + 1)])])
+    samples.append([("gpt", "Yes " + "dog " * 5 + "Refrigerators")])  # a word ends the buffer
+    assert assert_same(rows(samples), HOSTILE) > 15  # pieces are glued: most words are unknown
+
+
 def test_word_index_finds_exactly_the_listed_words():
     words = pa.array(sorted(["dog", "abcdefgh", "abcdefgi", "café", "a"]), pa.string())
     index = WordIndex(words)
