@@ -31,6 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from phase_timer import TIMED
+
 SIZE = 157_712  # core-150k's size, per source
 
 FLOOR = """
@@ -55,19 +57,9 @@ match_pool(open_pool(sys.argv[1], progress=False), load_vocabulary(), progress=F
 """
 
 
-BUILD = """
-import json, sys, time
-phases = {}
-def timed(owner, name, phase):
-    inner = getattr(owner, name)
-    def wrapper(*args, **kwargs):
-        wall, cpu = time.perf_counter(), time.process_time()
-        try:
-            return inner(*args, **kwargs)
-        finally:
-            w, c = phases.get(phase, (0.0, 0.0))
-            phases[phase] = (w + time.perf_counter() - wall, c + time.process_time() - cpu)
-    setattr(owner, name, wrapper)
+BUILD = (
+    TIMED
+    + """
 start, cpu = time.perf_counter(), time.process_time()
 from svit_data.cli import main
 import svit_data.cli.build, svit_data.folder, svit_data.sources, svit_data.recipes.recipe_file_build as rfb
@@ -84,6 +76,7 @@ seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
 phases["rest"] = (seconds - sum(w for w, _ in phases.values()), cpu - sum(c for _, c in phases.values()))
 print(json.dumps({"code": code, "phases": phases}))
 """
+)
 
 
 def load_average() -> str:

@@ -37,6 +37,8 @@ import sys
 import time
 from pathlib import Path
 
+from phase_timer import TIMED
+
 PRELUDE = """
 import json, os, resource, sys, time
 os.environ["SVIT_CACHE"] = sys.argv[2]
@@ -182,19 +184,9 @@ def side(code: str, source: str, cache: str, *extra: str) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-E2E = """
-import json, resource, sys, time
-phases = {}
-def timed(owner, name, phase):
-    inner = getattr(owner, name)
-    def wrapper(*args, **kwargs):
-        wall, cpu = time.perf_counter(), time.process_time()
-        try:
-            return inner(*args, **kwargs)
-        finally:
-            w, c = phases.get(phase, (0.0, 0.0))
-            phases[phase] = (w + time.perf_counter() - wall, c + time.process_time() - cpu)
-    setattr(owner, name, wrapper)
+E2E = (
+    TIMED
+    + """
 start, cpu = time.perf_counter(), time.process_time()
 from svit_data.cli import main
 import svit_data.cli.build, svit_data.folder, svit_data.pool, svit_data.recipes  # what the build imports
@@ -208,6 +200,7 @@ phases["rest"] = (seconds - sum(w for w, _ in phases.values()), cpu - sum(c for 
 own, children = (resource.getrusage(w).ru_maxrss * 1024 for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
 print(json.dumps({"code": code, "seconds": seconds, "cpu": cpu, "phases": phases, "rss": max(own, children)}))
 """
+)
 
 
 def end_to_end(source: str, work: Path) -> dict:

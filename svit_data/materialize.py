@@ -114,10 +114,6 @@ def _read_group(pool: Pool, file: Path, metadata: pq.FileMetaData, group: int, f
 def _read_ahead(pool: Pool, groups: list) -> Iterator[tuple[pa.Table, np.ndarray]]:
     """The row groups ``groups`` decoded in order, up to :data:`READ_AHEAD` of them at once: one
     group's text column is most of its decoding, so groups side by side keep both cores busy."""
-    if len(groups) <= 1 or READ_AHEAD <= 1:
-        for file, metadata, group, first, wanted in groups:
-            yield _read_group(pool, file, metadata, group, first), wanted
-        return
     with ThreadPoolExecutor(READ_AHEAD) as executor:
         pending: deque = deque()
         for file, metadata, group, first, wanted in groups:

@@ -35,8 +35,8 @@ from svit_data.atomic import staged_folder
 from svit_data.errors import InputError, SvitError
 from svit_data.formats.jsonstream import iter_json_records
 from svit_data.ingest import EXAMPLES, PARALLEL_BYTES, IngestJob, run_jobs
-from svit_data.pool_signatures import save_signatures, stack
-from svit_data.quality.near_duplicates import confirmed_rows
+from svit_data.pool_signatures import save_signatures
+from svit_data.quality.near_duplicates import confirmed_rows, stack
 from svit_data.schema import POOL_SCHEMA
 from svit_data.tasks import ALL_TASKS_FILE, SVIT_SOURCE, TASK_FILES, TASKS
 

@@ -17,7 +17,6 @@ its parquet parts, once: they are then stored (atomic writes), so the next mix r
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -25,24 +24,13 @@ import pyarrow.parquet as pq
 
 from svit_data.atomic import atomic_open
 from svit_data.quality.minhash import BINS
-from svit_data.quality.near_duplicates import document_signatures
+from svit_data.quality.near_duplicates import Documents, document_signatures, stack
 
 log = logging.getLogger(__name__)
 
 SIGNATURES_VERSION = "1"
 SIGNATURES_FILE = f"near-signatures-v{SIGNATURES_VERSION}.npy"
 ROWS_FILE = f"near-rows-v{SIGNATURES_VERSION}.npy"
-Documents = tuple[np.ndarray, np.ndarray]  # (n, BINS) uint8 signatures, (n,) int64 pool rows
-
-
-def stack(parts: Iterable[Documents]) -> Documents:
-    """Per-batch ``(signatures, rows)`` in pool order as one pair (no copy when there is one batch)."""
-    parts = [(sig, row) for sig, row in parts if len(row)]
-    if not parts:
-        return np.zeros((0, BINS), np.uint8), np.zeros(0, np.int64)
-    if len(parts) == 1:
-        return parts[0][0], np.asarray(parts[0][1], np.int64)
-    return np.concatenate([s for s, _ in parts]), np.concatenate([r for _, r in parts]).astype(np.int64)
 
 
 def save_signatures(folder: Path, documents: Documents) -> None:

@@ -38,8 +38,8 @@ from svit_data.formats.jsonsplit import file_range, is_splittable
 from svit_data.formats.jsonstream import FileRange
 from svit_data.formats.sources import read_source
 from svit_data.ingest import EXAMPLES, PARALLEL_BYTES, IngestResult, _stop_workers
-from svit_data.pool_signatures import save_signatures, stack
-from svit_data.quality.near_duplicates import confirmed_rows
+from svit_data.pool_signatures import save_signatures
+from svit_data.quality.near_duplicates import confirmed_rows, stack
 from svit_data.source_batches import SourceBatch
 from svit_data.tasks import NO_TASK_LABEL
 

@@ -99,9 +99,10 @@ def _signatures_at(values: pa.Array, picks: np.ndarray, simple: np.ndarray) -> n
 def signatures(texts: pa.Array) -> np.ndarray:
     """One ``BINS``-byte signature per text (rows of uint8); texts need at least 3 words.
 
-    pyarrow's ``utf8_lower`` and ``utf8_split_whitespace`` (its Unicode kernel) are the rule. ASCII texts without whitespace
-    at either end (where that split is ``str.split()``) are lowercased, split and hashed by one compiled
-    pass; the others go through pyarrow's kernels, then their words are hashed the same way."""
+    pyarrow's ``utf8_lower`` and ``utf8_split_whitespace`` (its Unicode kernel) are the rule. ASCII texts
+    without whitespace at either end (where that split is ``str.split()``) are lowercased, split and hashed
+    by one compiled pass; the others go through pyarrow's kernels, then their words are hashed the same
+    way."""
     if isinstance(texts, pa.ChunkedArray):
         texts = texts.combine_chunks()
     return _signatures_at(texts, np.arange(len(texts)), simple_ascii(texts))
@@ -137,14 +138,25 @@ def document_signatures(
     return _signatures_at(values, picks, simple), rows
 
 
-def confirmed_rows(parts: Iterable[tuple[np.ndarray, np.ndarray]], first_doc: int = 0) -> np.ndarray:
-    """Sorted pool rows flagged ``near_duplicate``, from :func:`document_signatures` in pool order.
-    ``first_doc``: the documents before it head buckets but are not compared (their rows are known)."""
+Documents = tuple[np.ndarray, np.ndarray]  # (n, BINS) uint8 signatures, (n,) int64 pool rows
+
+
+def stack(parts: Iterable[Documents]) -> Documents:
+    """Per-batch ``(signatures, rows)`` in pool order as one pair (no copy when there is one batch)."""
     parts = [(sig, row) for sig, row in parts if len(row)]
     if not parts:
+        return np.zeros((0, BINS), np.uint8), np.zeros(0, np.int64)
+    if len(parts) == 1:
+        return parts[0][0], np.asarray(parts[0][1], np.int64)
+    return np.concatenate([s for s, _ in parts]), np.concatenate([r for _, r in parts]).astype(np.int64)
+
+
+def confirmed_rows(parts: Iterable[Documents], first_doc: int = 0) -> np.ndarray:
+    """Sorted pool rows flagged ``near_duplicate``, from :func:`document_signatures` in pool order.
+    ``first_doc``: the documents before it head buckets but are not compared (their rows are known)."""
+    sig, row = stack(parts)
+    if not len(row):
         return np.zeros(0, np.int64)
-    sig = parts[0][0] if len(parts) == 1 else np.concatenate([sig for sig, _ in parts])
-    row = parts[0][1] if len(parts) == 1 else np.concatenate([row for _, row in parts])
     return np.unique(row[_confirmed(sig, row, first_doc)])
 
 

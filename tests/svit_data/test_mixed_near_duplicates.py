@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from llava_records import record
+
 from svit_data.quality.near_duplicates import MIN_WORDS
 from svit_data.sources import SourceSpec, open_sources
 
@@ -20,17 +22,6 @@ def long_svit_answer(pool) -> tuple[str, str]:
             if turn["from"] == "gpt" and len(turn["value"].split()) >= MIN_WORDS + 5 and not flags:
                 return sample_id, turn["value"]
     raise AssertionError("the sample pool has no long answer")
-
-
-def record(n: int, answer: str) -> dict:
-    return {
-        "id": f"r{n}",
-        "image": f"coco/train2017/{n:012d}.jpg",
-        "conversations": [
-            {"from": "human", "value": "<image>\nDescribe the image."},
-            {"from": "gpt", "value": answer},
-        ],
-    }
 
 
 def flagged(pool) -> dict[str, list[str]]:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from llava_records import record
 
 from svit_data.mixed_pool import mixed_near_duplicates, near_duplicates_of
 from svit_data.pool_signatures import (
@@ -34,17 +35,6 @@ def long_answers(pool, count: int) -> list[str]:
         if len(found) >= count:
             return found[:count]
     raise AssertionError("the pool has too few long answers")
-
-
-def record(n: int, answer: str) -> dict:
-    return {
-        "id": f"r{n}",
-        "image": f"coco/train2017/{n:012d}.jpg",
-        "conversations": [
-            {"from": "human", "value": "<image>\nDescribe the image."},
-            {"from": "gpt", "value": answer},
-        ],
-    }
 
 
 def templated_records(svit, start: int = 0) -> list[dict]:
