@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +31,7 @@ NOT_FOR_SOURCES = frozenset({"leaked_coordinates", "box_repaired", "duplicate_qa
 
 def check_record(record: SourceRecord, *, strict: bool, file: Path, index: int) -> list[str]:
     """The quality flags of one third-party sample; with ``strict`` the first is a located error."""
-    speakers = [t["from"] for t in record.turns]
-    result = check_sample("", speakers, [t["value"] for t in record.turns], repair=False)
+    result = check_sample("", record.speakers, record.values, repair=False)
     findings = [f for f in result.findings if f.code not in NOT_FOR_SOURCES]
     if strict and findings:
         first = findings[0]
@@ -74,11 +74,12 @@ class SourceBatch:
 
     def turns(self) -> tuple[pa.Array, pa.Array, np.ndarray]:
         """Every turn's speaker and text, and each sample's first turn (``offsets``, one more than samples)."""
-        turns = [turn for record in self.records for turn in record.turns]
-        offsets = np.zeros(len(self.records) + 1, np.int64)
-        np.cumsum([len(record.turns) for record in self.records], out=offsets[1:])
-        froms = pa.array([turn["from"] for turn in turns], pa.string())
-        return froms, pa.array([turn["value"] for turn in turns], pa.string()), offsets
+        records = self.records
+        offsets = np.zeros(len(records) + 1, np.int64)
+        np.cumsum([len(record.speakers) for record in records], out=offsets[1:])
+        froms = pa.array(list(chain.from_iterable(record.speakers for record in records)), pa.string())
+        values = pa.array(list(chain.from_iterable(record.values for record in records)), pa.string())
+        return froms, values, offsets
 
     def check(self, froms: pa.Array, values: pa.Array, offsets: np.ndarray, *, strict: bool) -> BatchCheck:
         """The batch's flags (``flagged`` keeps only samples with a flag that applies to sources) and

@@ -22,7 +22,7 @@ def read_cauldron_records(records: Iterable[Any], *, file: str, start: int = 0) 
             raise InputError(
                 "must be a non-empty list of {user, assistant}", file=file, record=index, field="texts"
             )
-        turns = []
+        values = []
         for t, pair in enumerate(texts):
             if not isinstance(pair, dict) or not all(
                 isinstance(pair.get(k), str) for k in ("user", "assistant")
@@ -30,7 +30,7 @@ def read_cauldron_records(records: Iterable[Any], *, file: str, start: int = 0) 
                 raise InputError(
                     "needs string 'user' and 'assistant'", file=file, record=index, field=f"texts[{t}]"
                 )
-            turns += [{"from": USER, "value": pair["user"]}, {"from": GPT, "value": pair["assistant"]}]
+            values += [pair["user"], pair["assistant"]]
         images = record.get("images") or []
         if not isinstance(images, list):
             raise InputError("must be a list", file=file, record=index, field="images")
@@ -39,7 +39,8 @@ def read_cauldron_records(records: Iterable[Any], *, file: str, start: int = 0) 
         ]
         yield SourceRecord(
             None,
-            turns,
+            [USER, GPT] * len(texts),
+            values,
             [path or f"{index}-{i}.png" for i, (path, _) in enumerate(entries)],
             [data for _, data in entries],
             image_list=True,

@@ -22,6 +22,7 @@ from svit_data.tasks import GPT, REFERRING_QA, TASKS, USER
 
 HUMAN = "human"
 LLAVA_SPEAKERS = {USER: HUMAN, GPT: GPT}
+_SPEAKERS = {HUMAN: USER, GPT: GPT}  # LLaVA's speaker -> svit's
 REFERRING_INSTRUCTIONS: tuple[str, ...] = (
     "Provide the bounding boxes of the mentioned objects.",
     "Include the coordinates for each mentioned object.",
@@ -135,17 +136,55 @@ def iter_llava_json(path: str | Path) -> Iterator[dict[str, Any]]:
         yield record
 
 
+def _fast_record(record: Any) -> SourceRecord | None:
+    """The :class:`SourceRecord` of a record that is plainly valid (one pass over its turns, the
+    ``<image>`` tokens counted in one joined text), or None for :func:`read_llava_records`' checked path,
+    which accepts the same records and locates what is wrong with the others."""
+    try:
+        conversations = record["conversations"]
+        froms = [turn["from"] for turn in conversations]
+        values = [turn["value"] for turn in conversations]
+        if type(record) is not dict or "id" not in record or type(conversations) is not list or not froms:
+            return None
+        speakers = [_SPEAKERS[speaker] for speaker in froms]
+        tokens = "\0".join(values).count(IMAGE_TOKEN)  # a TypeError unless every value is a string
+    except (TypeError, KeyError):
+        return None
+    image = record.get("image")
+    if image is None:
+        if "image" in record:
+            return None
+        images = []
+    elif type(image) is str:
+        images = [image]
+    elif type(image) is list and all(type(i) is str for i in image):
+        images = list(image)
+    else:
+        return None
+    if tokens != len(images) and not (len(images) == 1 and tokens == 0):
+        return None
+    return SourceRecord(str(record["id"]), speakers, values, images, image_list=type(image) is list)
+
+
 def read_llava_records(records: Iterable[Any], *, file: str, start: int = 0) -> Iterator[SourceRecord]:
     """LLaVA records (text-only, one image or an image list) as :class:`SourceRecord`, texts verbatim."""
     for index, record in enumerate(records, start):
+        fast = _fast_record(record)
+        if fast is not None:
+            yield fast
+            continue
         check_llava_record(record, file=file, index=index, image_lists=True)
         image = record.get("image")
         images = [] if image is None else image if isinstance(image, list) else [image]
-        turns = [
-            {"from": USER if turn["from"] == HUMAN else GPT, "value": turn["value"]}
-            for turn in record["conversations"]
-        ]
-        result = SourceRecord(str(record["id"]), turns, list(images), image_list=isinstance(image, list))
+        turns = record["conversations"]
+        speakers = [_SPEAKERS[turn["from"]] for turn in turns]
+        result = SourceRecord(
+            str(record["id"]),
+            speakers,
+            [t["value"] for t in turns],
+            list(images),
+            image_list=isinstance(image, list),
+        )
         check_image_tokens(result, file=file, index=index, field_name="image")
         yield result
 

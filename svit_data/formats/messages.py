@@ -112,12 +112,13 @@ def read_messages_records(records: Iterable[Any], *, file: str, start: int = 0) 
         messages = record.get("messages") if isinstance(record, dict) else None
         if not isinstance(messages, list) or not messages:
             raise InputError("must be a non-empty list", file=file, record=index, field="messages")
-        turns = []
+        speakers, values = [], []
         for m, message in enumerate(messages):
             where = f"messages[{m}]"
             if not isinstance(message, dict):
                 raise InputError("a message must be a JSON object", file=file, record=index, field=where)
             speaker = map_speaker(message.get("role"), file=file, record=index, field_name=f"{where}.role")
             text = _message_text(message.get("content"), file=file, index=index, where=f"{where}.content")
-            turns.append({"from": speaker, "value": text})
-        yield with_image_list(record, turns, file=file, index=index)
+            speakers.append(speaker)
+            values.append(text)
+        yield with_image_list(record, speakers, values, file=file, index=index)

@@ -8,7 +8,6 @@ export back to the source's format is lossless; only speakers are mapped to svit
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from svit_data.errors import InputError
@@ -36,10 +35,16 @@ class SourceRecord:
     """
 
     source_id: str | None
-    turns: list[dict[str, str]]
+    speakers: list[str]  # svit's speaker of each turn (``user`` or ``gpt``)
+    values: list[str]  # each turn's text, as the source wrote it
     images: list[str] = field(default_factory=list)
     image_bytes: list[bytes | None] = field(default_factory=list)
     image_list: bool = False
+
+    @property
+    def turns(self) -> list[dict[str, str]]:
+        """The turns as svit ``{"from", "value"}`` dicts."""
+        return [{"from": s, "value": v} for s, v in zip(self.speakers, self.values, strict=True)]
 
 
 def map_speaker(speaker: object, *, file: str, record: int, field_name: str) -> str:
@@ -55,17 +60,13 @@ def map_speaker(speaker: object, *, file: str, record: int, field_name: str) -> 
     return mapped
 
 
-def count_image_tokens(turns: Iterable[dict[str, str]]) -> int:
-    return sum(turn["value"].count(IMAGE_TOKEN) for turn in turns)
-
-
 def check_image_tokens(record: SourceRecord, *, file: str, index: int, field_name: str) -> None:
     """``<image>`` tokens must match the images: none for a text-only record, one per image otherwise.
 
     A record with exactly one image and no token is accepted (many sets leave the token to the
     trainer's template); any other mismatch is a located error.
     """
-    tokens = count_image_tokens(record.turns)
+    tokens = "\0".join(record.values).count(IMAGE_TOKEN)  # no token spans the separator
     images = len(record.images)
     if tokens == images or (images == 1 and tokens == 0):
         return
@@ -87,7 +88,9 @@ def image_entry(value: object, *, file: str, record: int, field_name: str) -> tu
     raise InputError("must be an image path or {path, bytes}", file=file, record=record, field=field_name)
 
 
-def with_image_list(record: dict, turns: list[dict[str, str]], *, file: str, index: int) -> SourceRecord:
+def with_image_list(
+    record: dict, speakers: list[str], values: list[str], *, file: str, index: int
+) -> SourceRecord:
     """A record whose images are an ``images`` list (ShareGPT, messages), checked against its ``<image>`` tokens."""
     images = record.get("images") or []
     if not isinstance(images, list):
@@ -98,7 +101,8 @@ def with_image_list(record: dict, turns: list[dict[str, str]], *, file: str, ind
     source_id = record.get("id")
     result = SourceRecord(
         None if source_id is None else str(source_id),
-        turns,
+        speakers,
+        values,
         [path for path, _ in entries],
         [data for _, data in entries],
         image_list=True,

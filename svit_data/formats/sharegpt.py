@@ -32,7 +32,7 @@ def read_sharegpt_records(records: Iterable[Any], *, file: str, start: int = 0) 
                 record=index,
                 field="conversations",
             )
-        turns = []
+        speakers, values = [], []
         for t, turn in enumerate(record[key]):
             where = f"{key}[{t}]"
             if not isinstance(turn, dict):
@@ -44,7 +44,6 @@ def read_sharegpt_records(records: Iterable[Any], *, file: str, start: int = 0) 
             )
             if not isinstance(text, str):
                 raise InputError("the turn text must be a string", file=file, record=index, field=where)
-            turns.append(
-                {"from": map_speaker(speaker, file=file, record=index, field_name=where), "value": text}
-            )
-        yield with_image_list(record, turns, file=file, index=index)
+            speakers.append(map_speaker(speaker, file=file, record=index, field_name=where))
+            values.append(text)
+        yield with_image_list(record, speakers, values, file=file, index=index)

@@ -202,3 +202,59 @@ def test_bad_llava_records_are_located(tmp_path, record, field, message):
     with pytest.raises(InputError, match=message) as caught:
         list(iter_llava_json(path))
     assert (caught.value.file, caught.value.record, caught.value.field) == (str(path), 1, field)
+
+
+TURNS = [{"from": "human", "value": "<image>\nWhat is it?"}, {"from": "gpt", "value": "A cup."}]
+ODD_RECORDS = [
+    {"id": 1, "image": "a.jpg", "conversations": TURNS},
+    {"id": "t", "conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello."}]},
+    {"id": "n", "image": "a.jpg", "conversations": [{"from": "human", "value": "No token"}]},
+    {"id": "l", "image": ["a.jpg", "b.jpg"], "conversations": [{"from": "human", "value": "<image><image>"}]},
+    {"id": "e", "image": "", "conversations": TURNS, "extra": [1]},
+    {"id": "s", "image": "a.jpg", "conversations": [{"from": "human", "value": "<ima\x00ge>"}]},
+    # not LLaVA: each is refused with its located error by both paths
+    {"id": "2", "image": "a.jpg", "conversations": [{"from": "human", "value": "<image><image>"}]},
+    {"id": "3", "conversations": [{"from": "human", "value": "<image>"}]},
+    {"id": "4", "image": None, "conversations": TURNS},
+    {"id": "5", "image": ["a.jpg", 7], "conversations": TURNS},
+    {"id": "6", "conversations": "human: hi"},
+    {"id": "7", "conversations": {"from": "human", "value": "hi"}},
+    {"id": "8", "conversations": ["hi"]},
+    {"id": "9", "conversations": [{"from": ["human"], "value": "hi"}]},
+    {"id": "10", "conversations": [{"from": "human", "value": 3}]},
+    {"id": "11", "conversations": [{"value": "hi"}]},
+    {"conversations": TURNS},
+    ["not", "a", "record"],
+]
+
+
+@pytest.mark.parametrize("record", ODD_RECORDS, ids=range(len(ODD_RECORDS)))
+def test_fast_reader_agrees_with_the_checked_reader(record):
+    """The one-pass reader (``_fast_record``) takes only records the checked rule accepts, and gives
+    them the same SourceRecord; the others get the checked rule's located error."""
+    from svit_data.formats.llava import _fast_record, check_llava_record, read_llava_records
+    from svit_data.formats.record import SourceRecord, check_image_tokens
+
+    try:
+        check_llava_record(record, file="f.json", index=5, image_lists=True)
+        image = record.get("image")
+        expected = SourceRecord(
+            str(record["id"]),
+            ["user" if t["from"] == "human" else "gpt" for t in record["conversations"]],
+            [t["value"] for t in record["conversations"]],
+            [] if image is None else list(image) if isinstance(image, list) else [image],
+            image_list=isinstance(image, list),
+        )
+        check_image_tokens(expected, file="f.json", index=5, field_name="image")
+    except InputError as error:
+        assert _fast_record(record) is None
+        with pytest.raises(InputError) as caught:
+            list(read_llava_records([record], file="f.json", start=5))
+        assert (caught.value.message, caught.value.record, caught.value.field) == (
+            error.message,
+            5,
+            error.field,
+        )
+        return
+    assert _fast_record(record) == expected
+    assert list(read_llava_records([record], file="f.json", start=5)) == [expected]
