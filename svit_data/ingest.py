@@ -34,9 +34,8 @@ from svit_data.formats.jsonsplit import file_range
 from svit_data.formats.jsonstream import iter_json_records
 from svit_data.quality.batch import BatchCheck, check_batch
 from svit_data.quality.near_duplicates import document_signatures
-from svit_data.quality.samples import alternates
 from svit_data.quality.textscan import TurnScan
-from svit_data.tasks import ORIGINAL_FRAME, PER_QA_TASKS, SVIT_SOURCE
+from svit_data.tasks import GPT, ORIGINAL_FRAME, PER_QA_TASKS, SVIT_SOURCE, USER
 
 BATCH_ROWS = 50_000  # samples per parquet row group
 PARALLEL_BYTES = 256 << 20  # sources at least this big are ingested by several processes
@@ -249,6 +248,15 @@ class _Columns:
         return pa.Table.from_arrays([columns[name] for name in schema.names], schema=schema)
 
 
+_ALTERNATION = [USER, GPT] * 64
+
+
+def _alternation(turns: int) -> list[str]:
+    """user, gpt, user, ... ``turns`` long (even): the turns of a conversation of QA pairs
+    (:func:`svit_data.quality.samples.alternates`)."""
+    return _ALTERNATION[:turns] if turns <= len(_ALTERNATION) else [USER, GPT] * (turns // 2)
+
+
 class _Invalid(Exception):
     """Not an SVIT record; the checked path says exactly where."""
 
@@ -278,28 +286,24 @@ def _add_record(
         content = conversation["content"]
         if type(content) is not list:
             raise _Invalid
-        speakers, values = [], []
-        for turn in content:
-            speaker, value = turn["from"], turn["value"]
-            if type(value) is not str or type(speaker) is not str:
-                raise _Invalid
-            speakers.append(speaker)
-            values.append(value)
-        if per_qa and alternates(speakers):  # one sample per QA pair
-            chunks = [(t, t + 2) for t in range(0, len(speakers), 2)]
-            pairs = len(chunks)
+        speakers = [turn["from"] for turn in content]
+        values = [turn["value"] for turn in content]
+        "".join(speakers), "".join(values)  # noqa: B018 - a TypeError unless every one is a string
+        turns, first = len(speakers), len(cols.froms)
+        cols.froms += speakers
+        cols.values += values
+        if per_qa and turns % 2 == 0 and speakers == _alternation(turns):  # one sample per QA pair
+            count = pairs = turns // 2
+            cols.offsets += range(first + 2, first + turns + 1, 2)
+            cols.where += [(c, t) for t in range(0, turns, 2)]
         else:  # the whole conversation is one sample (flagged turn_order if it should have been pairs)
-            chunks = [(0, len(speakers))] if speakers or not per_qa else []
-            pairs = -1 if per_qa else len(speakers) // 2
-        for a, b in chunks:
-            cols.froms += speakers[a:b]
-            cols.values += values[a:b]
-            cols.offsets.append(len(cols.froms))
-            cols.ids.append(f"{prefix}{n}")
-            cols.conversation_index.append(c)
-            cols.where.append((c, a))
-            n += 1
-        cols.pairs += [pairs] * len(chunks)
+            count, pairs = 1, -1 if per_qa else turns // 2
+            cols.offsets.append(first + turns)
+            cols.where.append((c, 0))
+        cols.ids += [f"{prefix}{k}" for k in range(n, n + count)]
+        cols.conversation_index += [c] * count
+        cols.pairs += [pairs] * count
+        n += count
     cols.records += [index] * n
     cols.image_ids += [image_id] * n
     cols.image_files += [image_file] * n
