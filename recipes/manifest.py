@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import json
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from svit_data import paths
-from svit_data.atomic import write_bytes
 from svit_data.errors import SvitError
+from svit_data.folder import write_selection
 from svit_data.state import Manifest
 
 
@@ -50,11 +48,7 @@ def write_manifest(config: str, manifest: Manifest, ids: list[str]) -> Path:
     """Write ``manifest.json`` and ``ids.txt.gz`` atomically; return their folder."""
     folder = paths.cache_dir() / "recipes" / config / manifest.ids_sha256[:16]
     folder.mkdir(parents=True, exist_ok=True)
-    for name, data in (
-        ("ids.txt.gz", gzip.compress("".join(f"{i}\n" for i in ids).encode(), mtime=0)),
-        ("manifest.json", json.dumps(asdict(manifest), indent=2, sort_keys=True).encode()),
-    ):
-        write_bytes(folder / name, data)
+    write_selection(folder, manifest, ids)  # the files a dataset folder holds beside a recipe's data
     return folder
 
 

@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -206,9 +207,16 @@ class DatasetFolder:
 
 def write_selection(folder: Path, manifest: Any, ids: list[str]) -> None:
     """``ids.txt.gz`` (sorted ids, one a line) and ``manifest.json`` of a recipe into ``folder``."""
-    write_bytes(folder / IDS_FILE, gzip.compress("".join(f"{i}\n" for i in ids).encode(), mtime=0))
+    write_bytes(folder / IDS_FILE, _gzipped(tuple(ids)))
     text = json.dumps(dataclasses.asdict(manifest), indent=2, sort_keys=True, default=_plain)
     write_text(folder / MANIFEST_FILE, text)
+
+
+@lru_cache(maxsize=1)
+def _gzipped(ids: tuple[str, ...]) -> bytes:
+    """The id list compressed (level 9, no time stamp: the same bytes for the same ids). A build writes one
+    selection twice, to the recipe cache and to the dataset folder: compressed once (0.3 s at 157K ids)."""
+    return gzip.compress("".join(f"{i}\n" for i in ids).encode(), mtime=0)
 
 
 def _plain(value: Any) -> Any:

@@ -3,7 +3,8 @@
 A source is ``sample`` (the bundled synthetic pool), a folder with the released task files (or
 svit's own generated shards), or ``hf://datasets/OWNER/NAME`` (downloaded with huggingface_hub).
 Ingest streams the JSON (bounded memory) into parquet under ``$SVIT_CACHE/pools/<fingerprint>``;
-the fingerprint hashes the source files, the image-size table, the image index and the quality
+the fingerprint hashes the source files (their digests remembered while a file is unchanged,
+:mod:`svit_data.file_digest`), the image-size table, the image index and the quality
 settings (repairs on or off), so a changed source is ingested again and an unchanged one never is.
 
 After the files are ingested, one pass over the answers finds near-duplicate long answers across the
@@ -33,6 +34,7 @@ from tqdm.auto import tqdm
 from svit_data import paths
 from svit_data.atomic import staged_folder
 from svit_data.errors import InputError, SvitError
+from svit_data.file_digest import cached_hash
 from svit_data.formats.jsonstream import iter_json_records
 from svit_data.ingest import EXAMPLES, PARALLEL_BYTES, IngestJob, run_jobs
 from svit_data.pool_signatures import save_signatures
@@ -175,15 +177,6 @@ def index_images(root: Path) -> dict[int, str]:
     return index
 
 
-def _hash_file(path: Path) -> bytes:
-    # sha1 (a cache key, not a security check) is about 3x faster than sha256 on GBs of JSON
-    digest = hashlib.sha1(usedforsecurity=False)
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 22):
-            digest.update(chunk)
-    return digest.digest()
-
-
 def fingerprint(
     task_files: dict[str, list[Path]],
     sizes_file: Path | None,
@@ -195,7 +188,7 @@ def fingerprint(
         named.append(("image sizes", sizes_file))
     # hashlib releases the GIL on big buffers: files hash in parallel threads
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as threads:
-        digests = list(threads.map(_hash_file, [path for _, path in named]))
+        digests = list(threads.map(cached_hash, [path for _, path in named]))
     digest = hashlib.sha1(f"svit-pool-v{INGEST_VERSION}-{quality_key}".encode(), usedforsecurity=False)
     for (name, _), file_digest in zip(named, digests, strict=True):
         digest.update(name.encode() + file_digest)
