@@ -11,8 +11,9 @@
   on 10%, 30% and 100% of the candidates (size 5% of them), with time / (n log2 n): the selection costs
   O(rounds * nnz + n log n), so it grows about as n log n at a fixed number of rounds;
 - **entropy**: concept-mention entropy of core-150k against a random subset of the same size;
-- **end to end**: ``svit-recipe build core-150k --source <JSON>`` with an empty cache (ingest, match,
-  select, materialize, write, card) against its floor: pyarrow reading the same records as JSON Lines
+- **end to end**: ``svit-recipe build core-150k --source <JSON>`` with an empty cache (ingest, which
+  matches concepts as it goes, select, materialize, write, card; the CPU the ingest's processes spent
+  matching is printed) against its floor: pyarrow reading the same records as JSON Lines
   (written once, untimed) and lowercasing their text;
 - **matching**: ``compute_matrix`` alone, samples per second of wall time and per CPU second (all
   threads, pyarrow's parquet decoding included), and ``match_batch`` alone on the same batches (thread
@@ -196,11 +197,27 @@ phases["imports"] = (time.perf_counter() - start, time.process_time() - cpu)
 timed(svit_data.pool, "_ingest", "ingest")
 timed(svit_data.recipes, "build_recipe", "match + select")
 timed(svit_data.folder.DatasetFolder, "write_config", "write config + card")
+fused = {}
+try:  # concepts matched during ingest (absent before it): the CPU the ingest's processes spent on it
+    from svit_data.recipes.match_at_ingest import MatchAtIngest
+except ImportError:
+    pass
+else:
+    def counted(inner):
+        def finish(self, parts, pool):
+            fused["cpu"] = sum(part.cpu for _, part in parts)
+            fused["samples"] = sum(part.result.matrix.shape[0] for _, part in parts)
+            return inner(self, parts, pool)
+        return finish
+    MatchAtIngest.finish = counted(MatchAtIngest.finish)
+    timed(MatchAtIngest, "finish", "stack + save matrix")
 code = main(["build", "core-150k", "--source", sys.argv[1], "--out", sys.argv[2], "--quiet"])
 seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
 phases["rest"] = (seconds - sum(w for w, _ in phases.values()), cpu - sum(c for _, c in phases.values()))
-own, children = (resource.getrusage(w).ru_maxrss * 1024 for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
-print(json.dumps({"code": code, "seconds": seconds, "cpu": cpu, "phases": phases, "rss": max(own, children)}))
+own, children = (resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+print(json.dumps({"code": code, "seconds": seconds, "cpu": cpu, "phases": phases, "fused": fused,
+                  "workers_cpu": children.ru_utime + children.ru_stime,
+                  "rss": max(own.ru_maxrss, children.ru_maxrss) * 1024}))
 """
 )
 
@@ -385,10 +402,17 @@ def main() -> int:
         f = floor_e2e["seconds"]
         print(
             f"end-to-end floor (pyarrow JSON Lines read + lowercase): {f:.1f} s wall, {floor_e2e['cpu']:.1f} s CPU; "
-            f"cold build {e2e['seconds']:.1f} s wall, {e2e['cpu']:.1f} s CPU (main process), where it goes:"
+            f"cold build {e2e['seconds']:.1f} s wall, {e2e['cpu']:.1f} s CPU (main process) + "
+            f"{e2e['workers_cpu']:.1f} s CPU (ingest workers), where it goes (main process):"
         )
         for phase, (w, c) in e2e["phases"].items():
             print(f"  {phase:22s} {w:5.1f} s wall  {c:5.1f} s CPU")
+        if e2e["fused"]:
+            fused = e2e["fused"]
+            print(
+                f"concepts matched during ingest: {fused['samples']:,} samples in {fused['cpu']:.1f} s CPU of the "
+                f"ingest's processes, {fused['samples'] / fused['cpu']:,.0f}/s per CPU second   (load {load_average()})"
+            )
         rows.append(
             (
                 "cold end-to-end build core-150k",

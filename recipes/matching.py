@@ -206,6 +206,14 @@ def compute_matrix(pool: Pool, vocabulary: Vocabulary, *, progress: bool = True)
         for part in _bounded_map(lambda b: match_batch(b, forms, num_concepts), batches, workers):
             parts.append(part)
             bar.update(part.matrix.shape[0])
+    return assembled(parts, vocabulary, cache_key(pool, vocabulary))
+
+
+def assembled(parts: list[_BatchResult], vocabulary: Vocabulary, key: str) -> MatchedPool:
+    """The batches' results one above the other, in pool order (their matrices are let go as they are
+    stacked): what :func:`compute_matrix` and matching during ingest
+    (:mod:`~svit_data.recipes.match_at_ingest`) both return."""
+    num_concepts = len(vocabulary.concepts)
     if not parts:
         matrix = sp.csr_matrix((0, num_concepts), dtype=np.uint8)
     else:
@@ -228,7 +236,7 @@ def compute_matrix(pool: Pool, vocabulary: Vocabulary, *, progress: bool = True)
         answer_words=cat("answer_words", np.int32),
         concepts=vocabulary.names,
         weights=np.asarray(vocabulary.weights, np.float64),
-        key=cache_key(pool, vocabulary),
+        key=key,
     )
 
 

@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 from svit_data.errors import InputError
 from svit_data.formats.jsonsplit import file_range
 from svit_data.formats.jsonstream import iter_json_records
+from svit_data.ingest_sidecar import BatchSidecar
 from svit_data.quality.batch import BatchCheck, check_batch
 from svit_data.quality.near_duplicates import document_signatures
 from svit_data.quality.textscan import TurnScan
@@ -57,6 +58,7 @@ class IngestJob:
     source: str = SVIT_SOURCE  # the pool's source column
     part: int = 0
     parts: int = 1
+    sidecar: BatchSidecar | None = None  # sees every batch written (:mod:`svit_data.ingest_sidecar`)
 
     def size(self) -> int:
         """About how many bytes of the file this job reads."""
@@ -73,6 +75,7 @@ class IngestResult:
     examples: dict[str, list[str]] = field(default_factory=dict)  # code -> first sample ids
     # near-duplicate signatures of the long answers and their rows in the file, per batch
     documents: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list, compare=False, repr=False)
+    sidecar: list[tuple[int, Any]] = field(default_factory=list, compare=False, repr=False)  # rows as above
 
     def add_batch(
         self,
@@ -347,6 +350,8 @@ def ingest_file(
         writer = writer or pq.ParquetWriter(job.folder / name, schema)
         table = cols.table(job.task, schema, checked, job.source)
         writer.write_table(table)
+        if job.sidecar is not None:
+            result.sidecar.append((result.count, job.sidecar.batch(table, result.count)))
         conversations = table["conversations"].combine_chunks()
         result.add_batch(job.task, cols.ids, checked.flagged, conversations, checked.scanned)
         cols = _Columns()

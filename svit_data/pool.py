@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -36,7 +37,9 @@ from svit_data.atomic import staged_folder
 from svit_data.errors import InputError, SvitError
 from svit_data.file_digest import cached_hash
 from svit_data.formats.jsonstream import iter_json_records
-from svit_data.ingest import EXAMPLES, PARALLEL_BYTES, IngestJob, run_jobs
+from svit_data.ingest import PARALLEL_BYTES, IngestJob, run_jobs
+from svit_data.ingest_sidecar import BatchSidecar, finish, pool_parts
+from svit_data.pool_quality import quality_summary
 from svit_data.pool_signatures import save_signatures
 from svit_data.quality.near_duplicates import confirmed_rows, stack
 from svit_data.schema import POOL_SCHEMA
@@ -223,11 +226,13 @@ def open_pool(
     repair: bool = True,
     strict: bool = False,
     name: str = SVIT_SOURCE,
+    sidecar: BatchSidecar | None = None,
 ) -> Pool:
     """Ingest ``source`` once (cached by fingerprint) and return the pool; ``name`` fills its ``source`` column.
 
     ``repair`` applies the safe box repairs (:mod:`svit_data.quality.referring`); ``strict`` makes any
     flag an :class:`InputError` (located by file, record and field when the source is ingested now).
+    ``sidecar`` sees every batch when the source is ingested now (:mod:`svit_data.ingest_sidecar`).
     """
     folder = resolve_source(source)
     task_files = find_task_files(folder)
@@ -244,10 +249,19 @@ def open_pool(
         key = hashlib.sha1(f"{key}:{name}".encode(), usedforsecurity=False).hexdigest()[:16]
     root = paths.cache_dir() / "pools" / key
     meta_path = root / "pool.json"
+    parts = None
     if not meta_path.is_file():
         sizes = read_image_sizes(sizes_file) if sizes_file else {}
-        _ingest(
-            task_files, sizes, image_index, root, progress=progress, repair=repair, strict=strict, name=name
+        parts = _ingest(
+            task_files,
+            sizes,
+            image_index,
+            root,
+            progress=progress,
+            repair=repair,
+            strict=strict,
+            name=name,
+            sidecar=sidecar,
         )
     meta = json.loads(meta_path.read_text())
     quality = meta.get("quality", {})
@@ -259,7 +273,7 @@ def open_pool(
             "--strict makes every flag an error",
             file=", ".join(str(p) for p in task_files.get(task, [])) or None,
         )
-    return Pool(
+    pool = Pool(
         root=root,
         files=[root / name for name in meta["files"]],
         fingerprint=key,
@@ -272,6 +286,8 @@ def open_pool(
         source_counts={name: sum(meta["counts"].values())},
         formats={name: "svit"},
     )
+    finish(sidecar, parts, pool)
+    return pool
 
 
 def _ingest(
@@ -284,8 +300,10 @@ def _ingest(
     repair: bool = True,
     strict: bool = False,
     name: str = SVIT_SOURCE,
-) -> None:
-    """Ingest every task file into ``root`` (one parquet file each), then rename into place.
+    sidecar: BatchSidecar | None = None,
+) -> list[tuple[int, Any]]:
+    """Ingest every task file into ``root`` (one parquet file each), then rename into place; the
+    ``sidecar``'s parts in pool order.
 
     Big sources are ingested by up to ``os.cpu_count()`` processes, one task file each, largest
     first: decoding JSON is CPU-bound. A task file bigger than a worker's share of the source is
@@ -312,6 +330,7 @@ def _ingest(
                         source=name,
                         part=part,
                         parts=parts,
+                        sidecar=sidecar,
                     )
                 )
         workers = min(len(jobs), cpus)
@@ -332,8 +351,11 @@ def _ingest(
             for result, start in zip(results, first[:-1], strict=True)
             for sig, row in result.documents
         )
+        sidecar_parts = pool_parts(
+            (start, result.sidecar) for result, start in zip(results, first[:-1], strict=True)
+        )
         for result in results:
-            result.documents = []  # stacked: each batch's copy can go
+            result.documents, result.sidecar = [], []  # stacked: each batch's copy can go
         near = confirmed_rows([documents])
         save_signatures(tmp, documents)  # for mixes of this pool (svit_data.mixed_pool)
         del documents
@@ -346,6 +368,7 @@ def _ingest(
         meta = {"files": files, "counts": counts, "near_duplicates": near.tolist(), "quality": quality}
         (tmp / "pool.json").write_text(json.dumps(meta, indent=2))
     log.info("ingested %d samples into %s", sum(counts.values()), root)
+    return sidecar_parts
 
 
 def file_parts(size: int, total: int, workers: int) -> int:
@@ -354,31 +377,3 @@ def file_parts(size: int, total: int, workers: int) -> int:
     if workers <= 1 or size * workers <= total:
         return 1
     return min(workers, -(-size * workers // total))
-
-
-def quality_summary(results: list, near: np.ndarray, files: list[Path]) -> dict:
-    """Flag counts per task and reason, example ids per reason, and how many samples are flagged."""
-    per_task: dict[str, dict[str, int]] = {}
-    examples: dict[str, list[str]] = {}
-    for result in results:
-        for (task, code), n in sorted(result.flag_counts.items()):
-            per_task.setdefault(task, {})[code] = per_task.setdefault(task, {}).get(code, 0) + n
-        for code, ids in result.examples.items():
-            examples.setdefault(code, [])
-            examples[code] += ids[: EXAMPLES - len(examples[code])]
-    flagged = 0
-    near_ids: list[str] = []
-    first = 0
-    for file in files:
-        table = pq.read_table(file, columns=["id", "task", "flags"])
-        lengths = table["flags"].combine_chunks().value_lengths().to_numpy(zero_copy_only=False)
-        hit = near[(near >= first) & (near < first + table.num_rows)] - first
-        flagged += int(((lengths > 0) | np.isin(np.arange(table.num_rows), hit)).sum())
-        for task in table["task"].take(pa.array(hit)).to_pylist():
-            counts = per_task.setdefault(task, {})  # a task may have no other flag
-            counts["near_duplicate"] = counts.get("near_duplicate", 0) + 1
-        near_ids += table["id"].take(pa.array(hit[: max(EXAMPLES - len(near_ids), 0)])).to_pylist()
-        first += table.num_rows
-    if near_ids:
-        examples["near_duplicate"] = near_ids
-    return {"flagged": flagged, "per_task": per_task, "examples": examples}

@@ -27,6 +27,7 @@ from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -38,6 +39,7 @@ from svit_data.formats.jsonsplit import file_range, is_splittable
 from svit_data.formats.jsonstream import FileRange
 from svit_data.formats.sources import read_source
 from svit_data.ingest import EXAMPLES, PARALLEL_BYTES, IngestResult, _stop_workers
+from svit_data.ingest_sidecar import BatchSidecar, pool_parts
 from svit_data.pool_signatures import save_signatures
 from svit_data.quality.near_duplicates import confirmed_rows, stack
 from svit_data.source_batches import SourceBatch
@@ -62,6 +64,7 @@ class SourceJob:
     folder: Path
     schema: pa.Schema  # the pool's (passed, so that spawned processes need not import ``datasets``)
     strict: bool = False
+    sidecar: BatchSidecar | None = None  # sees every batch written (:mod:`svit_data.ingest_sidecar`)
 
 
 @dataclass
@@ -115,6 +118,8 @@ def ingest_part(job: SourceJob, name: str, part: FileRange | None = None) -> Par
         )
         writer = writer or pq.ParquetWriter(job.folder / name, job.schema)
         writer.write_table(table)
+        if job.sidecar is not None:
+            result.sidecar.append((result.count, job.sidecar.batch(table, result.count)))
         flagged_rows.extend(result.count + i for i in checked.flagged)
         conversations = table["conversations"].combine_chunks()
         result.add_batch("", ids, checked.flagged, conversations, checked.scanned)
@@ -187,6 +192,7 @@ def _merge(parts: list[PartResult]) -> tuple[IngestResult, list[int]]:
             )
         total.names += result.names
         total.documents += [(signatures, rows + total.count) for signatures, rows in result.documents]
+        total.sidecar += pool_parts([(total.count, result.sidecar)])
         total.flag_counts.update(result.flag_counts)
         for code, ids in result.examples.items():
             kept = total.examples.setdefault(code, [])
@@ -196,8 +202,9 @@ def _merge(parts: list[PartResult]) -> tuple[IngestResult, list[int]]:
     return total, flagged_rows
 
 
-def ingest_source(job: SourceJob, root: Path) -> None:
-    """Ingest the source into ``root`` (parquet parts and ``pool.json``), written whole or not at all."""
+def ingest_source(job: SourceJob, root: Path) -> list[tuple[int, Any]]:
+    """Ingest the source into ``root`` (parquet parts and ``pool.json``), written whole or not at all;
+    the ``job.sidecar``'s parts in pool order."""
     single = job.path.is_file() and is_splittable(job.path)
     parts = split_parts(job.path.stat().st_size, os.cpu_count() or 1) if single else 1
     with staged_folder(root) as tmp, collector_paused():
@@ -233,3 +240,4 @@ def ingest_source(job: SourceJob, root: Path) -> None:
             "near_duplicates": near.tolist(),
         }
         (tmp / "pool.json").write_text(json.dumps(meta))
+    return result.sidecar

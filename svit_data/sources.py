@@ -43,6 +43,7 @@ from svit_data import paths
 from svit_data.errors import InputError, SvitError
 from svit_data.formats.sources import SOURCE_FORMATS, check_format, detect_format, source_files
 from svit_data.frames import check_frame
+from svit_data.ingest_sidecar import BatchSidecar, finish
 from svit_data.mixed_pool import merge_pools
 from svit_data.pool import HUB_PREFIX, Pool, open_pool
 from svit_data.schema import POOL_SCHEMA
@@ -125,13 +126,19 @@ def _hash_files(files: list[Path]) -> str:
 
 
 def open_source(
-    spec: SourceSpec, *, images: str | Path | None = None, progress: bool = True, strict: bool = False
+    spec: SourceSpec,
+    *,
+    images: str | Path | None = None,
+    progress: bool = True,
+    strict: bool = False,
+    sidecar: BatchSidecar | None = None,
 ) -> Pool:
-    """Ingest one third-party source once (cached by fingerprint) and return its pool."""
+    """Ingest one third-party source once (cached by fingerprint) and return its pool; ``sidecar`` sees
+    every batch when it is ingested now (:mod:`svit_data.ingest_sidecar`)."""
     hub = spec.path.startswith(HUB_PREFIX)
     path = hub_folder(spec.path) if hub else Path(spec.path)
     with _hub_names(spec.path if hub else None, path):
-        return _open_local(spec, path, images=images, progress=progress, strict=strict)
+        return _open_local(spec, path, images=images, progress=progress, strict=strict, sidecar=sidecar)
 
 
 @contextmanager
@@ -148,7 +155,13 @@ def _hub_names(hub_path: str | None, local: Path) -> Iterator[None]:
 
 
 def _open_local(
-    spec: SourceSpec, path: Path, *, images: str | Path | None, progress: bool, strict: bool
+    spec: SourceSpec,
+    path: Path,
+    *,
+    images: str | Path | None,
+    progress: bool,
+    strict: bool,
+    sidecar: BatchSidecar | None = None,
 ) -> Pool:
     files = source_files(path)
     fmt = spec.format or detect_format(files[0])
@@ -157,8 +170,10 @@ def _open_local(
     key_text = json.dumps([SOURCES_VERSION, spec.name, fmt, frame, str(images_root), _hash_files(files)])
     key = "src-" + hashlib.sha1(key_text.encode(), usedforsecurity=False).hexdigest()[:16]
     root = paths.cache_dir() / "pools" / key
+    parts = None
     if not (root / "pool.json").is_file():
-        ingest_source(SourceJob(spec.name, path, fmt, frame, images_root, root, POOL_SCHEMA, strict), root)
+        job = SourceJob(spec.name, path, fmt, frame, images_root, root, POOL_SCHEMA, strict, sidecar)
+        parts = ingest_source(job, root)
     meta = json.loads((root / "pool.json").read_text())
     quality = meta["quality"]
     if strict and quality["flagged"]:
@@ -170,7 +185,7 @@ def _open_local(
     log.info(
         "source %s: %s records read as %s, boxes in the %s frame", spec.name, f"{meta['rows']:,}", fmt, frame
     )
-    return Pool(
+    pool = Pool(
         root=root,
         files=[root / name for name in meta["files"]],
         fingerprint=key,
@@ -182,6 +197,8 @@ def _open_local(
         quality=quality,
         near_duplicates=np.array(meta.get("near_duplicates", []), np.int64),
     )
+    finish(sidecar, parts, pool)
+    return pool
 
 
 HUB_SKIP = frozenset({"dataset_info.json", "dataset_infos.json"})  # Hub metadata, not records
@@ -226,9 +243,11 @@ def open_sources(
     progress: bool = True,
     repair: bool = True,
     strict: bool = False,
+    sidecar: BatchSidecar | None = None,
 ) -> Pool:
     """One pool over every source: SVIT sources through :func:`open_pool`, the others through
-    :func:`open_source`; the parquet files side by side, the fingerprint over all of them."""
+    :func:`open_source`; the parquet files side by side, the fingerprint over all of them. ``sidecar``
+    sees the batches of every source ingested now (:mod:`svit_data.ingest_sidecar`)."""
     names = [spec.name for spec in specs]
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
@@ -257,9 +276,10 @@ def open_sources(
                     repair=repair,
                     strict=strict,
                     name=spec.name,
+                    sidecar=sidecar,
                 )
             )
         else:
-            pools.append(open_source(spec, images=images, progress=progress, strict=strict))
+            pools.append(open_source(spec, images=images, progress=progress, strict=strict, sidecar=sidecar))
     # verdicts of svit-recipe verify, kept per pool fingerprint, become flags (svit_data.verified)
     return attach_verdicts(pools[0] if len(pools) == 1 else merge_pools(pools))

@@ -17,6 +17,7 @@ from svit_data.errors import SvitError
 from svit_data.folder import DatasetFolder
 from svit_data.formats.sources import SOURCE_FORMATS
 from svit_data.frames import FRAMES
+from svit_data.ingest_sidecar import BatchSidecar
 from svit_data.materialize import ConfigRows, subset_rows
 from svit_data.pool import Pool
 from svit_data.sources import SourceSpec, open_sources, parse_source
@@ -200,13 +201,26 @@ def source_specs(args: argparse.Namespace) -> list[SourceSpec]:
     ]
 
 
+def matching_sidecar(concepts: str | None) -> BatchSidecar | None:
+    """Concept matching during ingest for the vocabulary the recipes will use (a source ingested now
+    then needs no separate matching pass), or None without the recipe engine."""
+    try:
+        from svit_data.recipes.match_at_ingest import MatchAtIngest
+        from svit_data.recipes.vocabulary import load_vocabulary
+    except ImportError:
+        return None
+    return MatchAtIngest(load_vocabulary(concepts))
+
+
 def lazy_pool(args: argparse.Namespace) -> Callable[[], Pool]:
-    """The pool, opened on first use: probe configs alone never ingest a source."""
+    """The pool, opened on first use: probe configs alone never ingest a source. When a recipe is built,
+    ingest matches concepts as it goes (:func:`matching_sidecar`)."""
     opened: list[Pool] = []
 
     def pool() -> Pool:
         if not opened:
             specs = source_specs(args)
+            recipes = any(get_config(name).kind == RECIPE for name in args.configs)
             opened.append(
                 open_sources(
                     specs,
@@ -215,6 +229,7 @@ def lazy_pool(args: argparse.Namespace) -> Callable[[], Pool]:
                     progress=not args.quiet,
                     repair=args.repair,
                     strict=args.strict,
+                    sidecar=matching_sidecar(args.concepts) if recipes else None,
                 )
             )
             p = opened[0]
@@ -293,6 +308,7 @@ def run_recipe_file(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         repair=args.repair,
         strict=args.strict,
+        sidecar=matching_sidecar(recipe.concepts),
     )
     with DatasetFolder(args.out) as folder:
         rows = build_recipe_file(recipe, name, pool, progress=not args.quiet)

@@ -42,7 +42,7 @@ def test_added_flags_match_appending_row_by_row():
 def test_near_duplicates_of_a_task_without_other_flags_are_counted(tmp_path):
     import pyarrow.parquet as pq
 
-    from svit_data.pool import quality_summary
+    from svit_data.pool_quality import quality_summary
 
     pq.write_table(
         pa.table(
