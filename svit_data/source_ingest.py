@@ -38,8 +38,8 @@ from svit_data.formats.jsonsplit import file_range, is_splittable
 from svit_data.formats.jsonstream import FileRange
 from svit_data.formats.sources import read_source
 from svit_data.ingest import EXAMPLES, PARALLEL_BYTES, IngestResult, _stop_workers
-from svit_data.pool_signatures import save_signatures
-from svit_data.quality.near_duplicates import confirmed_rows, stack
+from svit_data.pool_signatures import read_signatures
+from svit_data.quality.near_duplicates import confirmed_rows
 from svit_data.source_batches import SourceBatch
 from svit_data.tasks import NO_TASK_LABEL
 
@@ -136,6 +136,7 @@ def ingest_part(job: SourceJob, name: str, part: FileRange | None = None) -> Par
     finally:
         if writer is not None:
             writer.close()
+    result.store_signatures(job.folder / name)
     result.names = [name] if result.count else []
     return PartResult(first, result, flagged_rows)
 
@@ -186,7 +187,6 @@ def _merge(parts: list[PartResult]) -> tuple[IngestResult, list[int]]:
                 f"a part starts at record {part.first} but {total.count} records come before it"
             )
         total.names += result.names
-        total.documents += [(signatures, rows + total.count) for signatures, rows in result.documents]
         total.flag_counts.update(result.flag_counts)
         for code, ids in result.examples.items():
             kept = total.examples.setdefault(code, [])
@@ -209,11 +209,8 @@ def ingest_source(job: SourceJob, root: Path) -> None:
             result, flagged_rows = part.result, part.flagged_rows
         if result.count == 0:
             raise InputError("holds no records", file=str(job.path))
-        documents = stack(result.documents)
-        result.documents = []
-        near = confirmed_rows([documents])
-        save_signatures(tmp, documents)  # for mixes of this source (svit_data.mixed_pool)
-        del documents
+        # each part's process wrote its signatures beside it (kept for mixes: svit_data.mixed_pool)
+        near = confirmed_rows([read_signatures([tmp / name for name in result.names])])
         counts = {code: count for (_, code), count in result.flag_counts.items()}
         examples = dict(result.examples)
         if len(near):
