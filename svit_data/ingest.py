@@ -33,6 +33,7 @@ from svit_data.errors import InputError
 from svit_data.formats.jsonsplit import file_range
 from svit_data.formats.jsonstream import iter_json_records
 from svit_data.ingest_sidecar import BatchSidecar
+from svit_data.pool_signatures import save_part_signatures
 from svit_data.quality.batch import BatchCheck, check_batch
 from svit_data.quality.near_duplicates import document_signatures
 from svit_data.quality.textscan import TurnScan
@@ -73,7 +74,8 @@ class IngestResult:
     count: int
     flag_counts: Counter = field(default_factory=Counter)  # (task, code) -> samples
     examples: dict[str, list[str]] = field(default_factory=dict)  # code -> first sample ids
-    # near-duplicate signatures of the long answers and their rows in the file, per batch
+    # near-duplicate signatures of the long answers and their rows in the file, per batch, until
+    # :meth:`store_signatures` writes them beside the file (they are not sent back to the parent process)
     documents: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list, compare=False, repr=False)
     sidecar: list[tuple[int, Any]] = field(default_factory=list, compare=False, repr=False)  # rows as above
 
@@ -95,6 +97,13 @@ class IngestResult:
                 if len(examples) < EXAMPLES:
                     examples.append(ids[i])
         self.count += len(ids)
+
+    def store_signatures(self, part: Path) -> None:
+        """Write the signatures beside the parquet file ``part`` (:mod:`svit_data.pool_signatures`), then
+        drop them."""
+        if self.count:
+            save_part_signatures(part, self.documents)
+        self.documents = []
 
 
 def run_jobs(
@@ -384,5 +393,6 @@ def ingest_file(
     finally:
         if writer is not None:
             writer.close()
+    result.store_signatures(job.folder / name)
     result.names = [name] if result.count else []
     return result

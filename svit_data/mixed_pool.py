@@ -20,8 +20,7 @@ import pyarrow.parquet as pq
 
 from svit_data import paths
 from svit_data.pool import Pool
-from svit_data.pool_signatures import pool_signatures
-from svit_data.quality.minhash import BINS
+from svit_data.pool_signatures import concatenate, pool_signature_parts
 from svit_data.quality.near_duplicates import confirmed_rows, near_duplicate_rows
 from svit_data.tasks import NO_TASK_LABEL
 
@@ -38,21 +37,16 @@ def near_duplicates_of(files: list[Path]) -> np.ndarray:
 
 
 def mixed_near_duplicates(pools: list[Pool]) -> np.ndarray:
-    """:func:`near_duplicates_of` the pools' files, from the signatures each pool stored at ingest: each
-    pool's signatures are copied into one array (rows numbered on from the earlier pools). The first pool's
-    own near-duplicates are those its ingest found (the walk compares only the later pools' documents)."""
-    stored, offset = [], 0
-    for pool in pools:
-        signatures, rows = pool_signatures(pool.root, pool.files, pool.num_rows)
-        stored.append((signatures, rows + offset))
-        offset += pool.num_rows
-    total = sum(len(rows) for _, rows in stored)
-    signatures, rows, at = np.empty((total, BINS), np.uint8), np.empty(total, np.int64), 0
-    for sig, row in stored:
-        signatures[at : at + len(row)] = sig
-        rows[at : at + len(row)] = row
-        at += len(row)
-    first_doc = len(stored[0][1])
+    """:func:`near_duplicates_of` the pools' files, from the signatures each pool stored at ingest: every
+    part's signatures are copied into one array (rows numbered on from the earlier parts and pools). The
+    first pool's own near-duplicates are those its ingest found (the walk compares only the later pools'
+    documents)."""
+    stored = [pool_signature_parts(pool.root, pool.files) for pool in pools]
+    first_doc = sum(len(rows) for (_, rows), _ in stored[0])
+    offsets = np.cumsum([0, *(pool.num_rows for pool in pools[:-1])]).tolist()
+    signatures, rows = concatenate(
+        (part, first + offset) for parts, offset in zip(stored, offsets, strict=True) for part, first in parts
+    )
     del stored
     # the first pool's documents are compared with earlier ones of the same pool only: its own rows
     return np.union1d(pools[0].near_duplicates, confirmed_rows([(signatures, rows)], first_doc))

@@ -40,8 +40,8 @@ from svit_data.formats.jsonstream import iter_json_records
 from svit_data.ingest import PARALLEL_BYTES, IngestJob, run_jobs
 from svit_data.ingest_sidecar import BatchSidecar, finish, pool_parts
 from svit_data.pool_quality import quality_summary
-from svit_data.pool_signatures import save_signatures
-from svit_data.quality.near_duplicates import confirmed_rows, stack
+from svit_data.pool_signatures import read_signatures
+from svit_data.quality.near_duplicates import confirmed_rows
 from svit_data.schema import POOL_SCHEMA
 from svit_data.tasks import ALL_TASKS_FILE, SVIT_SOURCE, TASK_FILES, TASKS
 
@@ -346,19 +346,13 @@ def _ingest(
             given = ", ".join(str(p) for ps in task_files.values() for p in ps)
             raise SvitError(f"the source holds no samples: {given} contain no records")
         first = np.cumsum([0] + [result.count for result in results])
-        documents = stack(
-            (sig, row + start)
-            for result, start in zip(results, first[:-1], strict=True)
-            for sig, row in result.documents
-        )
         sidecar_parts = pool_parts(
             (start, result.sidecar) for result, start in zip(results, first[:-1], strict=True)
         )
         for result in results:
-            result.documents, result.sidecar = [], []  # stacked: each batch's copy can go
-        near = confirmed_rows([documents])
-        save_signatures(tmp, documents)  # for mixes of this pool (svit_data.mixed_pool)
-        del documents
+            result.sidecar = []  # in sidecar_parts now
+        # each worker wrote its signatures beside its part (kept for mixes: svit_data.mixed_pool)
+        near = confirmed_rows([read_signatures([tmp / name for name in files])])
         quality = quality_summary(results, near, [tmp / name for name in files])
         if strict and quality["flagged"]:
             first = next(iter(quality["examples"].items()))

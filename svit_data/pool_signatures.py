@@ -3,20 +3,25 @@ its sources without signing every long answer again.
 
 A long answer's signature (:func:`svit_data.quality.near_duplicates.document_signatures`) depends on its
 text alone, not on the other samples of the pool. Ingest signs every long answer anyway (to find the
-pool's own near-duplicates), so it also writes the signatures and their pool rows into the pool's folder
-(:data:`SIGNATURES_FILE` and :data:`ROWS_FILE`, staged with the parquet parts: a pool folder has them all
-or none). A mixed pool (:mod:`svit_data.mixed_pool`) reads each source's files (memory-mapped, copied once
-into the mix's array) and walks their buckets once.
+pool's own near-duplicates), so the process that writes a parquet part also writes its signatures and their
+rows (numbered from 0 in the part) beside it: ``part-X.parquet`` gets ``part-X.`` :data:`SIGNATURES_SUFFIX`
+and ``part-X.`` :data:`ROWS_SUFFIX` (:func:`save_part_signatures`). They are written into the pool's
+staging folder with the parts, so a pool folder has them all or none, and nothing is sent back to the
+parent process: it reads the files (:func:`read_signatures`) for the pool's own near-duplicate pass. A
+mixed pool (:mod:`svit_data.mixed_pool`) reads each source's part files (memory-mapped, copied once into
+the mix's array) and walks their buckets once.
 
-A pool ingested before this file existed, or whose file cannot be read whole (cut short, another shape,
-rows out of the pool's range, the two files of different lengths), has its signatures computed again from
-its parquet parts, once: they are then stored (atomic writes), so the next mix reads them. The names carry
-:data:`SIGNATURES_VERSION`: a change of the signature rule changes them, and old files are ignored.
+A part whose files are missing (a pool ingested before this layout) or cannot be read whole (cut short,
+another shape, rows out of the part's range, the two files of different lengths) has its signatures
+computed again from its parquet file, once: they are then stored (atomic writes), so the next mix reads
+them. The names carry :data:`SIGNATURES_VERSION`: a change of the signature rule or of the layout changes
+them, and old files are ignored (and removed when the new ones are stored).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -24,33 +29,59 @@ import pyarrow.parquet as pq
 
 from svit_data.atomic import atomic_open
 from svit_data.quality.minhash import BINS
-from svit_data.quality.near_duplicates import Documents, document_signatures, stack
+from svit_data.quality.near_duplicates import Documents, document_signatures
 
 log = logging.getLogger(__name__)
 
-SIGNATURES_VERSION = "1"
-SIGNATURES_FILE = f"near-signatures-v{SIGNATURES_VERSION}.npy"
-ROWS_FILE = f"near-rows-v{SIGNATURES_VERSION}.npy"
+SIGNATURES_VERSION = "2"  # 2: one pair of files per parquet part, rows numbered in the part
+SIGNATURES_SUFFIX = f"near-signatures-v{SIGNATURES_VERSION}.npy"
+ROWS_SUFFIX = f"near-rows-v{SIGNATURES_VERSION}.npy"
+# version 1: one pair for the whole pool (pool rows), written by the parent process
+OLD_FILES = ("near-signatures-v1.npy", "near-rows-v1.npy")
 
 
-def save_signatures(folder: Path, documents: Documents) -> None:
-    """Write ``documents`` into ``folder`` (a pool's folder, or its staging folder during ingest)."""
-    signatures, rows = documents
-    for name, array in ((ROWS_FILE, rows), (SIGNATURES_FILE, signatures)):
-        with atomic_open(folder / name, "wb") as handle:
-            np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
+def signature_files(part: Path) -> tuple[Path, Path]:
+    """The signature and row files kept beside the parquet part ``part``."""
+    stem = part.name.removesuffix(".parquet")
+    return part.with_name(f"{stem}.{SIGNATURES_SUFFIX}"), part.with_name(f"{stem}.{ROWS_SUFFIX}")
 
 
-def load_signatures(folder: Path, num_rows: int) -> Documents | None:
-    """The signatures stored in ``folder`` for a pool of ``num_rows`` rows, or None when there is no file
-    or they cannot be the whole of them (cut short, other shape or type, rows unsorted or out of range).
-    The signatures are memory-mapped (read when used)."""
-    path = folder / SIGNATURES_FILE
-    if not path.is_file() or not (folder / ROWS_FILE).is_file():
+def _write_npy(handle, arrays: list[np.ndarray], dtype: np.dtype, width: int | None) -> None:
+    """``np.save`` of the arrays concatenated (the same bytes), written one after the other without the copy."""
+    count = sum(len(a) for a in arrays)
+    shape = (count,) if width is None else (count, width)
+    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape}
+    np.lib.format.write_array_header_1_0(handle, header)
+    for array in arrays:
+        handle.write(np.ascontiguousarray(array, dtype).data)
+
+
+def save_part_signatures(part: Path, batches: list[Documents], *, atomic: bool = False) -> None:
+    """Write the signatures of the parquet part ``part`` (per batch, rows numbered in the part) beside it.
+    ``atomic``: for a pool folder in use; a staging folder (ingest) is written directly."""
+    signatures, rows = signature_files(part)
+    for path, arrays, dtype, width in (
+        (rows, [r for _, r in batches], np.dtype(np.int64), None),
+        (signatures, [s for s, _ in batches], np.dtype(np.uint8), BINS),
+    ):
+        if atomic:
+            with atomic_open(path, "wb") as handle:
+                _write_npy(handle, arrays, dtype, width)
+        else:
+            with open(path, "wb") as handle:
+                _write_npy(handle, arrays, dtype, width)
+
+
+def load_part_signatures(part: Path, num_rows: int) -> Documents | None:
+    """The signatures stored beside the parquet part ``part`` of ``num_rows`` rows (rows numbered in the
+    part), or None when there is no file or they cannot be the whole of them (cut short, other shape or
+    type, rows unsorted or out of range). The signatures are memory-mapped (read when used)."""
+    path, rows_path = signature_files(part)
+    if not path.is_file() or not rows_path.is_file():
         return None
     try:
         signatures = np.load(path, mmap_mode="r", allow_pickle=False)
-        rows = np.load(folder / ROWS_FILE, allow_pickle=False)
+        rows = np.load(rows_path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as error:
         log.warning("near-duplicate signatures in %s are unreadable (%s): computing them again", path, error)
         return None
@@ -68,26 +99,79 @@ def load_signatures(folder: Path, num_rows: int) -> Documents | None:
     return signatures, rows
 
 
+def concatenate(parts: Iterable[tuple[Documents, int]]) -> Documents:
+    """One pair of arrays from parts' ``((signatures, rows), first_row)`` in pool order (rows numbered on
+    from ``first_row``): each part is copied once, into arrays allocated once (the bucket walk needs one)."""
+    parts = list(parts)
+    total = sum(len(rows) for (_, rows), _ in parts)
+    signatures, rows, at = np.empty((total, BINS), np.uint8), np.empty(total, np.int64), 0
+    for (sig, row), first in parts:
+        signatures[at : at + len(row)] = sig
+        rows[at : at + len(row)] = row
+        rows[at : at + len(row)] += first
+        at += len(row)
+    return signatures, rows
+
+
+def read_signatures(parts: list[Path]) -> Documents:
+    """The signatures an ingest just wrote beside its parquet ``parts`` (in pool order), with pool rows."""
+    stored, first = [], 0
+    for part in parts:
+        num_rows = _rows_of(part)
+        found = load_part_signatures(part, num_rows)
+        if found is None:
+            raise RuntimeError(f"ingest wrote no whole near-duplicate signatures beside {part}")
+        stored.append((found, first))
+        first += num_rows
+    return concatenate(stored)
+
+
 def compute_signatures(files: list[Path]) -> Documents:
     """The signatures of the long answers in ``files`` (a pool's parquet parts, in pool order)."""
     parts, first = [], 0
     for file in files:
-        for batch in pq.ParquetFile(file).iter_batches(columns=["conversations"], batch_size=65_536):
-            parts.append(document_signatures(batch.column(0), first))
-            first += batch.num_rows
-    return stack(parts)
+        parts += [(batch, first) for batch in _part_batches(file)]
+        first += _rows_of(file)
+    return concatenate(parts)
 
 
-def pool_signatures(root: Path, files: list[Path], num_rows: int) -> Documents:
-    """The signatures of an ingested pool (folder ``root``, parquet parts ``files``): stored ones, else
-    computed from the parts and stored for the next time (in an ingested pool's folder only)."""
-    stored = load_signatures(root, num_rows)
-    if stored is not None:
-        return stored
-    documents = compute_signatures(files)
-    if (root / "pool.json").is_file():
-        try:
-            save_signatures(root, documents)
-        except OSError as error:  # a read-only cache: the mix still gets its result
-            log.warning("could not store near-duplicate signatures in %s (%s)", root, error)
-    return documents
+def _rows_of(file: Path) -> int:
+    return pq.ParquetFile(file).metadata.num_rows
+
+
+def _part_batches(file: Path) -> list[Documents]:
+    """The signatures of one parquet part per batch (rows numbered in the part)."""
+    batches, first = [], 0
+    for batch in pq.ParquetFile(file).iter_batches(columns=["conversations"], batch_size=65_536):
+        batches.append(document_signatures(batch.column(0), first))
+        first += batch.num_rows
+    return batches
+
+
+def pool_signature_parts(root: Path, files: list[Path]) -> list[tuple[Documents, int]]:
+    """Per parquet part of an ingested pool (folder ``root``, parts ``files`` in pool order): its signatures
+    (rows numbered in the part) and its first pool row. Stored ones, else computed from the part and stored
+    for the next time (in an ingested pool's folder only)."""
+    parts, first = [], 0
+    store = (root / "pool.json").is_file()
+    for file in files:
+        num_rows = _rows_of(file)
+        stored = load_part_signatures(file, num_rows)
+        if stored is None:
+            batches = _part_batches(file)
+            stored = concatenate((part, 0) for part in batches)
+            if store:
+                try:
+                    save_part_signatures(file, batches, atomic=True)
+                    for name in OLD_FILES:  # superseded by the part files
+                        (root / name).unlink(missing_ok=True)
+                except OSError as error:  # a read-only cache: the mix still gets its result
+                    log.warning("could not store near-duplicate signatures beside %s (%s)", file, error)
+        parts.append((stored, first))
+        first += num_rows
+    return parts
+
+
+def pool_signatures(root: Path, files: list[Path]) -> Documents:
+    """The signatures of an ingested pool (:func:`pool_signature_parts`) as one pair, with pool rows."""
+    return concatenate(pool_signature_parts(root, files))

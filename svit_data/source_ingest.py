@@ -40,8 +40,8 @@ from svit_data.formats.jsonstream import FileRange
 from svit_data.formats.sources import read_source
 from svit_data.ingest import EXAMPLES, PARALLEL_BYTES, IngestResult, _stop_workers
 from svit_data.ingest_sidecar import BatchSidecar, pool_parts
-from svit_data.pool_signatures import save_signatures
-from svit_data.quality.near_duplicates import confirmed_rows, stack
+from svit_data.pool_signatures import read_signatures
+from svit_data.quality.near_duplicates import confirmed_rows
 from svit_data.source_batches import SourceBatch
 from svit_data.tasks import NO_TASK_LABEL
 
@@ -141,6 +141,7 @@ def ingest_part(job: SourceJob, name: str, part: FileRange | None = None) -> Par
     finally:
         if writer is not None:
             writer.close()
+    result.store_signatures(job.folder / name)
     result.names = [name] if result.count else []
     return PartResult(first, result, flagged_rows)
 
@@ -191,7 +192,6 @@ def _merge(parts: list[PartResult]) -> tuple[IngestResult, list[int]]:
                 f"a part starts at record {part.first} but {total.count} records come before it"
             )
         total.names += result.names
-        total.documents += [(signatures, rows + total.count) for signatures, rows in result.documents]
         total.sidecar += pool_parts([(total.count, result.sidecar)])
         total.flag_counts.update(result.flag_counts)
         for code, ids in result.examples.items():
@@ -216,11 +216,8 @@ def ingest_source(job: SourceJob, root: Path) -> list[tuple[int, Any]]:
             result, flagged_rows = part.result, part.flagged_rows
         if result.count == 0:
             raise InputError("holds no records", file=str(job.path))
-        documents = stack(result.documents)
-        result.documents = []
-        near = confirmed_rows([documents])
-        save_signatures(tmp, documents)  # for mixes of this source (svit_data.mixed_pool)
-        del documents
+        # each part's process wrote its signatures beside it (kept for mixes: svit_data.mixed_pool)
+        near = confirmed_rows([read_signatures([tmp / name for name in result.names])])
         counts = {code: count for (_, code), count in result.flag_counts.items()}
         examples = dict(result.examples)
         if len(near):

@@ -1,6 +1,6 @@
 """Signatures stored at ingest: a mixed pool's near-duplicates from them equal a pass that signs every long
-answer again (hand-made sources and a real LLaVA slice); a missing, cut or mismatched file is computed
-again (and stored), never read as a wrong result."""
+answer again (hand-made sources and a real LLaVA slice), and are the bytes ``np.save`` writes of them; a
+missing, cut or mismatched file is computed again (and stored), never read as a wrong result."""
 
 from __future__ import annotations
 
@@ -9,16 +9,18 @@ import logging
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 from llava_records import record
 
 from svit_data.mixed_pool import mixed_near_duplicates, near_duplicates_of
+from svit_data.pool import open_pool
 from svit_data.pool_signatures import (
-    ROWS_FILE,
-    SIGNATURES_FILE,
+    OLD_FILES,
     compute_signatures,
-    load_signatures,
+    load_part_signatures,
     pool_signatures,
+    signature_files,
 )
 from svit_data.quality.minhash import BINS
 from svit_data.quality.near_duplicates import MIN_WORDS, confirmed_rows
@@ -49,17 +51,42 @@ def pools_of(specs: list[SourceSpec]) -> list:
     return [open_sources([spec], progress=False) for spec in specs]
 
 
+def stored_whole(pool) -> tuple[np.ndarray, np.ndarray] | None:
+    """The pool's stored signatures with pool rows, or None when a part's files are not whole."""
+    parts, first = [], 0
+    for file in pool.files:
+        rows = pq.ParquetFile(file).metadata.num_rows
+        found = load_part_signatures(file, rows)
+        if found is None:
+            return None
+        parts.append((np.asarray(found[0]), found[1] + first))
+        first += rows
+    return np.concatenate([s for s, _ in parts]), np.concatenate([r for _, r in parts])
+
+
 def test_ingest_stores_the_signatures_a_pass_over_the_written_pool_gives(tmp_path: Path):
     svit = open_sources([SourceSpec("svit", "sample")], progress=False)
     path = tmp_path / "inst.json"
     path.write_text(json.dumps(templated_records(svit)))
     inst = open_source(SourceSpec("inst", str(path)), progress=False)
     for pool in (svit, inst):
-        stored = load_signatures(pool.root, pool.num_rows)
+        stored = stored_whole(pool)
         assert stored is not None, pool.root
         again = compute_signatures(pool.files)
         assert np.array_equal(stored[0], again[0]) and np.array_equal(stored[1], again[1])
         assert len(stored[1]) > 0
+
+
+def test_each_part_file_holds_the_bytes_np_save_writes_of_its_signatures(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr("svit_data.ingest.BATCH_ROWS", 400)  # several batches per part, written one by one
+    svit = open_pool("sample", name="batches", progress=False)  # its own cache key: ingested here
+    assert len(svit.files) > 1 and max(pq.ParquetFile(f).num_row_groups for f in svit.files) > 1
+    for file in svit.files:
+        computed = compute_signatures([file])
+        signatures, rows = signature_files(file)
+        for path, array in ((signatures, computed[0]), (rows, computed[1])):
+            np.save(tmp_path / "expected.npy", array)
+            assert path.read_bytes() == (tmp_path / "expected.npy").read_bytes(), path
 
 
 def test_mixed_near_duplicates_from_stored_signatures_equal_a_recomputed_pass(tmp_path: Path):
@@ -93,20 +120,22 @@ def test_a_real_llava_slice_mixed_with_svit_gives_the_recomputed_rows(tmp_path: 
 
 
 def damage(root: Path, how: str) -> None:
+    """Damage the last part's files (the first part's stay whole)."""
+    signatures, rows_file = signature_files(sorted(root.glob("*.parquet"))[-1])
     if how == "missing":
-        (root / SIGNATURES_FILE).unlink()
+        signatures.unlink()
     elif how == "cut":
-        data = (root / SIGNATURES_FILE).read_bytes()
-        (root / SIGNATURES_FILE).write_bytes(data[: len(data) - 200])
+        data = signatures.read_bytes()
+        signatures.write_bytes(data[: len(data) - 200])
     elif how == "rows-shorter":
-        rows = np.load(root / ROWS_FILE)
-        np.save(root / ROWS_FILE, rows[:-1])
+        rows = np.load(rows_file)
+        np.save(rows_file, rows[:-1])
     elif how == "rows-out-of-range":
-        rows = np.load(root / ROWS_FILE)
+        rows = np.load(rows_file)
         rows[-1] = 10**9
-        np.save(root / ROWS_FILE, rows)
+        np.save(rows_file, rows)
     elif how == "wrong-width":
-        np.save(root / SIGNATURES_FILE, np.zeros((len(np.load(root / ROWS_FILE)), 64), np.uint8))
+        np.save(signatures, np.zeros((len(np.load(rows_file)), 64), np.uint8))
 
 
 @pytest.mark.parametrize("how", ["missing", "cut", "rows-shorter", "rows-out-of-range", "wrong-width"])
@@ -117,17 +146,31 @@ def test_a_damaged_signature_file_is_computed_again_and_stored(tmp_path: Path, h
     inst = open_source(SourceSpec("inst", str(path)), progress=False)
     expected = compute_signatures(inst.files)
     damage(inst.root, how)
-    assert load_signatures(inst.root, inst.num_rows) is None
+    assert stored_whole(inst) is None
     with caplog.at_level(logging.WARNING, logger="svit_data.pool_signatures"):
-        signatures, rows = pool_signatures(inst.root, inst.files, inst.num_rows)
+        signatures, rows = pool_signatures(inst.root, inst.files)
     assert np.array_equal(signatures, expected[0]) and np.array_equal(rows, expected[1])
     assert (how == "missing") == (not caplog.records)  # a damaged file is named in a warning
-    stored = load_signatures(inst.root, inst.num_rows)  # stored again, whole
+    stored = stored_whole(inst)  # stored again, whole
     assert stored is not None and np.array_equal(stored[0], expected[0])
     specs = [SourceSpec("svit", "sample"), SourceSpec("inst", str(path))]
     merged_files = [*svit.files, *inst.files]
     damage(inst.root, how)
     assert mixed_near_duplicates(pools_of(specs)).tolist() == near_duplicates_of(merged_files).tolist()
+
+
+def test_a_pool_of_the_old_layout_gets_part_files_and_loses_its_old_ones(tmp_path: Path):
+    svit = open_sources([SourceSpec("svit", "sample")], progress=False)
+    expected = compute_signatures(svit.files)
+    for file in svit.files:
+        for path in signature_files(file):
+            path.unlink()
+    for name in OLD_FILES:
+        (svit.root / name).write_bytes(b"old layout")
+    signatures, rows = pool_signatures(svit.root, svit.files)
+    assert np.array_equal(signatures, expected[0]) and np.array_equal(rows, expected[1])
+    assert not any((svit.root / name).exists() for name in OLD_FILES)
+    assert stored_whole(svit) is not None
 
 
 def test_a_walk_from_a_later_document_finds_the_same_later_rows():
