@@ -266,10 +266,13 @@ def select_recipe(
         capped = capped_rows(source, ~matched.test & ~left_out, source_cap, seed)
         left_out = left_out | capped
     picked = _select(spec, matched, size, seed, ids_file, left_out, source)
-    ids = sorted_ids(matched, picked.rows[picked.picked])
+    selected = picked.rows[picked.picked]
+    # the signals' read and quantiles release the GIL: on a thread of their own while the report runs
+    signals = _soon(signal_distributions, pool, matched, selected)
+    ids = sorted_ids(matched, selected)
     diagnostics = _report(spec, picked, seed, source_names)
     diagnostics.quality = eligible.report(np.flatnonzero(~matched.test))
-    diagnostics.signals = signal_distributions(pool, matched, picked.rows[picked.picked])
+    diagnostics.signals = signals.result()
     recipe = _describe(name, spec, picked, diagnostics, ids, pool, seed, vocabulary)
     recipe.manifest.parameters.update(include_flagged=include_flagged, where=[str(c) for c in conditions])
     recipe.manifest.counts["excluded_by_quality"] = diagnostics.quality["excluded"]

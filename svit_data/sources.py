@@ -41,6 +41,7 @@ import numpy as np
 
 from svit_data import paths
 from svit_data.errors import InputError, SvitError
+from svit_data.file_digest import cached_hash
 from svit_data.formats.sources import SOURCE_FORMATS, check_format, detect_format, source_files
 from svit_data.frames import check_frame
 from svit_data.ingest_sidecar import BatchSidecar, finish
@@ -116,12 +117,11 @@ def parse_source(text: str, *, format: str | None = None, box_frame: str | None 
 
 
 def _hash_files(files: list[Path]) -> str:
+    """Each file's name and content digest; the digests are remembered (:mod:`svit_data.file_digest`), so a
+    warm build of a 0.9 GB source no longer reads it (about 0.5 s) only to find its cached pool."""
     digest = hashlib.sha1(usedforsecurity=False)
     for file in files:
-        digest.update(str(file.name).encode())
-        with open(file, "rb") as handle:
-            while chunk := handle.read(1 << 22):
-                digest.update(chunk)
+        digest.update(file.name.encode() + cached_hash(file))
     return digest.hexdigest()
 
 

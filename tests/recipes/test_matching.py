@@ -109,16 +109,26 @@ def test_the_cached_matrix_round_trips_exactly(pool, tmp_path):
 
     matched = match_pool(pool, load_vocabulary(), progress=False)
     matching.save(matched, tmp_path / "matrix")
-    back = matching.load(tmp_path / "matrix").matrix
+    loaded = matching.load(tmp_path / "matrix")
+    back = loaded.matrix
     assert isinstance(back, sp.csr_matrix) and back.dtype == np.uint8 and back.shape == matched.matrix.shape
     for part in ("data", "indices", "indptr"):
         assert np.array_equal(getattr(back, part), getattr(matched.matrix, part)), part
+    assert loaded.ids.equals(matched.ids) and loaded.ids.type == matched.ids.type
+    for name in ("task", "test", "yes", "no", "answer_words"):
+        column, original = getattr(loaded, name), getattr(matched, name)
+        assert column.dtype == original.dtype and np.array_equal(column, original), name
+    assert (loaded.concepts, loaded.key) == (matched.concepts, matched.key)
+    assert np.array_equal(loaded.weights, matched.weights)
 
 
-@pytest.mark.parametrize("damage", ["cut-indices", "bad-meta", "short-columns", "no-data"])
+@pytest.mark.parametrize(
+    "damage", ["cut-indices", "bad-meta", "short-column", "short-ids", "cut-ids", "no-data"]
+)
 def test_a_damaged_matrix_cache_is_computed_again_and_replaced(pool, damage, caplog, monkeypatch):
+    import io
+
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     expected = matching.compute_matrix(pool, load_vocabulary(), progress=False)
     match_pool(pool, load_vocabulary(), progress=False)  # cached
@@ -133,10 +143,18 @@ def test_a_damaged_matrix_cache_is_computed_again_and_replaced(pool, damage, cap
         replace("matrix-indices.npy", (folder / "matrix-indices.npy").read_bytes()[:-100])
     elif damage == "bad-meta":
         replace("meta.json", b'{"concepts": [')
-    elif damage == "short-columns":
-        columns = pq.read_table(folder / "columns.parquet")
-        pq.write_table(columns.slice(0, columns.num_rows - 1), folder / "short.parquet")
-        os.replace(folder / "short.parquet", folder / "columns.parquet")
+    elif damage == "short-column":
+        buffer = io.BytesIO()
+        np.save(buffer, np.load(folder / "column-yes.npy")[:-1])
+        replace("column-yes.npy", buffer.getvalue())
+    elif damage == "short-ids":
+        ids = pa.ipc.open_file(folder / "ids.arrow").read_all()
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_file(sink, ids.schema) as writer:
+            writer.write_table(ids.slice(0, ids.num_rows - 1))
+        replace("ids.arrow", sink.getvalue().to_pybytes())
+    elif damage == "cut-ids":
+        replace("ids.arrow", (folder / "ids.arrow").read_bytes()[:-100])
     else:
         (folder / "matrix-data.npy").unlink()
     with caplog.at_level("WARNING", logger=matching.__name__):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from svit_data import file_digest
 from svit_data.file_digest import cached_hash
 from svit_data.pool import fingerprint
+from svit_data.sources import open_source, parse_source
 
 
 def sha1(data: bytes) -> bytes:
@@ -95,3 +97,26 @@ def test_a_cache_that_cannot_be_written_still_gives_the_digest(tmp_path, monkeyp
     path = tmp_path / "a.json"
     path.write_bytes(b"[1]")
     assert cached_hash(path) == cached_hash(path) == sha1(b"[1]")
+
+
+def llava(answer: str) -> bytes:
+    turns = [{"from": "human", "value": "What is shown?"}, {"from": "gpt", "value": answer}]
+    return json.dumps([{"id": "a", "conversations": turns}]).encode()
+
+
+def test_a_third_party_source_is_found_without_hashing_and_follows_a_same_size_edit(
+    tmp_path, cache, monkeypatch
+):
+    path = tmp_path / "inst.json"
+    path.write_bytes(llava("A red bus."))
+    first = open_source(parse_source(f"inst={path}"), progress=False)
+    assert len([entry for entry in cache.rglob("*") if entry.is_file()]) == 1  # its digest, remembered
+    with monkeypatch.context() as patch:
+        patch.setattr(file_digest, "hash_file", no_hashing)
+        assert open_source(parse_source(f"inst={path}"), progress=False).root == first.root
+    stat = path.stat()
+    path.write_bytes(llava("A tan bus."))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    edited = open_source(parse_source(f"inst={path}"), progress=False)
+    assert edited.root != first.root
+    assert "A tan bus." in json.dumps(edited.table().column("conversations").to_pylist())
