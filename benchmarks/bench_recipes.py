@@ -31,15 +31,13 @@ some (``--steps warm`` reuses the cached pool and matrix). The closing table is 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from recipe_builds import end_to_end, json_lines, warm_cli
+from recipe_builds import end_to_end, json_lines, run_json, warm_cli
 
 PRELUDE = """
 import json, os, resource, sys, time
@@ -175,15 +173,7 @@ print(json.dumps({"load": loaded, "seconds": time.perf_counter() - start, "rows"
 
 
 def side(code: str, source: str, cache: str, *extra: str) -> dict:
-    result = subprocess.run(
-        [sys.executable, "-c", PRELUDE + code, source, cache, *extra],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode:
-        sys.exit(f"benchmark step failed:\n{result.stderr[-3000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return run_json(PRELUDE + code, [source, cache, *extra], "benchmark step")
 
 
 STEPS = ("floor", "cold", "warm", "warmcli", "materialize", "scaling", "match", "synthetic", "e2e")

@@ -14,6 +14,17 @@ from pathlib import Path
 
 from phase_timer import TIMED
 
+
+def run_json(code: str, args: list[str], what: str, env: dict | None = None) -> dict:
+    """Run ``code`` in a new Python process (``args`` as its argv); its last line of output is JSON."""
+    result = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=False, env=env
+    )
+    if result.returncode:
+        sys.exit(f"{what} failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 E2E = (
     TIMED
     + """
@@ -76,17 +87,8 @@ def warm_cli(source: str, cache: str, work: Path) -> dict:
     process: imports, CLI, pool open, selection, materializing, parquet, card; the first build is untimed."""
     out = work / "warm-out"
     env = {**os.environ, "SVIT_CACHE": cache}
-    for _ in range(2):
-        result = subprocess.run(
-            [sys.executable, "-c", WARM_CLI, source, str(out)],
-            capture_output=True,
-            text=True,
-            check=False,
-            env=env,
-        )
-        if result.returncode:
-            sys.exit(f"warm CLI build failed:\n{result.stderr[-3000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    run_json(WARM_CLI, [source, str(out)], "warm CLI build", env)  # the first build, untimed
+    return run_json(WARM_CLI, [source, str(out)], "warm CLI build", env)
 
 
 def end_to_end(source: str, work: Path) -> dict:
@@ -95,12 +97,7 @@ def end_to_end(source: str, work: Path) -> dict:
     for folder in (cache, out):
         shutil.rmtree(folder, ignore_errors=True)
     env = {**os.environ, "SVIT_CACHE": str(cache)}
-    result = subprocess.run(
-        [sys.executable, "-c", E2E, source, str(out)], capture_output=True, text=True, check=False, env=env
-    )
-    if result.returncode:
-        sys.exit(f"end-to-end build failed:\n{result.stderr[-3000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return run_json(E2E, [source, str(out)], "end-to-end build", env)
 
 
 def json_lines(source: str, work: Path) -> list[str]:
