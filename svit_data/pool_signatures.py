@@ -64,12 +64,8 @@ def save_part_signatures(part: Path, batches: list[Documents], *, atomic: bool =
         (rows, [r for _, r in batches], np.dtype(np.int64), None),
         (signatures, [s for s, _ in batches], np.dtype(np.uint8), BINS),
     ):
-        if atomic:
-            with atomic_open(path, "wb") as handle:
-                _write_npy(handle, arrays, dtype, width)
-        else:
-            with open(path, "wb") as handle:
-                _write_npy(handle, arrays, dtype, width)
+        with (atomic_open if atomic else open)(path, "wb") as handle:
+            _write_npy(handle, arrays, dtype, width)
 
 
 def load_part_signatures(part: Path, num_rows: int) -> Documents | None:
@@ -170,8 +166,3 @@ def pool_signature_parts(root: Path, files: list[Path]) -> list[tuple[Documents,
         parts.append((stored, first))
         first += num_rows
     return parts
-
-
-def pool_signatures(root: Path, files: list[Path]) -> Documents:
-    """The signatures of an ingested pool (:func:`pool_signature_parts`) as one pair, with pool rows."""
-    return concatenate(pool_signature_parts(root, files))

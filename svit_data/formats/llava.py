@@ -16,7 +16,7 @@ from typing import Any
 from svit_data.boxes import REF_RE, rewrite_boxes, strip_markers, to_square
 from svit_data.errors import BoxError, InputError
 from svit_data.formats.jsonstream import iter_json_records
-from svit_data.formats.record import IMAGE_TOKEN, SourceRecord, check_image_tokens
+from svit_data.formats.record import IMAGE_TOKEN, SourceRecord, check_image_tokens, tokens_fit
 from svit_data.frames import FRAMES, ORIGINAL, SQUARE, convert_row_texts
 from svit_data.tasks import GPT, REFERRING_QA, TASKS, USER
 
@@ -161,7 +161,7 @@ def _fast_record(record: Any) -> SourceRecord | None:
         images = list(image)
     else:
         return None
-    if tokens != len(images) and not (len(images) == 1 and tokens == 0):
+    if not tokens_fit(tokens, len(images)):
         return None
     return SourceRecord(str(record["id"]), speakers, values, images, image_list=type(image) is list)
 

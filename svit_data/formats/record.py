@@ -60,6 +60,11 @@ def map_speaker(speaker: object, *, file: str, record: int, field_name: str) -> 
     return mapped
 
 
+def tokens_fit(tokens: int, images: int) -> bool:
+    """Whether ``tokens`` ``<image>`` tokens fit ``images`` images (the rule of :func:`check_image_tokens`)."""
+    return tokens == images or (images == 1 and tokens == 0)
+
+
 def check_image_tokens(record: SourceRecord, *, file: str, index: int, field_name: str) -> None:
     """``<image>`` tokens must match the images: none for a text-only record, one per image otherwise.
 
@@ -68,7 +73,7 @@ def check_image_tokens(record: SourceRecord, *, file: str, index: int, field_nam
     """
     tokens = "\0".join(record.values).count(IMAGE_TOKEN)  # no token spans the separator
     images = len(record.images)
-    if tokens == images or (images == 1 and tokens == 0):
+    if tokens_fit(tokens, images):
         return
     raise InputError(
         f"{tokens} {IMAGE_TOKEN} token(s) in the turns but {images} image(s)",

@@ -18,8 +18,9 @@ from svit_data.pool import open_pool
 from svit_data.pool_signatures import (
     OLD_FILES,
     compute_signatures,
+    concatenate,
     load_part_signatures,
-    pool_signatures,
+    pool_signature_parts,
     signature_files,
 )
 from svit_data.quality.minhash import BINS
@@ -148,7 +149,7 @@ def test_a_damaged_signature_file_is_computed_again_and_stored(tmp_path: Path, h
     damage(inst.root, how)
     assert stored_whole(inst) is None
     with caplog.at_level(logging.WARNING, logger="svit_data.pool_signatures"):
-        signatures, rows = pool_signatures(inst.root, inst.files)
+        signatures, rows = concatenate(pool_signature_parts(inst.root, inst.files))
     assert np.array_equal(signatures, expected[0]) and np.array_equal(rows, expected[1])
     assert (how == "missing") == (not caplog.records)  # a damaged file is named in a warning
     stored = stored_whole(inst)  # stored again, whole
@@ -167,7 +168,7 @@ def test_a_pool_of_the_old_layout_gets_part_files_and_loses_its_old_ones(tmp_pat
             path.unlink()
     for name in OLD_FILES:
         (svit.root / name).write_bytes(b"old layout")
-    signatures, rows = pool_signatures(svit.root, svit.files)
+    signatures, rows = concatenate(pool_signature_parts(svit.root, svit.files))
     assert np.array_equal(signatures, expected[0]) and np.array_equal(rows, expected[1])
     assert not any((svit.root / name).exists() for name in OLD_FILES)
     assert stored_whole(svit) is not None
