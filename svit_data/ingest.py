@@ -32,16 +32,20 @@ import pyarrow.parquet as pq
 from svit_data.errors import InputError
 from svit_data.formats.jsonsplit import file_range
 from svit_data.formats.jsonstream import iter_json_records
+from svit_data.ingest_columns import Batch, Invalid, Part, add_record
+from svit_data.ingest_fast import read_fast, size_table
 from svit_data.ingest_sidecar import BatchSidecar
 from svit_data.pool_signatures import save_part_signatures
 from svit_data.quality.batch import BatchCheck, check_batch
 from svit_data.quality.near_duplicates import document_signatures
 from svit_data.quality.textscan import TurnScan
-from svit_data.tasks import GPT, ORIGINAL_FRAME, PER_QA_TASKS, SVIT_SOURCE, USER
+from svit_data.tasks import ORIGINAL_FRAME, PER_QA_TASKS, SVIT_SOURCE
 
 BATCH_ROWS = 50_000  # samples per parquet row group
 PARALLEL_BYTES = 256 << 20  # sources at least this big are ingested by several processes
 EXAMPLES = 3  # example sample ids kept per reason code
+FIRST_BATCH = (65_536, 131_072, 64 << 20)  # the compiled reader's first arrays: samples, turns, text bytes
+COMPILED = True  # read .json arrays with the compiled reader (tests compare both paths)
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,7 @@ class IngestResult:
     def add_batch(
         self,
         task: str,
-        ids: list[str],
+        ids: list[str] | pa.Array,
         flagged: dict[int, list[str]],
         conversations: pa.ListArray,
         scanned: TurnScan | None = None,
@@ -95,7 +99,7 @@ class IngestResult:
                 self.flag_counts[(task, code)] += 1
                 examples = self.examples.setdefault(code, [])
                 if len(examples) < EXAMPLES:
-                    examples.append(ids[i])
+                    examples.append(ids[i] if isinstance(ids, list) else ids[i].as_py())
         self.count += len(ids)
 
     def store_signatures(self, part: Path) -> None:
@@ -185,210 +189,127 @@ def _worker_ingest(job: IngestJob) -> IngestResult:
     return ingest_file(job, *_WORKER_TABLES)
 
 
-class _Columns:
-    """The pool columns of one batch, built directly (no per-row dicts): the ingest hot path."""
-
-    def __init__(self) -> None:
-        self.ids: list[str] = []
-        self.image_ids: list[int] = []
-        self.conversation_index: list[int] = []
-        self.offsets: list[int] = [0]
-        self.froms: list[str] = []
-        self.values: list[str] = []
-        self.image_files: list[str] = []
-        self.widths: list[int | None] = []
-        self.heights: list[int | None] = []
-        self.provenance: list[dict | None] = []
-        self.records: list[int] = []  # per sample: the record's index in the file
-        self.pairs: list[int] = []  # per sample: its conversation's QA count for the quota, -1 for none
-        self.where: list[tuple[int, int]] = []  # per sample: conversation index, first turn in it
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def truncate(self) -> None:
-        """Drop the samples of a record that was not appended whole."""
-        n = len(self.records)
-        del self.froms[self.offsets[n] :], self.values[self.offsets[n] :], self.offsets[n + 1 :]
-        del self.ids[n:], self.conversation_index[n:], self.where[n:], self.pairs[n:]
-
-    def check(self, job: IngestJob) -> BatchCheck:
-        return check_batch(
-            job.task,
-            pa.array(self.froms, pa.string()),
-            pa.array(self.values, pa.string()),
-            np.array(self.offsets, np.int64),
-            np.array(self.records, np.int64),
-            np.array(self.pairs, np.int64),
-            repair=job.repair,
-        )
-
-    def table(self, task: str, schema: pa.Schema, checked: BatchCheck, source: str = SVIT_SOURCE) -> pa.Table:
-        rows = len(self.ids)
-        turn = schema.field("conversations").type.value_type
-        conversations = pa.ListArray.from_arrays(
-            pa.array(self.offsets, pa.int32()),
-            pa.StructArray.from_arrays(
-                [pa.array(self.froms, pa.string()), checked.values], fields=list(turn)
-            ),
-        )
-        provenance_type = schema.field("provenance").type
-        provenance = (
-            pa.array(self.provenance, provenance_type)
-            if any(p is not None for p in self.provenance)
-            else pa.nulls(rows, provenance_type)
-        )
-        columns = {
-            "id": pa.array(self.ids, pa.string()),
-            "image_id": pa.array(self.image_ids, pa.int64()),
-            "task": pa.array([task] * rows, pa.string()),
-            "conversation_index": pa.array(self.conversation_index, pa.int32()),
-            "conversations": conversations,
-            "image": pa.nulls(rows, schema.field("image").type),
-            "image_file": pa.array(self.image_files, pa.string()),
-            "width": pa.array(self.widths, pa.int32()),
-            "height": pa.array(self.heights, pa.int32()),
-            "provenance": provenance,
-            "flags": checked.flags(),
-            "source": pa.array([source] * rows, pa.string()),
-            "source_id": pa.nulls(rows, pa.string()),
-            "images": pa.nulls(rows, schema.field("images").type),
-            "box_frame": pa.array([ORIGINAL_FRAME] * rows, pa.string()),
-        }
-        for name in ("answer_words", "qa_pairs", "boxes"):
-            columns[name] = pa.array(getattr(checked, name), pa.int32())
-        return pa.Table.from_arrays([columns[name] for name in schema.names], schema=schema)
-
-
-_ALTERNATION = [USER, GPT] * 64
-
-
-def _alternation(turns: int) -> list[str]:
-    """user, gpt, user, ... ``turns`` long (even): the turns of a conversation of QA pairs
-    (:func:`svit_data.quality.samples.alternates`)."""
-    return _ALTERNATION[:turns] if turns <= len(_ALTERNATION) else [USER, GPT] * (turns // 2)
-
-
-class _Invalid(Exception):
-    """Not an SVIT record; the checked path says exactly where."""
-
-
-def _add_record(
-    cols: _Columns,
-    record: Any,
-    index: int,
-    job: IngestJob,
-    per_qa: bool,
-    sizes: dict[int, tuple[int, int]],
-    image_index: dict[int, str],
-) -> int:
-    """Append the samples of record ``index`` to ``cols`` (checked later, per batch); raise if not SVIT."""
-    image_id = record["image_id"]
-    conversations = record["conversations"]
-    if type(image_id) is not int or type(conversations) is not list:
-        raise _Invalid
-    width, height = record.get("width"), record.get("height")
-    if width is None and image_id in sizes:
-        width, height = sizes[image_id]
-    image_file = record.get("image_file") or image_index.get(image_id) or f"{image_id}.jpg"
-    provenance = record.get("provenance")
-    prefix = f"{job.task}/{image_id}/"
-    n = 0
-    for c, conversation in enumerate(conversations):
-        content = conversation["content"]
-        if type(content) is not list:
-            raise _Invalid
-        speakers = [turn["from"] for turn in content]
-        values = [turn["value"] for turn in content]
-        "".join(speakers), "".join(values)  # noqa: B018 - a TypeError unless every one is a string
-        turns, first = len(speakers), len(cols.froms)
-        cols.froms += speakers
-        cols.values += values
-        if per_qa and turns % 2 == 0 and speakers == _alternation(turns):  # one sample per QA pair
-            count = pairs = turns // 2
-            cols.offsets += range(first + 2, first + turns + 1, 2)
-            cols.where += [(c, t) for t in range(0, turns, 2)]
-        else:  # the whole conversation is one sample (flagged turn_order if it should have been pairs)
-            count, pairs = 1, -1 if per_qa else turns // 2
-            cols.offsets.append(first + turns)
-            cols.where.append((c, 0))
-        cols.ids += [f"{prefix}{k}" for k in range(n, n + count)]
-        cols.conversation_index += [c] * count
-        cols.pairs += [pairs] * count
-        n += count
-    cols.records += [index] * n
-    cols.image_ids += [image_id] * n
-    cols.image_files += [image_file] * n
-    cols.widths += [width] * n
-    cols.heights += [height] * n
-    cols.provenance += [provenance] * n
-    return n
+def _table(part: Part, task: str, schema: pa.Schema, checked: BatchCheck, source: str) -> pa.Table:
+    """The pool table of one checked batch."""
+    rows = len(part)
+    turn = schema.field("conversations").type.value_type
+    conversations = pa.ListArray.from_arrays(
+        pa.array(part.turn_offsets, pa.int32()),
+        pa.StructArray.from_arrays([part.froms, checked.values], fields=list(turn)),
+    )
+    provenance_type = schema.field("provenance").type
+    provenance = (
+        pa.array(part.provenance, provenance_type)
+        if part.provenance is not None
+        else pa.nulls(rows, provenance_type)
+    )
+    columns = {
+        "id": part.ids,
+        "image_id": pa.array(part.image_ids, pa.int64()),
+        "task": pa.array([task] * rows, pa.string()),
+        "conversation_index": pa.array(part.conversations, pa.int32()),
+        "conversations": conversations,
+        "image": pa.nulls(rows, schema.field("image").type),
+        "image_file": part.image_files,
+        "width": part.widths,
+        "height": part.heights,
+        "provenance": provenance,
+        "flags": checked.flags(),
+        "source": pa.array([source] * rows, pa.string()),
+        "source_id": pa.nulls(rows, pa.string()),
+        "images": pa.nulls(rows, schema.field("images").type),
+        "box_frame": pa.array([ORIGINAL_FRAME] * rows, pa.string()),
+    }
+    for name in ("answer_words", "qa_pairs", "boxes"):
+        columns[name] = pa.array(getattr(checked, name), pa.int32())
+    return pa.Table.from_arrays([columns[name] for name in schema.names], schema=schema)
 
 
 def ingest_file(
     job: IngestJob, sizes: dict[int, tuple[int, int]], image_index: dict[int, str]
 ) -> IngestResult:
-    """One task file -> one parquet file of samples; what was written and what was flagged."""
+    """One task file -> one parquet file of samples; what was written and what was flagged.
+
+    A ``.json`` array is read by the compiled reader (:mod:`svit_data.ingest_fast`); records outside its
+    shape, JSON Lines, and the rest of a file after malformed JSON take the standard library's reader.
+    """
     schema = job.schema
     per_qa = job.task in PER_QA_TASKS
     file = str(job.path)
     name = f"part-{job.name}.parquet"
     result = IngestResult([], 0)
-    cols = _Columns()
+    batch = Batch(job.task, image_index, FIRST_BATCH)
     writer: pq.ParquetWriter | None = None
 
-    def check() -> BatchCheck:
-        """The pending samples' flags; under ``strict`` the first flag is a located error."""
-        checked = cols.check(job)
+    def check(part: Part) -> BatchCheck:
+        """The part's flags; under ``strict`` the first flag is a located error."""
+        checked = check_batch(
+            job.task, part.froms, part.values, part.turn_offsets, part.records, part.pairs, repair=job.repair
+        )
         if job.strict and checked.first is not None:
             i, finding = checked.first
-            c, a = cols.where[i]
+            c, a = int(part.conversations[i]), int(part.first_turns[i])
             where = f"conversations[{c}].content"
             where += f"[{a + finding.turn}].{finding.part}" if finding.turn is not None else ""
             raise InputError(
                 f"{finding.code}: {finding.detail} (--strict makes every flag an error)",
                 file=file,
-                record=cols.records[i],
+                record=int(part.records[i]),
                 field=where,
             )
         return checked
 
     def flush() -> None:
-        nonlocal writer, cols
-        checked = check()
+        nonlocal writer
+        part = batch.take()
+        checked = check(part)
         writer = writer or pq.ParquetWriter(job.folder / name, schema)
-        table = cols.table(job.task, schema, checked, job.source)
+        table = _table(part, job.task, schema, checked, job.source)
         writer.write_table(table)
         if job.sidecar is not None:
             result.sidecar.append((result.count, job.sidecar.batch(table, result.count)))
         conversations = table["conversations"].combine_chunks()
-        result.add_batch(job.task, cols.ids, checked.flagged, conversations, checked.scanned)
-        cols = _Columns()
+        result.add_batch(job.task, part.ids, checked.flagged, conversations, checked.scanned)
 
-    records = iter_json_records(job.path)
-    first = 0
+    def add(index: int, record: Any) -> None:
+        """Append one decoded record, or raise its located error."""
+        cols = batch.columns()
+        try:
+            add_record(cols, record, index, job.task, per_qa, sizes, image_index)
+        except (Invalid, KeyError, TypeError, AttributeError):
+            from svit_data.formats.svit import expand_record
+
+            cols.truncate()  # drop the broken record's samples
+            if job.strict and len(batch):
+                check(
+                    batch.joined()
+                )  # an earlier record's flag comes first, as it did when checked per record
+            expand_record(record, job.task, file=file, index=index)  # raises the located InputError
+            raise RuntimeError(
+                f"{file}: record {index}: the ingest fast path rejected a valid record"
+            ) from None
+
+    part = None
     if job.parts > 1:
-        found = file_range(job.path, job.part, job.parts)
-        if found is None:  # no record starts in this range: the ranges before it cover the file
+        part = file_range(job.path, job.part, job.parts)
+        if part is None:  # no record starts in this range: the ranges before it cover the file
             return result
-        records, first = iter_json_records(job.path, found), found.record
     try:
-        for index, record in enumerate(records, first):
-            try:
-                _add_record(cols, record, index, job, per_qa, sizes, image_index)
-            except (_Invalid, KeyError, TypeError, AttributeError):
-                from svit_data.formats.svit import expand_record
-
-                cols.truncate()  # drop the broken record's samples
-                if job.strict and len(cols):
-                    check()  # an earlier record's flag comes first, as it did when checked per record
-                expand_record(record, job.task, file=file, index=index)  # raises the located InputError
-                raise RuntimeError(
-                    f"{file}: record {index}: the ingest fast path rejected a valid record"
-                ) from None
-            if len(cols) >= BATCH_ROWS:
+        if job.path.suffix == ".json" and COMPILED:
+            part = read_fast(
+                job.path, part, batch, per_qa=per_qa, sizes=size_table(sizes), batch_rows=BATCH_ROWS, flush=flush, add=add
+            )  # fmt: skip
+            if part is None:
+                records = iter(())
+            else:
+                records = iter_json_records(job.path, part)
+        else:
+            records = iter_json_records(job.path, part)
+        for index, record in enumerate(records, part.record if part is not None else 0):
+            add(index, record)
+            if len(batch) >= BATCH_ROWS:
                 flush()
-        if len(cols):
+        if len(batch):
             flush()
     finally:
         if writer is not None:
