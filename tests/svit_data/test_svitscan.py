@@ -20,10 +20,10 @@ import svit_data.ingest as ingest
 import svit_data.ingest_fast as ingest_fast
 from svit_data.errors import InputError
 from svit_data.formats import svitscan
-from svit_data.tasks import TASK_FILES
 from svit_data.ingest import IngestJob, ingest_file
 from svit_data.sample import sample_dir
 from svit_data.schema import POOL_SCHEMA
+from svit_data.tasks import TASK_FILES
 
 TEXTS = [
     "plain text, with a comma",
@@ -105,7 +105,9 @@ def run(
                 tables.append(pq.read_table(out / f"part-{name}.parquet"))
                 signatures += [np.load(f) for f in sorted(out.glob(f"part-{name}.near-*.npy"))]
             flags.append((dict(result.flag_counts), result.examples))
-    except InputError as error:  # the offset of a non-UTF-8 byte is counted from a chunk the readers cut apart
+    except (
+        InputError
+    ) as error:  # the offset of a non-UTF-8 byte is counted from a chunk the readers cut apart
         return (re.sub(r"at byte \d+ of a chunk", "in a chunk", str(error)),)
     return [t.to_pylist() for t in tables], flags, [s.tolist() for s in signatures]
 
