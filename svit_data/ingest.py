@@ -30,11 +30,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from svit_data.errors import InputError
-from svit_data.formats.jsonsplit import file_range
+from svit_data.formats.jsonsplit import file_range, open_range
 from svit_data.formats.jsonstream import iter_json_records
 from svit_data.ingest_columns import Batch, Invalid, Part, add_record
 from svit_data.ingest_fast import read_fast, size_table
 from svit_data.ingest_sidecar import BatchSidecar
+from svit_data.pool_parquet import part_writer
 from svit_data.pool_signatures import save_part_signatures
 from svit_data.quality.batch import BatchCheck, check_batch
 from svit_data.quality.near_duplicates import document_signatures
@@ -263,7 +264,7 @@ def ingest_file(
         nonlocal writer
         part = batch.take()
         checked = check(part)
-        writer = writer or pq.ParquetWriter(job.folder / name, schema)
+        writer = writer or part_writer(job.folder / name, schema)
         table = _table(part, job.task, schema, checked, job.source)
         writer.write_table(table)
         if job.sidecar is not None:
@@ -289,22 +290,25 @@ def ingest_file(
                 f"{file}: record {index}: the ingest fast path rejected a valid record"
             ) from None
 
-    part = None
+    compiled = job.path.suffix == ".json" and COMPILED
+    part, until = None, None
     if job.parts > 1:
-        part = file_range(job.path, job.part, job.parts)
+        if compiled:  # the compiled reader finds where its range ends
+            found = open_range(job.path, job.part, job.parts)
+            part, until = found if found is not None else (None, None)
+        else:
+            part = file_range(job.path, job.part, job.parts)
         if part is None:  # no record starts in this range: the ranges before it cover the file
             return result
     try:
-        if job.path.suffix == ".json" and COMPILED:
+        records = iter_json_records(job.path, part) if not compiled else iter(())
+        if compiled:
             part = read_fast(
-                job.path, part, batch, per_qa=per_qa, sizes=size_table(sizes), batch_rows=BATCH_ROWS, flush=flush, add=add
+                job.path, part, until, batch, per_qa=per_qa, sizes=size_table(sizes), batch_rows=BATCH_ROWS,
+                flush=flush, add=add,
             )  # fmt: skip
-            if part is None:
-                records = iter(())
-            else:
+            if part is not None:
                 records = iter_json_records(job.path, part)
-        else:
-            records = iter_json_records(job.path, part)
         for index, record in enumerate(records, part.record if part is not None else 0):
             add(index, record)
             if len(batch) >= BATCH_ROWS:

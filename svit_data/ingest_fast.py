@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from svit_data.formats import svitscan
+from svit_data.formats.jsonsplit import range_stop
 from svit_data.formats.jsonstream import FileRange
 from svit_data.ingest_columns import Batch
 
@@ -36,31 +37,45 @@ def size_table(sizes: dict[int, tuple[int, int]]) -> tuple[np.ndarray, np.ndarra
 
 
 class _Reader:
-    """The bytes of a file range, as a growing buffer with its offset in the file."""
+    """The bytes of a file range in one buffer that is read into directly (the rest of the previous chunk
+    moved to its front), with the offset of its first byte in the file."""
 
     def __init__(self, handle, stop: int | None):
         self.handle, self.stop = handle, stop
         self.base = handle.tell()
-        self.buf = np.zeros(0, np.uint8)
+        self.data = np.empty(CHUNK_BYTES, np.uint8)
+        self.size = 0
         self.final = False
         self.more()
 
+    @property
+    def buf(self) -> np.ndarray:
+        return self.data[: self.size]
+
     def more(self, pos: int = 0) -> None:
         """Drop the bytes before ``pos`` and read the next chunk after the rest."""
-        size = CHUNK_BYTES
+        left = self.size - pos
+        want = CHUNK_BYTES
         if self.stop is not None:
-            size = min(size, self.stop - self.handle.tell())
-        data = self.handle.read(size) if size > 0 else b""
-        self.final = (
-            len(data) < size or size <= 0 or (self.stop is not None and self.handle.tell() >= self.stop)
-        )
+            want = max(0, min(want, self.stop - self.handle.tell()))
+        if left + want > len(self.data):  # a record longer than a chunk: a bigger buffer
+            bigger = np.empty(max(2 * len(self.data), left + want), np.uint8)
+            bigger[:left] = self.data[pos : self.size]
+            self.data = bigger
+        elif pos:
+            self.data[:left] = self.data[pos : self.size]
+        view, got = memoryview(self.data)[left : left + want], 0
+        while got < want and (count := self.handle.readinto(view[got:])):  # a raw read may return less
+            got += count
         self.base += pos
-        self.buf = np.concatenate([self.buf[pos:], np.frombuffer(data, np.uint8)])
+        self.size = left + got
+        self.final = got < want or want == 0 or (self.stop is not None and self.handle.tell() >= self.stop)
 
 
 def read_fast(
     path: Path,
     part: FileRange | None,
+    until: int | None,
     batch: Batch,
     *,
     per_qa: bool,
@@ -71,29 +86,38 @@ def read_fast(
 ) -> FileRange | None:
     """Read the records of ``path`` (or of ``part``) into ``batch``, calling ``flush`` whenever it holds
     ``batch_rows`` samples and ``add(index, record)`` for a record decoded by the standard library.
-    Returns None when done, or the range left to the standard reader."""
+    ``until``: the range ends at the first record boundary after this byte (:func:`open_range`). Returns
+    None when done, or the range left to the standard reader."""
     part = part or FileRange()
     record = part.record
     bounded = part.stop is not None
-    with open(path, "rb") as handle:
+    end_at = until if until is not None else 1 << 62
+
+    def rest(pos: int) -> FileRange:
+        """The range from ``pos`` of the buffer on, for the standard reader."""
+        stop = part.stop if until is None else range_stop(path, until)
+        return FileRange(reader.base + pos, stop, record)
+
+    with open(path, "rb", buffering=0) as handle:
         handle.seek(part.start)
         reader = _Reader(handle, part.stop)
         pos = 0
         if part.start == 0:  # the document's start: a BOM, whitespace, '['
             head = bytes(reader.buf[:4096])
             body = head.removeprefix(_BOM)
-            rest = body.lstrip(_WHITESPACE)
-            inside = rest[1:].lstrip(_WHITESPACE)
-            if not rest.startswith(b"[") or not inside:  # the standard reader says what is wrong
+            document = body.lstrip(_WHITESPACE)
+            inside = document[1:].lstrip(_WHITESPACE)
+            if not document.startswith(b"[") or not inside:  # the standard reader says what is wrong
                 return part
             if inside.startswith(b"]"):
                 return None
-            pos = len(head) - len(rest) + 1
+            pos = len(head) - len(document) + 1
         while True:
             fast = batch.fast()
             limit = batch_rows - (len(batch) - len(fast))
             status, pos, record = svitscan.parse_records(
-                reader.buf, pos, len(reader.buf), reader.final, bounded, per_qa, limit, _KEYS, sizes, record,
+                reader.buf, pos, len(reader.buf), reader.final, bounded, end_at - reader.base, per_qa, limit, _KEYS,
+                sizes, record,
                 fast.out, fast.rows, fast.state,
             )  # fmt: skip
             if status == svitscan.NEED_MORE:
@@ -106,7 +130,7 @@ def read_fast(
             elif status == svitscan.END:
                 return None
             elif status == svitscan.BROKEN:
-                return FileRange(reader.base + pos, part.stop, record)
+                return rest(pos)
             else:  # OTHER: the standard library decodes this element
                 end = svitscan.element_end(reader.buf, pos, len(reader.buf))
                 after = _separator(reader.buf, end)
@@ -115,14 +139,14 @@ def read_fast(
                     pos = 0
                     continue
                 if after < 0:
-                    return FileRange(reader.base + pos, part.stop, record)
+                    return rest(pos)
                 try:
                     value = json.loads(reader.buf[pos:end].tobytes().decode("utf-8"))
                 except ValueError:  # UnicodeDecodeError too: the standard reader says where
-                    return FileRange(reader.base + pos, part.stop, record)
+                    return rest(pos)
                 add(record, value)
                 record += 1
-                if reader.buf[after] == 93:  # ']'
+                if reader.buf[after] == 93 or reader.base + after >= end_at:  # ']', or the range's end
                     return None
                 pos = after + 1
                 if len(batch) >= batch_rows:

@@ -40,6 +40,7 @@ from svit_data.formats.jsonstream import FileRange
 from svit_data.formats.sources import read_source
 from svit_data.ingest import EXAMPLES, PARALLEL_BYTES, IngestResult, _stop_workers
 from svit_data.ingest_sidecar import BatchSidecar, pool_parts
+from svit_data.pool_parquet import part_writer
 from svit_data.pool_signatures import read_signatures
 from svit_data.quality.near_duplicates import confirmed_rows
 from svit_data.source_batches import SourceBatch
@@ -116,7 +117,7 @@ def ingest_part(job: SourceJob, name: str, part: FileRange | None = None) -> Par
         table = batch.table(
             job.schema, ids, job.name, job.box_frame, job.images_root, froms, offsets, checked
         )
-        writer = writer or pq.ParquetWriter(job.folder / name, job.schema)
+        writer = writer or part_writer(job.folder / name, job.schema)
         writer.write_table(table)
         if job.sidecar is not None:
             result.sidecar.append((result.count, job.sidecar.batch(table, result.count)))

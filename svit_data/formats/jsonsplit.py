@@ -148,3 +148,25 @@ def file_range(path: Path, part: int, parts: int) -> FileRange | None:
     if start is None or (stop is not None and stop.start <= start.start):
         return None
     return FileRange(start.start, stop.start if stop is not None else None, start.record, start.line)
+
+
+def open_range(path: Path, part: int, parts: int) -> tuple[FileRange, int | None] | None:
+    """Range ``part`` of ``parts`` of a JSON array file, for a reader that finds its own end: its start
+    (``stop`` unset) and the byte target its end is the first record boundary after (None: the end of
+    the file), so only the start is scanned for. None when the range holds no record boundary. The
+    ranges are those of :func:`file_range`: the first ',' at depth 1 at or after the target ends this
+    range and starts the next."""
+    size = path.stat().st_size
+    until = size * (part + 1) // parts if part < parts - 1 else None
+    start = FileRange() if part == 0 else boundaries(path, [size * part // parts])[0]
+    if start is None or (part and until is not None and start.start - 1 >= until):
+        return None
+    return start, until
+
+
+def range_stop(path: Path, until: int | None) -> int | None:
+    """The byte where a range found by :func:`open_range` with target ``until`` ends."""
+    if until is None:
+        return None
+    found = boundaries(path, [until])[0]
+    return found.start if found is not None else None

@@ -19,6 +19,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from svit_data.quality.swar import HIGH, LOW7, at_least, equal, load8, store8, trailing_zeros
+
 # statuses of parse_records
 NEED_MORE = 0  # the element at pos is cut by the end of the buffer: call again with more bytes
 BATCH_FULL = 1  # the batch holds enough samples: flush, then call again at pos
@@ -153,16 +155,26 @@ def _text(buf, i, stop, out, n):  # pragma: no cover - compiled
     """Copy the JSON string whose opening quote is before ``i`` into ``out`` from ``n`` as UTF-8; (status,
     position after the closing quote, bytes written up to). Status _OK, _CUT, OTHER (not decided here)
     or OUT_FULL. No input byte makes more than one output byte (an escape is shorter than what it
-    stands for), so reading input up to the free room's length (less the 4 bytes one escape or character
-    may write past it) needs no other bound check."""
-    end = min(stop, i + out.shape[0] - n - 4)
+    stands for), so reading input up to the free room's length (less the 8 bytes one word, escape or
+    character may write past it) needs no other bound check. Plain ASCII is copied a word at a time
+    (:mod:`svit_data.quality.swar`)."""
+    end = min(stop, i + out.shape[0] - n - 8)
     while i < end:
-        j = i
-        while j < end and _PLAIN[buf[j]]:
-            j += 1
-        out[n : n + j - i] = buf[i:j]
-        n += j - i
-        i = j
+        while i + 8 <= end:  # eight bytes at a time up to the first byte that is not copied as it is
+            word = load8(buf, i)
+            store8(out, n, word)
+            special = (word & HIGH) | (~at_least(word & LOW7, 32) & HIGH) | equal(word, 34) | equal(word, 92)
+            if special:
+                skip = np.int64(trailing_zeros(special) >> np.uint64(3))
+                i += skip
+                n += skip
+                break
+            i += 8
+            n += 8
+        while i < end and _PLAIN[buf[i]]:
+            out[n] = buf[i]
+            i += 1
+            n += 1
         if i >= end:
             break
         c = buf[i]
@@ -503,7 +515,7 @@ def _record(buf, i, stop, keys, per_qa, out, nt, nb, ns):  # pragma: no cover - 
 
 @numba.njit(cache=True, nogil=True)
 def parse_records(
-    buf, pos, stop, final, bounded, per_qa, limit, keys, sizes, record, out, rows, state
+    buf, pos, stop, final, bounded, until, per_qa, limit, keys, sizes, record, out, rows, state
 ):  # pragma: no cover - compiled
     """Read the top-level array's elements from ``buf[pos:stop]`` (``pos`` at an element's start, after
     '[' or ','), appending to ``out`` (per turn: speaker code, end of its text; the texts; per sample:
@@ -511,6 +523,8 @@ def parse_records(
     and ``rows`` (per sample: record index, image_id, width, height) after the counters in ``state``.
 
     ``final``: no bytes come after ``stop``; ``bounded``: the range ends there (after an element's ',').
+    ``until``: the range ends after the first ',' between elements at this offset of ``buf`` or later
+    (:func:`svit_data.formats.jsonsplit.open_range`).
     ``limit``: return :data:`BATCH_FULL` once this many samples are written. ``sizes`` (sorted image ids,
     widths, heights) fill a size the record leaves null. Returns (status, pos, record index).
     """
@@ -550,7 +564,7 @@ def parse_records(
         nt, nb, ns = nt2, nb2, ns2
         state[TURNS], state[TEXT_BYTES], state[SAMPLES] = nt, nb, ns
         record += 1
-        if buf[j] == 93:
+        if buf[j] == 93 or j >= until:
             return END, j + 1, record
         pos = j + 1
         if ns >= limit:

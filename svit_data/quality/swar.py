@@ -45,6 +45,21 @@ def load8(typingctx, array, index):  # pragma: no cover - compiled
 
 
 @intrinsic
+def store8(typingctx, array, index, word):  # pragma: no cover - compiled
+    """Write the uint64 ``word`` as the eight bytes ``array[index:index + 8]`` of a one-dimensional uint8
+    array, at any alignment. Writes no bounds: ``index + 8 <= len(array)`` is the caller's to ensure."""
+    if not array_and_index(array, index) or word != types.uint64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        pointer = element_pointer(context, builder, signature.replace(args=signature.args[:2]), args[:2])
+        builder.store(args[2], builder.bitcast(pointer, ir.IntType(64).as_pointer()), align=1)
+        return context.get_dummy_value()
+
+    return types.void(array, index, word), codegen
+
+
+@intrinsic
 def trailing_zeros(typingctx, value):  # pragma: no cover - compiled
     """The number of zero bits below the lowest set bit of a uint64 (64 for zero)."""
     if value != types.uint64:

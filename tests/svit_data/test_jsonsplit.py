@@ -9,7 +9,7 @@ import pytest
 
 import svit_data.formats.jsonsplit as jsonsplit
 from svit_data.errors import InputError
-from svit_data.formats.jsonsplit import boundaries, file_range, is_splittable
+from svit_data.formats.jsonsplit import boundaries, file_range, is_splittable, open_range, range_stop
 from svit_data.formats.jsonstream import FileRange, iter_json_records
 from svit_data.formats.sources import read_source
 
@@ -96,6 +96,20 @@ def test_ranges_cover_the_file_once_in_order_with_global_record_indices(tmp_path
             assert record.source_id == str(records[index]["id"])
     assert read == records
     assert indices == list(range(len(records)))
+
+
+@pytest.mark.parametrize("parts", [1, 2, 3, 5, 40, 400])
+def test_a_range_that_finds_its_own_end_is_the_same_range(tmp_path, parts):
+    path = tmp_path / "records.json"
+    write_array(path, tricky_records(31), [" ", "\n", ""])
+    for k in range(parts):
+        whole = file_range(path, k, parts)
+        found = open_range(path, k, parts)
+        assert (found is None) == (whole is None)
+        if whole is not None:
+            start, until = found
+            assert (start.start, start.record) == (whole.start, whole.record) and start.stop is None
+            assert range_stop(path, until) == whole.stop
 
 
 def write_lines(path: Path) -> list:

@@ -145,7 +145,7 @@ def test_hostile_records_give_the_same_pool(tmp_path, monkeypatch, small, spelli
     assert {r["image_file"] for r in rows} >= {"vg/6.jpg", "vg/1003.jpg", "1000.jpg"}
 
 
-@pytest.mark.parametrize("parts", [1, 2, 3])
+@pytest.mark.parametrize("parts", [1, 2, 3, 7])
 def test_per_qa_splitting_sizes_and_ranges(tmp_path, monkeypatch, small, parts):
     path = write(tmp_path / "qa.json", hostile_records(45, seed=parts))
     tables, _, _ = same(tmp_path, path, "referring_qa", monkeypatch, parts=parts)
