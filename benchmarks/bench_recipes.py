@@ -18,6 +18,8 @@
 - **matching**: ``compute_matrix`` alone, samples per second of wall time and per CPU second (all
   threads, pyarrow's parquet decoding included), and ``match_batch`` alone on the same batches (thread
   CPU time, the read left out);
+- **ingest**: ``open_pool`` cold against pyarrow reading the records as JSON Lines (multi-threaded) and
+  writing parquet, with the quality gate on and off (``bench_ingest.py``, whose full report it prints);
 - **10M**: selection alone (core-150k's size) on a synthetic matrix of ``--synthetic-rows`` rows whose
   concepts are drawn with the pool matrix's per-concept frequencies, loaded from a cached ``.npz``.
 
@@ -37,7 +39,7 @@ import sys
 import time
 from pathlib import Path
 
-from recipe_builds import end_to_end, json_lines, run_json, warm_cli
+from recipe_builds import bench_ingest, end_to_end, json_lines, run_json, warm_cli
 
 PRELUDE = """
 import json, os, resource, sys, time
@@ -176,7 +178,7 @@ def side(code: str, source: str, cache: str, *extra: str) -> dict:
     return run_json(PRELUDE + code, [source, cache, *extra], "benchmark step")
 
 
-STEPS = ("floor", "cold", "warm", "warmcli", "materialize", "scaling", "match", "synthetic", "e2e")
+STEPS = ("floor", "cold", "warm", "warmcli", "materialize", "scaling", "match", "synthetic", "e2e", "ingest")
 
 
 def load_average() -> str:
@@ -346,6 +348,23 @@ def main() -> int:
                 f"selection only, {big['rows'] / 1e6:.0f}M synthetic",
                 f"{big['seconds']:.1f} s, {gb(big['rss'])}",
                 "(report)",
+                "",
+            )
+        )
+    if "ingest" in steps:
+        print("ingest against pyarrow (bench_ingest.py):")
+        ingest = bench_ingest()
+        ingest.report(measured := ingest.compare(Path(args.source), work))
+        ours, off, base = (
+            measured["svit"]["seconds"],
+            measured["svit_off"]["seconds"],
+            measured["base"]["seconds"],
+        )
+        rows.append(
+            (
+                "ingest (open_pool, cold)",
+                f"{base / ours:.2f}x pyarrow ({ours:.1f} s against {base:.1f} s; quality gate off {base / off:.2f}x)",
+                ">= 0.9x",
                 "",
             )
         )

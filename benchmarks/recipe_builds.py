@@ -100,16 +100,19 @@ def end_to_end(source: str, work: Path) -> dict:
     return run_json(E2E, [source, str(out)], "end-to-end build", env)
 
 
+def bench_ingest():
+    """The module ``bench_ingest.py`` (a script beside this one, not a package)."""
+    spec = importlib.util.spec_from_file_location("bench_ingest", Path(__file__).with_name("bench_ingest.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def json_lines(source: str, work: Path) -> list[str]:
     """The task files' records as JSON Lines (written once, not timed): the end-to-end floor's input."""
     folder = work / "jsonl"
     if not (folder / "done").is_file():
-        spec = importlib.util.spec_from_file_location(
-            "bench_ingest", Path(__file__).with_name("bench_ingest.py")
-        )
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
         folder.mkdir(parents=True, exist_ok=True)
-        module.to_json_lines(Path(source), folder)
+        bench_ingest().to_json_lines(Path(source), folder)
         (folder / "done").write_text("")
     return sorted(str(p) for p in folder.glob("*.jsonl"))

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from svit_data.formats import svitscan
+from svit_data.formats import jsonbytes, svitscan
 from svit_data.formats.jsonsplit import range_stop
 from svit_data.formats.jsonstream import FileRange
 from svit_data.ingest_columns import Batch
@@ -132,7 +132,7 @@ def read_fast(
             elif status == svitscan.BROKEN:
                 return rest(pos)
             else:  # OTHER: the standard library decodes this element
-                end = svitscan.element_end(reader.buf, pos, len(reader.buf))
+                end = jsonbytes.element_end(reader.buf, pos, len(reader.buf))
                 after = _separator(reader.buf, end)
                 if after == -1 and not reader.final:
                     reader.more(pos)

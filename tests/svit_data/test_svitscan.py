@@ -19,7 +19,7 @@ import pytest
 import svit_data.ingest as ingest
 import svit_data.ingest_fast as ingest_fast
 from svit_data.errors import InputError
-from svit_data.formats import svitscan
+from svit_data.formats import jsonbytes, svitscan
 from svit_data.ingest import IngestJob, ingest_file
 from svit_data.sample import sample_dir
 from svit_data.schema import POOL_SCHEMA
@@ -233,11 +233,11 @@ def test_escapes_decode_as_the_standard_library_does():
         for ensure_ascii in (True, False):
             data = np.frombuffer(json.dumps(value, ensure_ascii=ensure_ascii).encode(), np.uint8)
             out = np.zeros(256, np.uint8)
-            status, end, n = svitscan._text(data, 1, len(data), out, 0)
-            assert status == svitscan._OK and end == len(data)
+            status, end, n = jsonbytes.copy_string(data, 1, len(data), out, 0)
+            assert status == jsonbytes.OK and end == len(data)
             assert out[:n].tobytes().decode() == value
     # a lone surrogate and an unknown escape are left to the standard library
     for text in ['"\\ud800 then more text"', '"\\udc00"', '"\\q"', '"\x01"']:
         data = np.frombuffer(text.encode(), np.uint8)
-        assert svitscan._text(data, 1, len(data), np.zeros(64, np.uint8), 0)[0] == svitscan.OTHER
+        assert jsonbytes.copy_string(data, 1, len(data), np.zeros(64, np.uint8), 0)[0] == jsonbytes.OTHER
     assert keys.shape[0] == 7
