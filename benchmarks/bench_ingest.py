@@ -80,7 +80,8 @@ if __name__ == "__main__":
 """
 
 PER_FILE_SIDE = f"""
-import json, sys, tempfile, time
+import json, os, sys, tempfile, time
+os.environ["SVIT_CACHE"] = sys.argv[2]  # the bundled sample (the warm-up) is written there
 sys.path.insert(0, {str(HERE)!r})
 import bench_quality  # noqa: F401 - the no-op gate under SVIT_BENCH_NO_QUALITY=1
 from pathlib import Path
