@@ -21,7 +21,9 @@ them, and old files are ignored (and removed when the new ones are stored).
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +40,7 @@ SIGNATURES_SUFFIX = f"near-signatures-v{SIGNATURES_VERSION}.npy"
 ROWS_SUFFIX = f"near-rows-v{SIGNATURES_VERSION}.npy"
 # version 1: one pair for the whole pool (pool rows), written by the parent process
 OLD_FILES = ("near-signatures-v1.npy", "near-rows-v1.npy")
+THREADED_BYTES = 64 << 20  # signatures at least this big are copied on threads
 
 
 def signature_files(part: Path) -> tuple[Path, Path]:
@@ -97,15 +100,27 @@ def load_part_signatures(part: Path, num_rows: int) -> Documents | None:
 
 def concatenate(parts: Iterable[tuple[Documents, int]]) -> Documents:
     """One pair of arrays from parts' ``((signatures, rows), first_row)`` in pool order (rows numbered on
-    from ``first_row``): each part is copied once, into arrays allocated once (the bucket walk needs one)."""
+    from ``first_row``): each part is copied once, into arrays allocated once (the bucket walk needs one).
+    Parts are copied on threads (numpy copies without the GIL): at 3.0M samples this is half a GB the
+    parent reads from the workers' memory-mapped files while every other core waits for the walk."""
     parts = list(parts)
-    total = sum(len(rows) for (_, rows), _ in parts)
-    signatures, rows, at = np.empty((total, BINS), np.uint8), np.empty(total, np.int64), 0
-    for (sig, row), first in parts:
-        signatures[at : at + len(row)] = sig
-        rows[at : at + len(row)] = row
-        rows[at : at + len(row)] += first
-        at += len(row)
+    starts = np.cumsum([0] + [len(rows) for (_, rows), _ in parts])
+    signatures, rows = np.empty((starts[-1], BINS), np.uint8), np.empty(starts[-1], np.int64)
+
+    def copy(k: int) -> None:
+        (sig, row), first = parts[k]
+        at = slice(starts[k], starts[k + 1])
+        signatures[at] = sig
+        rows[at] = row
+        rows[at] += first
+
+    threads = min(os.cpu_count() or 1, len(parts))
+    if threads > 1 and signatures.nbytes >= THREADED_BYTES:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(copy, range(len(parts))))
+    else:
+        for k in range(len(parts)):
+            copy(k)
     return signatures, rows
 
 

@@ -185,3 +185,21 @@ def test_a_walk_from_a_later_document_finds_the_same_later_rows():
         later = confirmed_rows([(sig, row)], first_doc)
         assert later.tolist() == whole[np.isin(whole, row[first_doc:])].tolist(), first_doc
     assert len(whole) > 30
+
+
+def test_parts_copied_on_threads_give_the_arrays_of_one_copy(monkeypatch):
+    import svit_data.pool_signatures as pool_signatures
+
+    rng = np.random.default_rng(0)
+    parts, first = [], 0
+    for size in (5, 0, 300, 41, 1):
+        rows = np.sort(rng.integers(0, 50, size))
+        parts.append(((rng.integers(0, 256, (size, BINS), dtype=np.uint8), rows), first))
+        first += 50
+    monkeypatch.setattr(pool_signatures, "THREADED_BYTES", 1 << 62)
+    serial = concatenate(parts)
+    monkeypatch.setattr(pool_signatures, "THREADED_BYTES", 0)
+    threaded = concatenate(parts)
+    assert np.array_equal(serial[0], threaded[0]) and np.array_equal(serial[1], threaded[1])
+    assert np.array_equal(serial[1], np.concatenate([rows + first for (_, rows), first in parts]))
+    assert np.array_equal(serial[0], np.concatenate([sig for (sig, _), _ in parts]))
