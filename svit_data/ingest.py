@@ -1,6 +1,8 @@
 """Ingest: SVIT task files -> pool parquet, the hot path of ``open_pool``.
 
-Columns are built directly from the decoded records (no per-sample objects or dicts). Every batch of
+A ``.json`` array is read by a compiled reader straight into column arrays (:mod:`svit_data.ingest_fast`);
+JSON Lines, and records outside the compiled shape, are decoded by the standard library and appended as
+lists (:mod:`svit_data.ingest_columns`). Every batch of
 samples goes through the quality checks (:func:`svit_data.quality.batch.check_batch`, the rules of
 :func:`svit_data.quality.check_sample` over whole columns): a problem inside a record (a bad box, broken
 turn order, an error reply, ...) becomes a reason code in the sample's ``flags`` and ingest goes on;

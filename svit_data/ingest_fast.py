@@ -69,7 +69,7 @@ class _Reader:
             got += count
         self.base += pos
         self.size = left + got
-        self.final = got < want or want == 0 or (self.stop is not None and self.handle.tell() >= self.stop)
+        self.final = got < want or (self.stop is not None and self.handle.tell() >= self.stop)
 
 
 def read_fast(

@@ -40,6 +40,9 @@ SPEAKERS = ("user", "gpt")
 TURNS, TEXT_BYTES, SAMPLES = 0, 1, 2
 
 _KEYS = (b"image_id", b"conversations", b"width", b"height", b"content", b"from", b"value")
+IMAGE_ID, CONVERSATIONS, WIDTH, HEIGHT, CONTENT, FROM, VALUE = range(
+    len(_KEYS)
+)  # key codes: record keys first
 _INT32 = 1 << 31
 
 
@@ -153,11 +156,11 @@ def _turns(buf, i, stop, keys, codes, ends, text, nt, nb):  # pragma: no cover -
             status, key, i = _member(buf, i, stop, keys)
             if status != _OK:
                 return status, i, nt, nb
-            if key == 5 and code < 0:  # from
+            if key == FROM and code < 0:
                 code, i = _speaker(buf, i, stop)
                 if code < 0:
                     return (_CUT if code == _CUT else OTHER), i, nt, nb
-            elif key == 6 and start < 0 and buf[i] == 34:  # value
+            elif key == VALUE and start < 0 and buf[i] == 34:
                 start = nb
                 status, i, nb = copy_string(buf, i + 1, stop, text, nb)
                 if status != _OK:
@@ -214,79 +217,74 @@ def _samples(
 
 
 @numba.njit(cache=True, nogil=True)
+def _conversations(buf, i, stop, keys, per_qa, out, nt, nb, ns):  # pragma: no cover - compiled
+    """A record's ``[{"content": [turns]}, ...]`` at ``i`` and its samples: (status, position after ``]``,
+    turns, bytes, samples). Status _OK, _CUT, OTHER or OUT_FULL."""
+    codes, ends, text, s_end, s_conv, s_pairs, s_first, s_k = out
+    status, i = _expect(buf, i, stop, 91)
+    if status != _OK:
+        return status, i, nt, nb, ns
+    i = skip_ws(buf, i, stop)
+    if i < stop and buf[i] == 93:  # no conversation
+        return _OK, i + 1, nt, nb, ns
+    conversation, k, closed = 0, 0, False
+    while not closed:
+        status, i = _expect(buf, i, stop, 123)
+        if status != _OK:
+            return status, i, nt, nb, ns
+        status, member, i = _member(buf, i, stop, keys)
+        if status == _OK and member != CONTENT:  # its only member
+            status = OTHER
+        if status == _OK:
+            status, i = _expect(buf, i, stop, 91)
+        if status != _OK:
+            return status, i, nt, nb, ns
+        first = nt
+        status, i, nt, nb = _turns(buf, i, stop, keys, codes, ends, text, nt, nb)
+        if status != _OK:
+            return status, i, nt, nb, ns
+        ns, k = _samples(
+            codes, first, nt - first, conversation, k, per_qa, s_end, s_conv, s_pairs, s_first, s_k, ns
+        )
+        if ns < 0:
+            return OUT_FULL, i, nt, nb, ns
+        conversation += 1
+        status, i = _expect(buf, i, stop, 125)
+        if status == _OK:
+            status, i, closed = _after(buf, i, stop, 93)
+        if status != _OK:
+            return status, i, nt, nb, ns
+    return _OK, i, nt, nb, ns
+
+
+@numba.njit(cache=True, nogil=True)
 def _record(buf, i, stop, keys, per_qa, out, nt, nb, ns):  # pragma: no cover - compiled
     """One record, ``{`` at ``i``: (status, position after ``}``, turns, bytes, samples, image_id, width,
     height). Status _OK, _CUT, OTHER or OUT_FULL."""
-    codes, ends, text, s_end, s_conv, s_pairs, s_first, s_k = out
     image_id, width, height = NONE, NONE, NONE
     seen = 0  # bit per record key met
-    k = 0
     i += 1
     closed = False
     while not closed:
         status, key, i = _member(buf, i, stop, keys)
-        if status == _OK and (key < 0 or key > 3 or seen & (1 << key)):
+        if status == _OK and (key < 0 or key > HEIGHT or seen & (1 << key)):
             status = OTHER
         if status != _OK:
             return status, i, nt, nb, ns, image_id, width, height
         seen |= 1 << key
-        if key == 1:  # conversations: [{"content": [turns]}, ...]
-            status, i = _expect(buf, i, stop, 91)
-            i = skip_ws(buf, i, stop)
-            if status == _OK and i < stop and buf[i] == 93:
-                i += 1
-                status = -3  # an empty list
-            conversation = 0
-            while status == _OK:
-                status, i = _expect(buf, i, stop, 123)
-                if status == _OK:
-                    status, member, i = _member(buf, i, stop, keys)
-                    if status == _OK and member != 4:  # only "content"
-                        status = OTHER
-                if status == _OK:
-                    status, i = _expect(buf, i, stop, 91)
-                if status != _OK:
-                    break
-                first = nt
-                status, i, nt, nb = _turns(buf, i, stop, keys, codes, ends, text, nt, nb)
-                if status != _OK:
-                    break
-                ns, k = _samples(
-                    codes,
-                    first,
-                    nt - first,
-                    conversation,
-                    k,
-                    per_qa,
-                    s_end,
-                    s_conv,
-                    s_pairs,
-                    s_first,
-                    s_k,
-                    ns,
-                )
-                if ns < 0:
-                    status = OUT_FULL
-                    break
-                conversation += 1
-                status, i = _expect(buf, i, stop, 125)  # the conversation object ends after content
-                if status == _OK:
-                    status, i, done = _after(buf, i, stop, 93)
-                    if status == _OK and done:
-                        break
-            if status == -3:
-                status = _OK
+        if key == CONVERSATIONS:
+            status, i, nt, nb, ns = _conversations(buf, i, stop, keys, per_qa, out, nt, nb, ns)
             if status != _OK:
                 return status, i, nt, nb, ns, image_id, width, height
-        elif key == 0 or buf[i] != 110:  # image_id, or a width or height that is not null
+        elif key == IMAGE_ID or buf[i] != 110:  # image_id, or a width or height that is not null
             value, i, status = integer(buf, i, stop)
-            if status == _OK and key > 0 and not -_INT32 <= value < _INT32:
+            if status == _OK and key != IMAGE_ID and not -_INT32 <= value < _INT32:
                 status = OTHER
             if status != _OK:
                 return (_CUT if status == _CUT else OTHER), i, nt, nb, ns, image_id, width, height
-            if key == 0:
+            if key == IMAGE_ID:
                 image_id = value
-            elif key == 2:
+            elif key == WIDTH:
                 width = value
             else:
                 height = value
@@ -299,7 +297,8 @@ def _record(buf, i, stop, keys, per_qa, out, nt, nb, ns):  # pragma: no cover - 
         status, i, closed = _after(buf, i, stop, 125)
         if status != _OK:
             return status, i, nt, nb, ns, image_id, width, height
-    if seen & 3 != 3:  # image_id and conversations are required
+    required = (1 << IMAGE_ID) | (1 << CONVERSATIONS)
+    if seen & required != required:
         return OTHER, i, nt, nb, ns, image_id, width, height
     return _OK, i, nt, nb, ns, image_id, width, height
 

@@ -19,7 +19,7 @@ import pytest
 import svit_data.ingest as ingest
 import svit_data.ingest_fast as ingest_fast
 from svit_data.errors import InputError
-from svit_data.formats import jsonbytes, svitscan
+from svit_data.formats import jsonbytes
 from svit_data.ingest import IngestJob, ingest_file
 from svit_data.sample import sample_dir
 from svit_data.schema import POOL_SCHEMA
@@ -227,7 +227,6 @@ def test_escapes_decode_as_the_standard_library_does():
         "\u2028",
         "\U0010ffff",
     ]
-    keys = svitscan.key_codes()
     for _ in range(300):
         value = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
         for ensure_ascii in (True, False):
@@ -240,4 +239,3 @@ def test_escapes_decode_as_the_standard_library_does():
     for text in ['"\\ud800 then more text"', '"\\udc00"', '"\\q"', '"\x01"']:
         data = np.frombuffer(text.encode(), np.uint8)
         assert jsonbytes.copy_string(data, 1, len(data), np.zeros(64, np.uint8), 0)[0] == jsonbytes.OTHER
-    assert keys.shape[0] == 7
